@@ -1,0 +1,48 @@
+"""Function ARNs and names: parsing and formatting, pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ember.errors import ValidationException
+
+# FunctionName accepts a name, a partial ARN (ACCOUNT:function:NAME) or a full ARN,
+# each optionally followed by :QUALIFIER.
+_FUNCTION_REF = re.compile(
+    r"^(?:arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z]{2}(?:-gov)?-[a-z]+-\d):)?"
+    r"(?:(?P<account>\d{12}):)?"
+    r"(?:function:)?"
+    r"(?P<name>[a-zA-Z0-9_-]+)"
+    r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRef:
+    """What a FunctionName parameter names: the function, and a qualifier if it carried one."""
+
+    name: str
+    qualifier: str | None = None
+    region: str | None = None
+    account_id: str | None = None
+
+
+def parse_function_ref(value: str) -> FunctionRef:
+    """Split a function name, partial ARN or ARN into its parts."""
+    match = _FUNCTION_REF.match(value)
+    if not match:
+        raise ValidationException(
+            f"1 validation error detected: Value '{value}' at 'functionName' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: "
+            r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
+            r"([a-zA-Z0-9-_\.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
+        )
+    return FunctionRef(
+        name=match["name"], qualifier=match["qualifier"], region=match["region"], account_id=match["account"]
+    )
+
+
+def function_arn(region: str, account_id: str, name: str, qualifier: str | None = None) -> str:
+    arn = f"arn:aws:lambda:{region}:{account_id}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn

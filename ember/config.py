@@ -1,0 +1,46 @@
+"""Settings: one object built from CLI flags, then environment variables, then defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `ember serve` can be told; units in the names."""
+
+    host: str = "127.0.0.1"
+    port: int = 4566  # LocalStack's port, so tools that assume it work unchanged
+    data_dir: Path = field(default_factory=lambda: Path(".ember"))
+    region: str = field(default_factory=lambda: os.environ.get("EMBER_REGION", "us-east-1"))
+    account_id: str = field(default_factory=lambda: os.environ.get("EMBER_ACCOUNT_ID", "000000000000"))
+    #: how long an idle execution environment stays warm before it retires
+    keep_alive_s: float = field(default_factory=lambda: _env_float("EMBER_KEEP_ALIVE_S", 300.0))
+    #: how long in-flight invokes may run on after SIGINT/SIGTERM before their environments are killed
+    shutdown_grace_s: float = field(default_factory=lambda: _env_float("EMBER_SHUTDOWN_GRACE_S", 10.0))
+    #: most execution environments running at once, across all functions
+    max_environments: int = 1000
+    sandbox: str = "auto"
+
+    @property
+    def code_dir(self) -> Path:
+        return self.data_dir / "code"
+
+    @property
+    def unpacked_dir(self) -> Path:
+        return self.data_dir / "unpacked"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "ember.db"
+
+    @property
+    def environments_dir(self) -> Path:
+        return self.data_dir / "environments"

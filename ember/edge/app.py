@@ -1,0 +1,168 @@
+"""The ASGI app: health, code downloads, and AWS API requests through the protocol layer."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import urllib.parse
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ember.edge.service import RequestContext, Service
+from ember.errors import EmberError, RequestEntityTooLargeException, UnknownOperationException
+from ember.protocol import HttpRequest, HttpResponse
+
+log = logging.getLogger("ember.edge")
+
+ASGIReceive = Callable[[], Awaitable[dict[str, Any]]]
+ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
+#: a route of Ember's own (not an AWS API): path regex → async handler
+InternalRoute = tuple[str, re.Pattern[str], Callable[[HttpRequest, re.Match[str]], Awaitable[HttpResponse]]]
+
+#: no request body is read past this many bytes, whatever the operation
+HARD_BODY_LIMIT_BYTES = 80 * 1024 * 1024
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
+
+
+class EdgeApp:
+    """Routes each request to an internal route or to a service's operation handler."""
+
+    def __init__(self, services: list[Service], internal_routes: list[InternalRoute], region: str,
+                 account_id: str, lifespan: Any = None) -> None:
+        self.services = {service.signing_name: service for service in services}
+        self.internal_routes = internal_routes
+        self.region = region
+        self.account_id = account_id
+        self.lifespan = lifespan
+
+    async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        request = HttpRequest(
+            method=scope["method"],
+            path=scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?", 1)[0],
+            query=urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True),
+            headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
+        )
+        label = f"{request.method} {request.path}"
+        try:
+            label, response = await self._handle(request, receive, request_id, scope)
+        except Exception:
+            log.exception("unexpected error handling %s", label)
+            response = HttpResponse(500, [("content-type", "application/json")],
+                                    json.dumps({"message": "Ember hit an internal error; see its log"}).encode())
+        response.headers.append(("x-amzn-requestid", request_id))
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": [(k.encode(), v.encode("latin-1")) for k, v in response.headers]})
+        await send({"type": "http.response.body", "body": response.body})
+        log.info("%s %d %.1fms", label, response.status, (time.perf_counter() - started) * 1000)
+
+    async def _handle(self, request: HttpRequest, receive: ASGIReceive, request_id: str,
+                      scope: dict[str, Any]) -> tuple[str, HttpResponse]:
+        for method, pattern, handler in self.internal_routes:
+            match = pattern.match(request.path)
+            if match and method == request.method:
+                request.body = await _read_body(receive, HARD_BODY_LIMIT_BYTES)
+                return f"{request.method} {request.path}", await handler(request, match)
+        service = self._service_for(request)
+        if service is None:
+            error = UnknownOperationException(f"No Ember service handles {request.method} {request.path}")
+            return f"{request.method} {request.path}", _plain_error(error)
+        routed = service.protocol.route(request)
+        if routed is None:
+            error = UnknownOperationException(f"No {service.signing_name} operation matches "
+                                              f"{request.method} {request.path}")
+            return f"{service.signing_name} ? {request.path}", service.protocol.serialize_error(error)
+        operation, labels = routed
+        label = f"{service.signing_name}.{operation.name}"
+        try:
+            limit = service.body_limits.get(operation.name, service.default_body_limit)
+            max_bytes = limit.max_bytes if limit else HARD_BODY_LIMIT_BYTES
+            body = await _read_body(receive, max_bytes)
+            if body is None:
+                raise limit.error() if limit else RequestEntityTooLargeException("Request is too large")
+            request.body = body
+            params = service.protocol.parse(operation, labels, request)
+            context = RequestContext(request_id, self._region_of(request), self.account_id,
+                                     _base_url(scope, request), request.headers)
+            result = await service.handlers[operation.name](context, params)
+            return label, service.protocol.serialize(operation, result)
+        except EmberError as error:
+            return label, service.protocol.serialize_error(error)
+
+    def _service_for(self, request: HttpRequest) -> Service | None:
+        scope = _CREDENTIAL_SCOPE.search(request.header("authorization") or "")
+        if scope and scope["service"] in self.services:
+            return self.services[scope["service"]]
+        for service in self.services.values():
+            if service.protocol.route(request) is not None:
+                return service
+        return None
+
+    def _region_of(self, request: HttpRequest) -> str:
+        scope = _CREDENTIAL_SCOPE.search(request.header("authorization") or "")
+        return scope["region"] if scope else self.region
+
+    async def _lifespan(self, receive: ASGIReceive, send: ASGISend) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self.lifespan is not None:
+                        await self.lifespan.startup()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.lifespan is not None:
+                    await self.lifespan.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _read_body(receive: ASGIReceive, max_bytes: int) -> bytes | None:
+    """The whole body, or None if it is longer than `max_bytes` (the rest is read and dropped,
+    so the client, still sending, gets our error rather than a reset connection)."""
+    chunks: list[bytes] = []
+    size = 0
+    is_too_large = False
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            is_too_large = True
+            chunks.clear()
+        elif not is_too_large:
+            chunks.append(chunk)
+        if size > HARD_BODY_LIMIT_BYTES * 4:
+            break
+        if not message.get("more_body", False):
+            break
+    return None if is_too_large else b"".join(chunks)
+
+
+def _base_url(scope: dict[str, Any], request: HttpRequest) -> str:
+    host = request.header("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 4566)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+def _plain_error(error: EmberError) -> HttpResponse:
+    body = json.dumps({"Type": "User", "message": error.message}).encode()
+    return HttpResponse(error.status_code, [("x-amzn-errortype", error.code),
+                                            ("content-type", "application/json")], body)

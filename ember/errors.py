@@ -1,0 +1,105 @@
+"""The error tree: every API error Ember answers, with its AWS shape as class data.
+
+    EmberError (500, ServiceException)
+    ├── ValidationException (400)                 model constraint failed
+    ├── InvalidParameterValueException (400)
+    ├── InvalidRequestContentException (400)      body is not what the operation takes
+    ├── ResourceNotFoundException (404)
+    ├── ResourceConflictException (409)
+    ├── PreconditionFailedException (412)         RevisionId mismatch
+    ├── RequestTooLargeException (413)            invoke payload over 6 MB
+    ├── RequestEntityTooLargeException (413)      request body over the operation's limit
+    ├── TooManyRequestsException (429)
+    ├── UnknownOperationException (404)           no operation matches the route
+    ├── NotImplementedOperation (501)            in the model, not in Ember yet
+    └── ServiceException (500)                    a fault of Ember's own
+
+The protocol layer renders every one of these in the service's wire format; code
+raising them only chooses the class and writes a message that says what to fix.
+A function's own failure is never an EmberError: it is a 200 with X-Amz-Function-Error.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class EmberError(Exception):
+    """Root of every error Ember answers on its APIs."""
+
+    code: ClassVar[str] = "ServiceException"
+    status_code: ClassVar[int] = 500
+    sender_fault: ClassVar[bool] = False
+    #: the body key AWS puts the text under; most Lambda errors say "message", some "Message"
+    message_key: ClassVar[str] = "message"
+
+    def __init__(self, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.message = message
+        #: extra members of the error shape (e.g. Reason, Type), rendered beside the message
+        self.fields = fields
+
+
+class ClientError(EmberError):
+    sender_fault = True
+    status_code = 400
+
+
+class ValidationException(ClientError):
+    code = "ValidationException"
+
+
+class InvalidParameterValueException(ClientError):
+    code = "InvalidParameterValueException"
+
+
+class InvalidRequestContentException(ClientError):
+    code = "InvalidRequestContentException"
+
+
+class ResourceNotFoundException(ClientError):
+    code = "ResourceNotFoundException"
+    status_code = 404
+    message_key = "Message"
+
+
+class ResourceConflictException(ClientError):
+    code = "ResourceConflictException"
+    status_code = 409
+
+
+class PreconditionFailedException(ClientError):
+    code = "PreconditionFailedException"
+    status_code = 412
+
+
+class RequestTooLargeException(ClientError):
+    code = "RequestTooLargeException"
+    status_code = 413
+
+
+class RequestEntityTooLargeException(ClientError):
+    code = "RequestEntityTooLargeException"
+    status_code = 413
+
+
+class TooManyRequestsException(ClientError):
+    code = "TooManyRequestsException"
+    status_code = 429
+
+
+class UnknownOperationException(ClientError):
+    code = "UnknownOperationException"
+    status_code = 404
+
+
+class ServiceException(EmberError):
+    code = "ServiceException"
+    status_code = 500
+
+
+class NotImplementedOperation(EmberError):
+    """An operation of the service model that Ember does not implement (yet)."""
+
+    code = "NotImplementedException"
+    status_code = 501

@@ -1,0 +1,1 @@
+"""The invoke path: execution environments, the scheduler that pools them, the invoker."""

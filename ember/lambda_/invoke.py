@@ -1,0 +1,97 @@
+"""Invoke and the legacy InvokeAsync: the synchronous, event and dry-run invocation types."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from ember.edge.service import RequestContext
+from ember.errors import (
+    InvalidParameterValueException,
+    InvalidRequestContentException,
+    RequestTooLargeException,
+)
+from ember.invoke.invoker import InvokeRequest, invoke_in_background, new_request_id
+from ember.lambda_.backend import LambdaBackend
+
+#: AWS's limits on an invocation's request payload
+MAX_SYNC_PAYLOAD_BYTES = 6_291_456
+MAX_EVENT_PAYLOAD_BYTES = 1_048_576
+MAX_INVOKE_ASYNC_BYTES = 262_144
+
+
+class InvokeOperations:
+    def __init__(self, backend: LambdaBackend) -> None:
+        self.backend = backend
+
+    async def invoke(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        ref = self.backend.resolve(p["FunctionName"], p.get("Qualifier"))
+        function = await self.backend.get(ref, show_qualifier=True)
+        invocation_type = p.get("InvocationType", "RequestResponse")
+        payload = p.get("Payload") or b""
+        if invocation_type == "Event" and len(payload) > MAX_EVENT_PAYLOAD_BYTES:
+            raise RequestTooLargeException(
+                f"Request must be smaller than {MAX_EVENT_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
+            )
+        payload = _checked_json(payload)
+        if invocation_type == "DryRun":
+            return {"StatusCode": 204}
+        request = InvokeRequest(
+            payload=payload,
+            request_id=ctx.request_id,
+            trace_id=ctx.headers.get("x-amzn-trace-id"),
+            client_context=_client_context(p.get("ClientContext")),
+        )
+        if invocation_type == "Event":
+            await invoke_in_background(self.backend.invoker, function, request, self.backend.background)
+            return {"StatusCode": 202, "Payload": b""}
+        result = await self.backend.invoker.invoke(function, request)
+        response: dict[str, Any] = {
+            "StatusCode": 200,
+            "Payload": result.payload,
+            "ExecutedVersion": result.executed_version,
+        }
+        if result.function_error:
+            response["FunctionError"] = result.function_error
+        if p.get("LogType") == "Tail":
+            response["LogResult"] = result.log_tail_b64()
+        return response
+
+    async def invoke_async(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        function = await self.backend.get(self.backend.resolve(p["FunctionName"]))
+        payload = _checked_json(p.get("InvokeArgs") or b"")
+        request = InvokeRequest(payload=payload, request_id=new_request_id())
+        await invoke_in_background(self.backend.invoker, function, request, self.backend.background)
+        return {"Status": 202}
+
+
+def _checked_json(payload: bytes) -> bytes:
+    """The payload if it is JSON ("{}" if empty, as Lambda passes it), else AWS's error."""
+    if not payload.strip():
+        return b"{}"
+    try:
+        json.loads(payload)
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestContentException(
+            f"Could not parse request body into json: Could not parse payload into json: {exc.reason}"
+        ) from None
+    except ValueError as exc:
+        raise InvalidRequestContentException(
+            f"Could not parse request body into json: Could not parse payload into json: {exc}"
+        ) from None
+    return payload
+
+
+def _client_context(header: str | None) -> str | None:
+    if not header:
+        return None
+    try:
+        text = base64.b64decode(header, validate=True).decode()
+        json.loads(text)
+    except (binascii.Error, ValueError):
+        raise InvalidParameterValueException(
+            "Client context must be a valid Base64-encoded JSON object."
+        ) from None
+    return text

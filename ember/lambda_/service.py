@@ -1,0 +1,85 @@
+"""The Lambda service as the edge sees it: model, handlers by operation, body limits."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from botocore.model import Shape
+
+from ember.edge.app import InternalRoute
+from ember.edge.service import BodyLimit, Handler, RequestContext, Service, load_model
+from ember.errors import NotImplementedOperation, RequestEntityTooLargeException, RequestTooLargeException
+from ember.lambda_.account import AccountOperations
+from ember.lambda_.backend import LambdaBackend
+from ember.lambda_.code_download import code_download_route
+from ember.lambda_.functions import FunctionOperations
+from ember.lambda_.invoke import MAX_INVOKE_ASYNC_BYTES, MAX_SYNC_PAYLOAD_BYTES, InvokeOperations
+from ember.lambda_.permissions import PermissionOperations
+from ember.lambda_.settings_check import runtime_enum_error
+from ember.lambda_.tags import TagOperations
+
+#: CreateFunction/UpdateFunctionCode bodies carry a base64 zip of up to 50 MB
+MAX_CODE_REQUEST_BYTES = 70_167_211
+
+
+def _camel_to_snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def build_lambda_service(backend: LambdaBackend) -> tuple[Service, list[InternalRoute]]:
+    """The Lambda service and Ember's own routes that go with it (code downloads)."""
+    model = load_model("lambda")
+    functions = FunctionOperations(backend)
+    groups: list[Any] = [
+        functions,
+        InvokeOperations(backend),
+        PermissionOperations(backend, functions),
+        TagOperations(backend, functions),
+        AccountOperations(backend),
+    ]
+    handlers: dict[str, Handler] = {}
+    for operation_name in model.operation_names:
+        method_name = _camel_to_snake(operation_name)
+        for group in groups:
+            handler = getattr(group, method_name, None)
+            if handler is not None:
+                handlers[operation_name] = handler
+                break
+        else:
+            handlers[operation_name] = _not_implemented(operation_name)
+
+    def code_limit(operation: str) -> BodyLimit:
+        return BodyLimit(MAX_CODE_REQUEST_BYTES, lambda: RequestEntityTooLargeException(
+            f"Request must be smaller than {MAX_CODE_REQUEST_BYTES} bytes for the {operation} operation"))
+
+    body_limits = {
+        "Invoke": BodyLimit(MAX_SYNC_PAYLOAD_BYTES, lambda: RequestTooLargeException(
+            f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation")),
+        "InvokeAsync": BodyLimit(MAX_INVOKE_ASYNC_BYTES, lambda: RequestTooLargeException(
+            f"Request must be smaller than {MAX_INVOKE_ASYNC_BYTES} bytes for the InvokeAsync operation")),
+        "CreateFunction": code_limit("CreateFunction"),
+        "UpdateFunctionCode": code_limit("UpdateFunctionCode"),
+    }
+    runtime_enum = list(model.shape_for("Runtime").enum)
+
+    def check_runtime_value(shape: Shape, value: Any) -> None:
+        if value not in runtime_enum:
+            raise runtime_enum_error(value, runtime_enum)
+
+    service = Service(
+        model=model,
+        handlers=handlers,
+        body_limits=body_limits,
+        default_body_limit=BodyLimit(1 << 20, lambda: RequestEntityTooLargeException(
+            "Request must be smaller than 1048576 bytes for this operation")),
+        shape_checks={"Runtime": check_runtime_value},
+    )
+    return service, [code_download_route(backend)]
+
+
+def _not_implemented(operation_name: str) -> Handler:
+    async def handler(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedOperation(f"Ember does not implement the Lambda operation {operation_name} yet.")
+
+    return handler

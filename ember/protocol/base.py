@@ -1,0 +1,46 @@
+"""The contract every wire protocol implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.model import OperationModel, ServiceModel
+
+from ember.errors import EmberError
+from ember.protocol.messages import HttpRequest, HttpResponse
+from ember.protocol.validate import ShapeCheck
+
+
+class Protocol(ABC):
+    """Parses requests into operation parameters and serializes results, for one service."""
+
+    def __init__(self, service_model: ServiceModel, shape_checks: Mapping[str, ShapeCheck] | None = None) -> None:
+        self.service_model = service_model
+        #: the service's own validation for some shapes, by shape name (see validate.validate)
+        self.shape_checks: Mapping[str, ShapeCheck] = shape_checks or {}
+
+    @abstractmethod
+    def route(self, request: HttpRequest) -> tuple[OperationModel, dict[str, str]] | None:
+        """The operation `request` addresses and its path labels, or None if none matches.
+
+        Needs only method, path, query and headers, so the edge can route before it reads
+        the body (and apply the operation's body limit while reading).
+        """
+
+    @abstractmethod
+    def parse(self, operation: OperationModel, labels: dict[str, str], request: HttpRequest) -> dict[str, Any]:
+        """The operation's input as a dict of wire member names, validated against the model.
+
+        Raises ValidationException (constraint failures, AWS's wording) or
+        InvalidRequestContentException (a body that cannot be read).
+        """
+
+    @abstractmethod
+    def serialize(self, operation: OperationModel, result: dict[str, Any]) -> HttpResponse:
+        """The HTTP response for a handler's `result` (wire member names)."""
+
+    @abstractmethod
+    def serialize_error(self, error: EmberError) -> HttpResponse:
+        """The HTTP response for `error`, as the service renders errors."""

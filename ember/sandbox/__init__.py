@@ -1,0 +1,32 @@
+"""Sandboxes: where an execution environment's process tree runs, at a named isolation level.
+
+Implementations are listed by import string and chosen at start-up, so a level's
+dependencies load only when it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnavailable
+
+__all__ = ["Sandbox", "SandboxProcess", "SandboxSpec", "SandboxUnavailable", "choose_sandbox"]
+
+#: strongest first; "auto" takes the first one the host can give
+SANDBOXES = {"plain": "ember.sandbox.plain:PlainSandbox"}
+
+
+def choose_sandbox(level: str) -> Sandbox:
+    """The sandbox for `level` ("auto" = strongest available); SandboxUnavailable says why not."""
+    names = list(SANDBOXES) if level == "auto" else [level]
+    reasons = []
+    for name in names:
+        if name not in SANDBOXES:
+            raise SandboxUnavailable(f"unknown sandbox level {name!r}; choose one of: auto, {', '.join(SANDBOXES)}")
+        module_name, _, class_name = SANDBOXES[name].partition(":")
+        sandbox_class = getattr(importlib.import_module(module_name), class_name)
+        reason = sandbox_class.unavailable_reason()
+        if reason is None:
+            return sandbox_class()
+        reasons.append(f"{name}: {reason}")
+    raise SandboxUnavailable("; ".join(reasons))

@@ -1,0 +1,138 @@
+"""The plain level: a subprocess in its own session with rlimits. NO ISOLATION.
+
+The function runs as Ember's own user and can see the host's files and network. It is
+for hosts without namespaces (macOS, locked-down containers) and says so loudly.
+A timeout or shutdown still ends the whole tree: processes are found by parentage and
+by an environment marker they inherit, so `setsid()` and double-forked escapees die too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+import socket
+import sys
+
+from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec
+
+MARKER_VARIABLE = "EMBER_ENVIRONMENT_ID"
+MAX_OPEN_FILES = 1024
+
+
+class PlainSandbox(Sandbox):
+    level = "plain"
+    warning = "NO ISOLATION: functions run as Ember's own user with full access to this host"
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return None if os.name == "posix" else "needs a POSIX host"
+
+    async def start(self, spec: SandboxSpec) -> SandboxProcess:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.setblocking(False)
+        tmp_dir = spec.work_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(spec.env)
+        env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{listener.getsockname()[1]}"
+        env["TMPDIR"] = str(tmp_dir)  # no mount namespace: /tmp itself is the host's
+        env[MARKER_VARIABLE] = spec.environment_id
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *spec.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                cwd=spec.task_dir,
+                start_new_session=True,
+                preexec_fn=_limit_resources,
+                limit=1 << 20,
+            )
+        except BaseException:
+            listener.close()
+            raise
+        return PlainProcess(process, listener, spec.environment_id)
+
+
+def _limit_resources() -> None:
+    # Runs in the child between fork and exec.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+class PlainProcess(SandboxProcess):
+    def __init__(self, process: asyncio.subprocess.Process, listener: socket.socket, environment_id: str) -> None:
+        self._process = process
+        self.listener = listener
+        assert process.stdout is not None
+        self.output = process.stdout
+        self._marker = f"{MARKER_VARIABLE}={environment_id}".encode()
+        self._peak_mb = 0
+
+    async def wait(self) -> int:
+        return await self._process.wait()
+
+    async def kill(self) -> None:
+        for _ in range(5):
+            victims = _tree(self._process.pid, self._marker)
+            if not victims:
+                break
+            for pid in victims:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            self._process.kill()
+        await self._process.wait()
+        self.listener.close()
+
+    def peak_memory_mb(self) -> int:
+        # VmHWM: the kernel's record of the process's peak resident memory.
+        try:
+            with open(f"/proc/{self._process.pid}/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"VmHWM:"):
+                        self._peak_mb = max(self._peak_mb, -(-int(line.split()[1]) // 1024))
+                        break
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            pass
+        return self._peak_mb
+
+
+def _tree(root_pid: int, marker: bytes) -> set[int]:
+    """Live pids of `root_pid`'s descendants and of every process carrying `marker`."""
+    if not sys.platform.startswith("linux"):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(root_pid, signal.SIGKILL)
+        return set()
+    parents: dict[int, int] = {}
+    marked: set[int] = set()
+    own_pid = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat_file:
+                fields = stat_file.read().rsplit(b")", 1)[1].split()
+            if fields[0] == b"Z":
+                continue
+            parents[pid] = int(fields[1])
+            if pid != own_pid:
+                with open(f"/proc/{pid}/environ", "rb") as environ_file:
+                    if marker in environ_file.read().split(b"\0"):
+                        marked.add(pid)
+        except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+            continue
+    found = {root_pid} if root_pid in parents else set()
+    found |= marked
+    grew = True
+    while grew:
+        children = {pid for pid, parent in parents.items() if parent in found and pid not in found}
+        found |= children
+        grew = bool(children)
+    return found

@@ -1,0 +1,96 @@
+"""Assembles a running Ember from Settings: stores, sandbox, scheduler, services, edge app."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+
+from ember import __version__
+from ember.blobs.local import LocalBlobStore
+from ember.config import Settings
+from ember.edge.app import EdgeApp, InternalRoute
+from ember.invoke.invoker import Invoker
+from ember.invoke.scheduler import Scheduler
+from ember.lambda_.backend import LambdaBackend
+from ember.lambda_.service import build_lambda_service
+from ember.protocol import HttpRequest, HttpResponse
+from ember.runtimes.catalog import discover
+from ember.sandbox import Sandbox, choose_sandbox
+from ember.store import open_store
+
+log = logging.getLogger("ember")
+
+
+class Ember:
+    """One Ember server's parts, and the start-up and shutdown checklists that tie them."""
+
+    def __init__(self, settings: Settings, sandbox: Sandbox | None = None) -> None:
+        self.settings = settings
+        self.sandbox = sandbox or choose_sandbox(settings.sandbox)
+        self.runtimes = discover()
+        self.started_monotonic = time.monotonic()
+        self.is_ready = False
+        self.backend: LambdaBackend | None = None
+        self.app = EdgeApp([], [self._health_route()], settings.region, settings.account_id, lifespan=self)
+
+    async def startup(self) -> None:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = open_store("sqlite", path=settings.database_path)
+        scheduler = Scheduler(settings.max_environments, settings.keep_alive_s)
+        scheduler.start()
+        invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes)
+        self.backend = LambdaBackend(settings, store, LocalBlobStore(settings.code_dir), self.runtimes,
+                                     scheduler, invoker)
+        lambda_service, routes = build_lambda_service(self.backend)
+        self.app.services[lambda_service.signing_name] = lambda_service
+        self.app.internal_routes.extend(routes)
+        self._log_banner()
+        self.is_ready = True
+
+    def _log_banner(self) -> None:
+        log.info("Ember %s, sandbox level: %s, data in %s", __version__, self.sandbox.level,
+                 self.settings.data_dir.resolve())
+        if self.sandbox.warning:
+            log.warning("%s", self.sandbox.warning)
+        available = [name for name, runtime in self.runtimes.items() if runtime.is_available]
+        missing = [name for name, runtime in self.runtimes.items() if not runtime.is_available]
+        log.info("runtimes: %s%s", ", ".join(available) or "none",
+                 f" (not on this host: {', '.join(missing)})" if missing else "")
+
+    async def drain(self, grace_s: float) -> None:
+        """Shutdown step 2: let in-flight invokes finish for `grace_s`, then end their environments."""
+        if self.backend is None:
+            return
+        await asyncio.sleep(grace_s)
+        await self.backend.scheduler.shutdown()
+
+    async def shutdown(self) -> None:
+        """Shutdown checklist: stop environments, cancel background invokes, close the store."""
+        self.is_ready = False
+        if self.backend is None:
+            return
+        await self.backend.scheduler.shutdown()
+        for task in list(self.backend.background):
+            task.cancel()
+        await asyncio.gather(*self.backend.background, return_exceptions=True)
+        await self.backend.store.close()
+        log.info("Ember stopped")
+
+    def _health_route(self) -> InternalRoute:
+        async def health(request: HttpRequest, match: re.Match[str]) -> HttpResponse:
+            document = {
+                "status": "ready" if self.is_ready else "starting",
+                "version": __version__,
+                "sandbox": {"level": self.sandbox.level, "warning": self.sandbox.warning},
+                "uptime_s": round(time.monotonic() - self.started_monotonic, 3),
+                "runtimes": {name: str(r.interpreter) if r.interpreter else None for name, r in self.runtimes.items()},
+                "environments": self.backend.scheduler.environment_count if self.backend else 0,
+            }
+            return HttpResponse(200 if self.is_ready else 503, [("content-type", "application/json")],
+                                json.dumps(document).encode())
+
+        return ("GET", re.compile(r"^/_ember/health/?$"), health)

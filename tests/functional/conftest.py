@@ -1,0 +1,176 @@
+"""Fixtures that start a real Ember server on a free loopback port and drive it as users do."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+import urllib3
+from botocore.config import Config
+
+VENV_BIN = Path(sys.executable).parent
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+#: the runtime of the interpreter running the tests: present wherever the suite can run
+DEFAULT_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class EmberServer:
+    """A running `ember serve` subprocess."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 20.0) -> EmberServer:
+        self.log_path = self.data_dir.parent / f"server-{self.port}-{uuid.uuid4().hex[:6]}.log"
+        with open(self.log_path, "wb") as log_file:  # the child keeps its own copy of the fd
+            self.process = subprocess.Popen(
+                [str(VENV_BIN / "ember"), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
+                 *self.extra_args],
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + timeout_s
+        http = urllib3.PoolManager(retries=False, timeout=1.0)
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ember serve exited early:\n{self.log()}")
+            try:
+                if http.request("GET", f"{self.url}/_ember/health").status == 200:
+                    return self
+            except urllib3.exceptions.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"ember serve did not become ready:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout_s)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def lambda_client(self, **config: object):
+        return boto3.client(
+            "lambda", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"total_max_attempts": 1}, read_timeout=120, **config),
+        )
+
+    def aws(self, *args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the real `aws` CLI against this server."""
+        env = {**os.environ, **CREDENTIALS, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+        completed = subprocess.run([str(VENV_BIN / "aws"), "--endpoint-url", self.url, *args], env=env,
+                                   capture_output=True, text=True, cwd=cwd, timeout=120)
+        if check and completed.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed ({completed.returncode}):\n{completed.stderr}")
+        return completed
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmberServer]:
+    """One Ember for the whole session (tests use unique function names)."""
+    ember = EmberServer(tmp_path_factory.mktemp("ember") / "data").start()
+    yield ember
+    ember.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., EmberServer]]:
+    """Start a private Ember (for restarts, shutdown and settings tests); stopped afterwards."""
+    started: list[EmberServer] = []
+
+    def start(*extra_args: str, data_dir: Path | None = None) -> EmberServer:
+        ember = EmberServer(data_dir or tmp_path / "data", extra_args=list(extra_args)).start()
+        started.append(ember)
+        return ember
+
+    yield start
+    for ember in started:
+        if ember.process and ember.process.poll() is None:
+            ember.stop(signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def lambda_client(server: EmberServer):
+    return server.lambda_client()
+
+
+@pytest.fixture(scope="session")
+def available_runtimes(server: EmberServer) -> set[str]:
+    """Runtimes the server found interpreters for (from /_ember/health)."""
+    health = json.loads(urllib3.request("GET", f"{server.url}/_ember/health").data)
+    return {name for name, interpreter in health["runtimes"].items() if interpreter}
+
+
+def make_zip(files: dict[str, str | bytes]) -> bytes:
+    """A deployment package with `files` (name → content)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+def unique_name(prefix: str = "fn") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def make_function(lambda_client) -> Iterator[Callable[..., str]]:
+    """Create a function from inline source; deleted after the test. Returns its name."""
+    created: list[str] = []
+
+    def make(code: str | None = None, *, files: dict[str, str | bytes] | None = None,
+             handler: str = "index.handler", runtime: str = DEFAULT_RUNTIME, **settings: object) -> str:
+        name = str(settings.pop("name", None) or unique_name())
+        package = make_zip(files if files is not None else {"index.py": code or ""})
+        lambda_client.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler,
+                                      Code={"ZipFile": package}, **settings)
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        try:
+            lambda_client.delete_function(FunctionName=name)
+        except lambda_client.exceptions.ResourceNotFoundException:
+            pass
+
+
+def invoke_json(client, name: str, payload: object = None, **kwargs: object) -> tuple[dict, object]:
+    """Invoke synchronously; (raw response, decoded JSON payload)."""
+    response = client.invoke(FunctionName=name, Payload=json.dumps(payload if payload is not None else {}),
+                             **kwargs)
+    body = response["Payload"].read()
+    return response, json.loads(body) if body else None
