@@ -7,20 +7,32 @@ symlinks that point outside it, since an unpacked package is read from the host.
 
 from __future__ import annotations
 
+import errno
 import io
+import lzma
 import os
 import posixpath
 import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ember.errors import InvalidParameterValueException, RequestEntityTooLargeException
 
 MAX_ZIPPED_BYTES = 52_428_800
 MAX_UNZIPPED_BYTES = 262_144_000
+
+UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
+#: what zipfile and its decompressors raise on damaged data (a bad CRC, a truncated stream...)
+_CORRUPT_DATA = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, ValueError)
+#: errors writing an entry that come from the package itself (clashing names, symlink loops...)
+_PACKAGE_FAULTS = frozenset({errno.EEXIST, errno.EISDIR, errno.ENOTDIR, errno.ENOENT, errno.ELOOP,
+                             errno.ENAMETOOLONG})
+_COMPRESSIONS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 
 
 @dataclass(frozen=True)
@@ -36,16 +48,15 @@ def check_zip(data: bytes) -> PackageInfo:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, EOFError):
-        raise InvalidParameterValueException(
-            "Could not unzip uploaded file. Please check your file, then try to upload again."
-        ) from None
-    total = 0
-    for entry in entries:
-        _check_entry_path(entry.filename)
-        total += entry.file_size
-        if _is_symlink(entry):
-            _check_symlink(entry.filename, archive.read(entry).decode("utf-8", errors="replace"))
+        total = 0
+        for entry in entries:
+            _check_entry_path(entry.filename)
+            _check_readable(entry)
+            total += entry.file_size
+            if _is_symlink(entry):
+                _check_symlink(entry.filename, _link_target(archive, entry))
+    except _CORRUPT_DATA:
+        raise InvalidParameterValueException(UNZIP_FAILED) from None
     if total > MAX_UNZIPPED_BYTES:
         raise InvalidParameterValueException(f"Unzipped size must be smaller than {MAX_UNZIPPED_BYTES} bytes")
     return PackageInfo(unzipped_bytes=total, entry_count=len(entries))
@@ -53,6 +64,25 @@ def check_zip(data: bytes) -> PackageInfo:
 
 def _is_symlink(entry: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(entry.external_attr >> 16)
+
+
+def _link_target(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> str:
+    # surrogateescape: the check and os.symlink see the same text, whatever bytes it holds.
+    return archive.read(entry).decode("utf-8", errors="surrogateescape")
+
+
+def _check_readable(entry: zipfile.ZipInfo) -> None:
+    # zipfile would raise RuntimeError/NotImplementedError for these only once unpacking started.
+    if entry.flag_bits & 0x1:
+        raise InvalidParameterValueException(
+            f"Could not unzip uploaded file: the entry '{entry.filename}' is encrypted. "
+            "Upload a zip without a password."
+        )
+    if entry.compress_type not in _COMPRESSIONS:
+        raise InvalidParameterValueException(
+            f"Could not unzip uploaded file: the entry '{entry.filename}' uses an unsupported compression "
+            f"method ({entry.compress_type}). Use deflate, the zip tool's default."
+        )
 
 
 def _check_entry_path(name: str) -> None:
@@ -71,14 +101,23 @@ def _check_symlink(name: str, target: str) -> None:
     else:
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
     if resolved == ".." or resolved.startswith("../"):
-        raise InvalidParameterValueException(
-            f"Could not unzip uploaded file: the symlink '{name}' points to '{target}', outside the package. "
-            "Symlinks may only point inside the package."
-        )
+        raise _symlink_outside(name, target)
+
+
+def _symlink_outside(name: str, target: str) -> InvalidParameterValueException:
+    return InvalidParameterValueException(
+        f"Could not unzip uploaded file: the symlink '{name}' points to '{target}', outside the package. "
+        "Symlinks may only point inside the package."
+    )
 
 
 def unpack(data: bytes, destination: Path) -> None:
-    """Unpack a checked zip into `destination` (created atomically; no-op if it exists)."""
+    """Unpack a checked zip into `destination` (created atomically; no-op if it exists).
+
+    check_zip judges paths as text; symlinks can still make text lie (`a/up` → `..`, then
+    `a/up/l` → `../..` reads as inside but is not), so here every write is checked against
+    the real, resolved path, and every symlink once all are in place.
+    """
     if destination.is_dir():
         return
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -87,25 +126,78 @@ def unpack(data: bytes, destination: Path) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for entry in archive.infolist():
                 _unpack_entry(archive, entry, staging)
+        _check_symlinks_resolve_inside(staging)
         os.chmod(staging, 0o755)
         os.replace(staging, destination)
+    except InvalidParameterValueException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    except _CORRUPT_DATA:
+        # check_zip reads only the directory: a bad CRC or a broken stream shows up here.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InvalidParameterValueException(UNZIP_FAILED) from None
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)
-        if not destination.is_dir():
+        if not destination.is_dir():  # else a concurrent upload of the same zip won the rename
             raise
 
 
 def _unpack_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, root: Path) -> None:
     target = root / posixpath.normpath(entry.filename.replace("\\", "/"))
-    if entry.is_dir():
-        target.mkdir(parents=True, exist_ok=True)
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if _is_symlink(entry):
-        os.symlink(archive.read(entry).decode(), target)
-        return
-    with archive.open(entry) as source, open(target, "wb") as sink:
-        shutil.copyfileobj(source, sink, 1 << 20)
+    try:
+        if entry.is_dir():
+            _check_inside(root, target, entry.filename)
+            target.mkdir(parents=True, exist_ok=True)
+            return
+        _check_inside(root, target.parent, entry.filename)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink():
+            target.unlink()  # a later entry of the same name replaces it; never write through it
+        if _is_symlink(entry):
+            os.symlink(_link_target(archive, entry), target)
+            return
+        with archive.open(entry) as source, open(target, "wb") as sink:
+            _copy_out(source, sink)
+    except OSError as exc:
+        if exc.errno not in _PACKAGE_FAULTS:
+            raise  # the host's fault (a full disk...), not the package's
+        raise InvalidParameterValueException(
+            f"Could not unzip uploaded file: the entry '{entry.filename}' cannot be written ({exc.strerror}). "
+            "Check the zip for a file and a folder of the same name, or a name that is too long."
+        ) from None
     mode = (entry.external_attr >> 16) & 0o777
     # Zips made on Windows carry no mode: make files readable (and keep exec bits).
     os.chmod(target, (mode | 0o444) if mode else 0o644)
+
+
+def _copy_out(source: IO[bytes], sink: IO[bytes]) -> None:
+    while True:
+        try:
+            chunk = source.read(1 << 20)
+        except OSError:  # bz2 reports a damaged stream as OSError: the package's fault, not the disk's
+            raise zipfile.BadZipFile("damaged compressed data") from None
+        if not chunk:
+            return
+        sink.write(chunk)
+
+
+def _check_inside(root: Path, path: Path, name: str) -> None:
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise InvalidParameterValueException(
+            f"Could not unzip uploaded file: the entry '{name}' would be written outside the package root "
+            "through a symlink. Symlinks may only point inside the package."
+        )
+
+
+def _check_symlinks_resolve_inside(root: Path) -> None:
+    real_root = os.path.realpath(root)
+    for folder, dirs, files in os.walk(root):  # os.walk does not descend into symlinked folders
+        for name in (*dirs, *files):
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                real = os.path.realpath(path)
+                if real != real_root and not real.startswith(real_root + os.sep):
+                    relative = os.path.relpath(path, root)
+                    raise _symlink_outside(relative, os.readlink(path))
