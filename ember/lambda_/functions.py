@@ -16,7 +16,7 @@ from ember.errors import (
 )
 from ember.lambda_ import package, wire
 from ember.lambda_.backend import LambdaBackend
-from ember.lambda_.settings_check import check_environment, check_runtime
+from ember.lambda_.settings_check import check_environment, check_limits, check_runtime, check_tag_count
 from ember.models import FunctionCode, FunctionConfig
 
 MAX_NAME_LENGTH = 64
@@ -76,8 +76,11 @@ class FunctionOperations:
             raise InvalidParameterValueException("Runtime and Handler are mandatory parameters for functions "
                                                  "created with deployment packages.")
         check_runtime(p["Runtime"], self.backend.runtimes)
+        _refuse_layers(p)
+        check_limits(p.get("Timeout"), p.get("MemorySize"), (p.get("EphemeralStorage") or {}).get("Size"))
         variables = (p.get("Environment") or {}).get("Variables") or {}
         check_environment(variables)
+        check_tag_count(p.get("Tags") or {})
         if await self.backend.store.get_function(ref.name) is not None:
             raise ResourceConflictException(f"Function already exist: {ref.name}")
         code_param = p["Code"]
@@ -138,6 +141,8 @@ class FunctionOperations:
 
     async def update_function_configuration(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         ref = self.backend.resolve(p["FunctionName"])
+        _refuse_layers(p)
+        check_limits(p.get("Timeout"), p.get("MemorySize"), (p.get("EphemeralStorage") or {}).get("Size"))
         changes: dict[str, Any] = {}
         if "Runtime" in p:
             check_runtime(p["Runtime"], self.backend.runtimes)
@@ -181,7 +186,14 @@ class FunctionOperations:
         if not await self.backend.store.delete_function(ref.name):
             raise ResourceNotFoundException(f"Function not found: {self.backend.arn(ref.name)}")
         await self.backend.scheduler.retire_function(ref.name)
-        return {}
+        return {"StatusCode": 204}  # the model says 200, but Lambda answers 204 (botocore reports it)
+
+
+def _refuse_layers(p: dict[str, Any]) -> None:
+    if p.get("Layers"):
+        raise InvalidParameterValueException(
+            "Ember does not support layers yet: put the layer's contents in the function's own package."
+        )
 
 
 def _listed(configuration: dict[str, Any]) -> dict[str, Any]:

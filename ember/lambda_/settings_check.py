@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ember.errors import InvalidParameterValueException
+from ember.errors import InvalidParameterValueException, ValidationException
 from ember.runtimes.catalog import Runtime
 
 #: Lambda's limit on the environment variables, measured as their compact JSON
@@ -25,6 +25,32 @@ DEPRECATED_RUNTIMES = {
     "provided",
 }
 RECOMMENDED_PYTHON = "python3.13"
+#: Lambda's limits for a function: the service model allows more (32 GB, 5400 s) only for
+#: Managed Instances and durable functions, which Ember does not offer, so the model cannot check them
+MAX_MEMORY_MB = 10240
+MAX_TIMEOUT_S = 900
+MAX_EPHEMERAL_STORAGE_MB = 10240
+#: tags a function may carry
+MAX_TAGS = 50
+
+
+def check_limits(timeout_s: int | None, memory_mb: int | None, ephemeral_storage_mb: int | None) -> None:
+    """Refuse settings over Lambda's limits, worded as the model's own range errors are."""
+    problems = [
+        f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to "
+        f"{limit}"
+        for path, value, limit in (("timeout", timeout_s, MAX_TIMEOUT_S), ("memorySize", memory_mb, MAX_MEMORY_MB),
+                                   ("ephemeralStorage.size", ephemeral_storage_mb, MAX_EPHEMERAL_STORAGE_MB))
+        if value is not None and value > limit
+    ]
+    if problems:
+        noun = "error" if len(problems) == 1 else "errors"
+        raise ValidationException(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
+
+
+def check_tag_count(tags: dict[str, str]) -> None:
+    if len(tags) > MAX_TAGS:
+        raise InvalidParameterValueException("Number of tags exceeds resource tag limit.")
 
 
 def check_environment(variables: dict[str, str]) -> None:

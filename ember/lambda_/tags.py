@@ -9,8 +9,7 @@ from ember.edge.service import RequestContext
 from ember.errors import InvalidParameterValueException
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.functions import FunctionOperations
-
-MAX_TAGS = 50
+from ember.lambda_.settings_check import check_tag_count
 
 
 class TagOperations:
@@ -35,8 +34,7 @@ class TagOperations:
 
         def tag(function: Any) -> Any:
             merged = {**function.tags, **new_tags}
-            if len(merged) > MAX_TAGS:
-                raise InvalidParameterValueException("Number of tags exceeds resource tag limit.")
+            check_tag_count(merged)
             return replace(function, tags=merged)  # tags leave RevisionId alone, as on Lambda
 
         await self.functions.apply_update(name, None, tag)

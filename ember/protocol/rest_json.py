@@ -140,6 +140,8 @@ class RestJsonProtocol(Protocol):
         headers: list[tuple[str, str]] = []
         shape = operation.output_shape
         if shape is None:
+            if status == 204:  # a 204 has no body: uvicorn drops the connection if one is sent
+                return HttpResponse(status)
             return HttpResponse(status, [("content-type", "application/json")], b"{}")
         payload_name = shape.serialization.get("payload")
         body: bytes | None = None
@@ -162,6 +164,8 @@ class RestJsonProtocol(Protocol):
                 else:
                     body = json.dumps(to_json(member, value)).encode()
                     headers.append(("content-type", "application/json"))
+        if status == 204:  # no body, whatever the output shape (DeleteFunction, Invoke's DryRun)
+            return HttpResponse(status, [h for h in headers if h[0] != "content-type"])
         if body is None and payload_name is None:
             body = json.dumps(to_json(shape, result)).encode()
             headers.append(("content-type", "application/json"))
