@@ -34,6 +34,7 @@ class Ember:
         self.started_monotonic = time.monotonic()
         self.is_ready = False
         self.backend: LambdaBackend | None = None
+        self._grace_deadline: float | None = None  #: monotonic; set when the drain starts
         self.app = EdgeApp([], [self._health_route()], settings.region, settings.account_id, lifespan=self)
 
     async def startup(self) -> None:
@@ -65,14 +66,20 @@ class Ember:
         """Shutdown step 2: let in-flight invokes finish for `grace_s`, then end their environments."""
         if self.backend is None:
             return
+        self._grace_deadline = time.monotonic() + grace_s
         await asyncio.sleep(grace_s)
         await self.backend.scheduler.shutdown()
 
     async def shutdown(self) -> None:
-        """Shutdown checklist: stop environments, cancel background invokes, close the store."""
+        """Shutdown checklist: let Event invokes finish within the grace, stop environments, close the store."""
         self.is_ready = False
         if self.backend is None:
             return
+        # Event invocations have no connection for uvicorn to wait on: they get what is left of
+        # the grace here, rather than being killed as soon as the last connection closes.
+        deadline = self._grace_deadline or time.monotonic() + self.settings.shutdown_grace_s
+        if self.backend.background and deadline > time.monotonic():
+            await asyncio.wait(list(self.backend.background), timeout=deadline - time.monotonic())
         await self.backend.scheduler.shutdown()
         for task in list(self.backend.background):
             task.cancel()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -30,6 +32,16 @@ class _DrainingServer(uvicorn.Server):
             await super().shutdown(sockets)
         finally:
             drain.cancel()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                # uvicorn re-raises the SIGINT/SIGTERM it caught once it has stopped, so the
+                # process would die of it; Ember's shutdown is a clean one and exits with 0.
+                self._captured_signals.clear()
 
 
 @click.command()

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 #: LogType=Tail returns the last 4 KB of the invocation's log
 TAIL_BYTES = 4096
+SHUTDOWN_MESSAGE = "The invocation was stopped because the Ember server is shutting down."
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,14 @@ class Invoker:
         header = f"START RequestId: {request.request_id} Version: {version}\n"
         if init is not None and not init.is_ok:
             assert init.error is not None
-            payload = _with_request_id(init.error.body, "")
-            log_text = _decode(init.output) + header + f"END RequestId: {request.request_id}\n" + self._report(
+            if self.scheduler.is_shutting_down:  # killed mid-init by the shutdown, not by its own fault
+                raise ServiceException(SHUTDOWN_MESSAGE)
+            if init.error.error_type == "Runtime.ExitError":
+                # The runtime died without reporting: AWS names the invocation that started it.
+                payload = _with_message_prefix(init.error.body, f"RequestId: {request.request_id} Error: ")
+            else:
+                payload = _with_request_id(init.error.body, "")
+            log_text = _lines(init.output) + header + f"END RequestId: {request.request_id}\n" + self._report(
                 function, request.request_id, init.duration_ms, 0, init.duration_ms)
             return InvokeResult(payload, "Unhandled", log_text, version)
         deadline_ms = int(time.time() * 1000) + function.timeout_s * 1000
@@ -92,10 +99,10 @@ class Invoker:
         finally:
             await self.scheduler.release(env, key)
         if run.is_environment_lost and self.scheduler.is_shutting_down:
-            raise ServiceException("The invocation was stopped because the Ember server is shutting down.")
-        init_output = _decode(init.output) if init is not None else ""
+            raise ServiceException(SHUTDOWN_MESSAGE)
+        init_output = _lines(init.output) if init is not None else ""
         init_ms = init.duration_ms if init is not None else None
-        log_text = (init_output + header + _decode(run.output) + f"END RequestId: {request.request_id}\n"
+        log_text = (init_output + header + _lines(run.output) + f"END RequestId: {request.request_id}\n"
                     + self._report(function, request.request_id, run.duration_ms, run.max_memory_mb, init_ms))
         outcome = run.outcome
         if outcome.kind is OutcomeKind.RESPONSE:
@@ -151,6 +158,22 @@ class Invoker:
 
 def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
+
+
+def _lines(data: bytes) -> str:
+    """Output as log lines: a last line left unfinished is ended, so START/END start their own."""
+    text = _decode(data)
+    return text + "\n" if text and not text.endswith("\n") else text
+
+
+def _with_message_prefix(body: bytes, prefix: str) -> bytes:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(document, dict) and isinstance(document.get("errorMessage"), str):
+        document["errorMessage"] = prefix + document["errorMessage"]
+    return json.dumps(document).encode()
 
 
 def _with_request_id(body: bytes, request_id: str) -> bytes:

@@ -13,7 +13,7 @@ from ember.errors import (
     InvalidRequestContentException,
     RequestTooLargeException,
 )
-from ember.invoke.invoker import InvokeRequest, invoke_in_background, new_request_id
+from ember.invoke.invoker import InvokeRequest, invoke_in_background
 from ember.lambda_.backend import LambdaBackend
 
 #: AWS's limits on an invocation's request payload
@@ -62,7 +62,7 @@ class InvokeOperations:
     async def invoke_async(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         function = await self.backend.get(self.backend.resolve(p["FunctionName"]))
         payload = _checked_json(p.get("InvokeArgs") or b"")
-        request = InvokeRequest(payload=payload, request_id=new_request_id())
+        request = InvokeRequest(payload=payload, request_id=ctx.request_id)  # the id the caller is told
         await invoke_in_background(self.backend.invoker, function, request, self.backend.background)
         return {"Status": 202}
 

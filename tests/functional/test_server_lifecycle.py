@@ -1,0 +1,300 @@
+"""The server's life: state across restarts and crashes, clean shutdown with invokes in flight, health."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import urllib3
+from botocore.exceptions import ClientError
+
+import ember
+from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, invoke_json, make_zip
+
+HANDLER = '''
+import os
+import time
+
+if "INIT_STARTED" in os.environ:  # a slow cold start
+    with open(os.environ["INIT_STARTED"], "w") as handle:
+        handle.write(str(os.getpid()))
+    time.sleep(8)
+
+def handler(event, context):
+    if "started" in event:
+        with open(event["started"], "w") as handle:
+            handle.write(str(os.getpid()))
+    time.sleep(event.get("sleep", 0))
+    return {"greeting": os.environ.get("GREETING"), "event": event, "pid": os.getpid()}
+'''
+
+
+EVENT_WRITER = '''
+import time
+
+def handler(event, context):
+    open(event["started"], "w").close()
+    time.sleep(1)
+    with open(event["finished"], "w") as handle:
+        handle.write(context.aws_request_id)
+'''
+
+
+def create(client, name: str, marker: str = "", extra_variables: dict[str, str] | None = None,
+           **settings: object) -> dict:
+    variables = {"GREETING": f"hello from {name}", "EMBER_TEST_MARKER": marker or uuid.uuid4().hex,
+                 **(extra_variables or {})}
+    return client.create_function(FunctionName=name, Runtime=DEFAULT_RUNTIME, Role=ROLE, Handler="index.handler",
+                                  Code={"ZipFile": make_zip({"index.py": HANDLER})},
+                                  Environment={"Variables": variables}, **settings)
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live (non-zombie) pids whose environment carries EMBER_TEST_MARKER=`marker`."""
+    needle = f"EMBER_TEST_MARKER={marker}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat_file:
+                if stat_file.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    continue
+            with open(f"/proc/{entry}/environ", "rb") as environ_file:
+                if needle in environ_file.read().split(b"\0"):
+                    found.append(int(entry))
+        except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+            continue
+    return found
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_functions_survive_a_clean_restart(start_server) -> None:
+    first = start_server()
+    marker = uuid.uuid4().hex
+    client = first.lambda_client()
+    try:
+        created = create(client, "survivor", marker=marker, Description="kept across restarts", MemorySize=256,
+                         Timeout=9, Tags={"team": "ember", "cost-centre": "42"})
+        create(client, "second-survivor")
+        before = client.get_function(FunctionName="survivor")
+        _, result = invoke_json(client, "survivor", {"n": 1})
+        assert result["greeting"] == "hello from survivor"
+    finally:
+        client.close()
+    assert processes_with(marker)  # the invoke left a warm environment...
+    assert first.stop(signal.SIGTERM) == 0, first.log()
+    assert processes_with(marker) == []  # ...which the shutdown ended
+
+    second = start_server(data_dir=first.data_dir)
+    assert second.port != first.port
+    client = second.lambda_client()
+    try:
+        names = sorted(f["FunctionName"] for f in client.list_functions()["Functions"])
+        assert names == ["second-survivor", "survivor"]
+        after = client.get_function(FunctionName="survivor")
+        configuration = after["Configuration"]
+        for key in ("FunctionArn", "Runtime", "Handler", "Description", "MemorySize", "Timeout", "Environment",
+                    "CodeSha256", "CodeSize", "RevisionId", "LastModified"):
+            assert configuration[key] == created[key], key
+        assert configuration["State"] == "Active"
+        assert after["Tags"] == {"team": "ember", "cost-centre": "42"}
+        assert client.list_tags(Resource=created["FunctionArn"])["Tags"] == after["Tags"]
+        assert before["Configuration"]["CodeSha256"] == configuration["CodeSha256"]
+
+        code = urllib3.request("GET", after["Code"]["Location"])
+        assert code.status == 200
+        assert code.data == make_zip({"index.py": HANDLER})
+
+        response, result = invoke_json(client, "survivor", {"n": 2})
+        assert "FunctionError" not in response, result
+        assert result["greeting"] == "hello from survivor" and result["event"] == {"n": 2}
+        _, result = invoke_json(client, "second-survivor")
+        assert result["greeting"] == "hello from second-survivor"
+    finally:
+        client.close()
+
+
+def test_an_acknowledged_create_survives_sigkill(start_server) -> None:
+    first = start_server()
+    marker = uuid.uuid4().hex
+    client = first.lambda_client()
+    try:
+        warm = create(client, "warm-before-crash", marker=marker)
+        invoke_json(client, "warm-before-crash")  # leaves a warm environment behind
+        created = create(client, "created-before-crash")
+        assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+    finally:
+        client.close()
+    assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+    # the orphaned runtime notices its Runtime API is gone and leaves
+    wait_until(lambda: not processes_with(marker), 5.0, "the crashed server's environments to exit")
+
+    second = start_server(data_dir=first.data_dir)
+    client = second.lambda_client()
+    try:
+        for name, before in (("created-before-crash", created), ("warm-before-crash", warm)):
+            configuration = client.get_function_configuration(FunctionName=name)
+            assert configuration["CodeSha256"] == before["CodeSha256"]
+            response, result = invoke_json(client, name, {"after": "crash"})
+            assert "FunctionError" not in response, result
+            assert result["greeting"] == f"hello from {name}"
+    finally:
+        client.close()
+
+
+class InvokeInThread(threading.Thread):
+    """One synchronous invoke in the background; its outcome and when it came."""
+
+    def __init__(self, ember: EmberServer, name: str, payload: dict) -> None:
+        super().__init__(daemon=True)
+        self.ember, self.name, self.payload = ember, name, payload
+        self.result: object = None
+        self.error: BaseException | None = None
+        self.finished_at: float | None = None
+
+    def run(self) -> None:
+        client = self.ember.lambda_client()
+        try:
+            self.result = invoke_json(client, self.name, self.payload)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+        finally:
+            self.finished_at = time.monotonic()
+            client.close()
+
+
+@pytest.fixture
+def short_grace_server(start_server, monkeypatch: pytest.MonkeyPatch) -> EmberServer:
+    """A private server whose shutdown grace is 2 s (the server reads it from its environment)."""
+    monkeypatch.setenv("EMBER_SHUTDOWN_GRACE_S", "2")
+    return start_server()
+
+
+def test_sigterm_ends_a_long_invoke_with_an_error_and_kills_its_environment(short_grace_server: EmberServer,
+                                                                          tmp_path: Path) -> None:
+    ember = short_grace_server
+    marker = uuid.uuid4().hex
+    client = ember.lambda_client()
+    try:
+        create(client, "sleeper", marker=marker, Timeout=60)
+    finally:
+        client.close()
+    started = tmp_path / "started"
+    invoke = InvokeInThread(ember, "sleeper", {"sleep": 30, "started": str(started)})
+    invoke.start()
+    wait_until(started.exists, 10.0, "the function to start")
+    assert processes_with(marker)
+
+    assert ember.process is not None
+    signalled_at = time.monotonic()
+    ember.process.send_signal(signal.SIGTERM)
+    invoke.join(timeout=15)
+    assert not invoke.is_alive(), "the in-flight invoke hung through shutdown"
+    assert invoke.finished_at is not None
+    assert invoke.finished_at - signalled_at < 2 + 4
+    assert isinstance(invoke.error, ClientError), (invoke.error, invoke.result)
+    assert invoke.error.response["Error"]["Code"] == "ServiceException"
+    assert invoke.error.response["ResponseMetadata"]["HTTPStatusCode"] >= 500
+
+    assert ember.process.wait(timeout=15) == 0, ember.log()
+    assert processes_with(marker) == []
+    assert "Ember stopped" in ember.log()
+
+
+def test_sigterm_during_a_cold_start_ends_it_with_an_error(short_grace_server: EmberServer, tmp_path: Path) -> None:
+    ember = short_grace_server
+    marker = uuid.uuid4().hex
+    started = tmp_path / "init-started"
+    client = ember.lambda_client()
+    try:
+        create(client, "slow-start", marker=marker, extra_variables={"INIT_STARTED": str(started)})
+    finally:
+        client.close()
+    invoke = InvokeInThread(ember, "slow-start", {})
+    invoke.start()
+    wait_until(started.exists, 10.0, "the function's init to start")
+
+    assert ember.process is not None
+    ember.process.send_signal(signal.SIGTERM)
+    invoke.join(timeout=15)
+    assert not invoke.is_alive(), "the in-flight invoke hung through shutdown"
+    # the server's shutdown, not the function, ended the init: no Runtime.ExitError blaming the function
+    assert isinstance(invoke.error, ClientError), (invoke.error, invoke.result)
+    assert invoke.error.response["Error"]["Code"] == "ServiceException"
+    assert ember.process.wait(timeout=15) == 0, ember.log()
+    assert processes_with(marker) == []
+
+
+def test_sigterm_lets_a_short_invoke_finish(short_grace_server: EmberServer, tmp_path: Path) -> None:
+    ember = short_grace_server
+    marker = uuid.uuid4().hex
+    client = ember.lambda_client()
+    try:
+        create(client, "quick", marker=marker)
+    finally:
+        client.close()
+    started = tmp_path / "started"
+    invoke = InvokeInThread(ember, "quick", {"sleep": 1, "started": str(started)})
+    invoke.start()
+    wait_until(started.exists, 10.0, "the function to start")
+
+    assert ember.process is not None
+    ember.process.send_signal(signal.SIGTERM)
+    invoke.join(timeout=15)
+    assert invoke.error is None, invoke.error
+    response, result = invoke.result
+    assert response["StatusCode"] == 200 and "FunctionError" not in response, result
+    assert result["event"]["sleep"] == 1
+    assert result["pid"] == int(started.read_text())
+
+    assert ember.process.wait(timeout=15) == 0, ember.log()
+    assert processes_with(marker) == []
+
+
+def test_sigterm_lets_an_event_invoke_finish(short_grace_server: EmberServer, tmp_path: Path) -> None:
+    ember = short_grace_server
+    client = ember.lambda_client()
+    try:
+        client.create_function(FunctionName="event-writer", Runtime=DEFAULT_RUNTIME, Role=ROLE,
+                               Handler="index.handler", Code={"ZipFile": make_zip({"index.py": EVENT_WRITER})})
+        started, finished = tmp_path / "started", tmp_path / "finished"
+        response = client.invoke(FunctionName="event-writer", InvocationType="Event",
+                                 Payload=json.dumps({"started": str(started), "finished": str(finished)}))
+        assert response["StatusCode"] == 202
+    finally:
+        client.close()
+    wait_until(started.exists, 10.0, "the Event invocation to start")
+    assert ember.process is not None
+    ember.process.send_signal(signal.SIGTERM)
+    assert ember.process.wait(timeout=15) == 0, ember.log()
+    assert finished.exists(), "an accepted Event invocation was killed at shutdown within the grace"
+
+
+def test_health(server: EmberServer) -> None:
+    first = urllib3.request("GET", f"{server.url}/_ember/health")
+    assert first.status == 200
+    assert first.headers["content-type"] == "application/json"
+    document = json.loads(first.data)
+    assert document["status"] == "ready"
+    assert document["version"] == ember.__version__
+    assert document["sandbox"]["level"] == "plain"
+    assert isinstance(document["uptime_s"], float | int) and document["uptime_s"] >= 0
+    assert DEFAULT_RUNTIME in document["runtimes"]
+    time.sleep(0.05)
+    later = json.loads(urllib3.request("GET", f"{server.url}/_ember/health").data)
+    assert later["uptime_s"] > document["uptime_s"]
