@@ -6,6 +6,7 @@ import contextlib
 import io
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.session
@@ -19,6 +20,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
     WaiterError,
 )
+from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
 
 # The server accepts any SigV4 credentials for now, so a fixed pair lets the CLI work on a machine
 # that has never been configured for AWS.
@@ -45,8 +47,19 @@ def lambda_client(endpoint_url: str, region: str) -> Any:
     """Return a boto3 Lambda client that talks to the Ember server at ``endpoint_url``.
 
     Credentials come from the usual environment variables and profile files; when none are
-    configured the client signs with the fixed ``ember``/``ember`` pair instead.
+    configured the client signs with the fixed ``ember``/``ember`` pair instead. An endpoint that is
+    not an http(s) URL is a usage error: botocore would reject it with a bare ValueError.
     """
+    if urlsplit(endpoint_url).scheme not in ("http", "https") or not (
+        is_valid_endpoint_url(endpoint_url) or is_valid_ipv6_endpoint_url(endpoint_url)
+    ):
+        # --endpoint-url is a global option, so the usage shown is the top-level command's.
+        ctx = click.get_current_context(silent=True)
+        raise click.BadParameter(
+            f"{endpoint_url!r} is not an http:// or https:// URL, e.g. http://127.0.0.1:4566",
+            ctx=ctx.find_root() if ctx else None,
+            param_hint="'--endpoint-url'",
+        )
     core_session = botocore.session.Session()
     # Looking up EC2 instance-role credentials means an HTTP call to the metadata service that,
     # off EC2, only ends by timing out: it would add a second or more to every command.
