@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import secrets
+import time
+from dataclasses import replace
 from typing import Any
 
 from ember.edge.service import RequestContext
@@ -28,7 +31,8 @@ class InvokeOperations:
 
     async def invoke(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         ref = self.backend.resolve(p["FunctionName"], p.get("Qualifier"))
-        function = await self.backend.get(ref, show_qualifier=True)
+        # Invoke names what it runs: a missing function is "...:function:NAME:$LATEST".
+        function = await self.backend.get(replace(ref, qualifier=ref.qualifier or "$LATEST"), show_qualifier=True)
         invocation_type = p.get("InvocationType", "RequestResponse")
         payload = p.get("Payload") or b""
         if invocation_type == "Event" and len(payload) > MAX_EVENT_PAYLOAD_BYTES:
@@ -41,7 +45,7 @@ class InvokeOperations:
         request = InvokeRequest(
             payload=payload,
             request_id=ctx.request_id,
-            trace_id=ctx.headers.get("x-amzn-trace-id"),
+            trace_id=ctx.headers.get("x-amzn-trace-id") or new_trace_id(),
             client_context=_client_context(p.get("ClientContext")),
         )
         if invocation_type == "Event":
@@ -65,6 +69,11 @@ class InvokeOperations:
         request = InvokeRequest(payload=payload, request_id=ctx.request_id)  # the id the caller is told
         await invoke_in_background(self.backend.invoker, function, request, self.backend.background)
         return {"Status": 202}
+
+
+def new_trace_id() -> str:
+    """An X-Ray trace header as Lambda makes one when the caller sent none."""
+    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
 
 
 def _checked_json(payload: bytes) -> bytes:

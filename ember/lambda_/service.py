@@ -16,7 +16,7 @@ from ember.lambda_.code_download import code_download_route
 from ember.lambda_.functions import FunctionOperations
 from ember.lambda_.invoke import MAX_INVOKE_ASYNC_BYTES, MAX_SYNC_PAYLOAD_BYTES, InvokeOperations
 from ember.lambda_.permissions import PermissionOperations
-from ember.lambda_.settings_check import runtime_enum_error
+from ember.lambda_.settings_check import DEPRECATED_RUNTIMES, runtime_enum_error
 from ember.lambda_.tags import TagOperations
 
 #: CreateFunction/UpdateFunctionCode bodies carry a base64 zip of up to 50 MB
@@ -62,10 +62,12 @@ def build_lambda_service(backend: LambdaBackend) -> tuple[Service, list[Internal
         "UpdateFunctionCode": code_limit("UpdateFunctionCode"),
     }
     runtime_enum = list(model.shape_for("Runtime").enum)
+    # AWS's message lists the runtimes one can still choose, not the deprecated ones.
+    choosable = [name for name in runtime_enum if name not in DEPRECATED_RUNTIMES]
 
     def check_runtime_value(shape: Shape, value: Any) -> None:
         if value not in runtime_enum:
-            raise runtime_enum_error(value, runtime_enum)
+            raise runtime_enum_error(value, choosable)
 
     service = Service(
         model=model,

@@ -82,10 +82,16 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str], checks: Map
                 _check(shape.member, item, path, problems, checks)  # type: ignore[attr-defined]
     elif kind == "map" and isinstance(value, dict):
         _check_length(meta, value, len(value), path, problems)
+        key_problems: list[str] = []
         for key, item in value.items():
-            _check(shape.key, key, path, problems, checks)  # type: ignore[attr-defined]
+            _check(shape.key, key, path, key_problems, checks)  # type: ignore[attr-defined]
             if item is not None:
                 _check(shape.value, item, path, problems, checks)  # type: ignore[attr-defined]
+        if key_problems:
+            # AWS words bad map keys as one problem for the whole map.
+            constraints = sorted({problem.split("constraint: ", 1)[1] for problem in key_problems})
+            problems.append(f"Value at '{path}' failed to satisfy constraint: Map keys must satisfy constraint: "
+                            f"[{', '.join(constraints)}]")
     elif kind == "string" and isinstance(value, str):
         enum = shape.enum
         if enum and value not in enum:

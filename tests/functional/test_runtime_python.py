@@ -52,7 +52,7 @@ def test_context_and_environment(runtime: str, available_runtimes: set[str], lam
     assert seen["function_name"] == name
     assert seen["function_version"] == "$LATEST"
     assert seen["invoked_function_arn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
-    assert seen["memory_limit_in_mb"] == 256
+    assert seen["memory_limit_in_mb"] == "256"  # a string on Lambda too
     assert seen["aws_request_id"] == request_id
     assert seen["log_group_name"] == f"/aws/lambda/{name}"
     assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", seen["log_stream_name"])

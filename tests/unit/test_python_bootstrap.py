@@ -635,7 +635,7 @@ def test_context_fields(python, tmp_path):
         "function_name": "my-func",
         "function_version": "$LATEST",
         "invoked_function_arn": ARN,
-        "memory_limit_in_mb": 256,
+        "memory_limit_in_mb": "256",
         "aws_request_id": "c1",
         "log_group_name": "/aws/lambda/my-func",
         "log_stream_name": "2024/01/01/[$LATEST]0123456789abcdef",

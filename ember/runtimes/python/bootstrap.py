@@ -204,11 +204,8 @@ def _parse_json_header(value, name):
 
 
 def _memory_size():
-    value = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return value
+    # A string, as on Lambda: AWS's runtime reads it straight from the environment.
+    return os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
 
 
 class LambdaContext:
