@@ -16,11 +16,11 @@ serve: $(STAMP)
 	$(VENV)/bin/ember serve --host 127.0.0.1 --port 4566 --data-dir ./.ember
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check ember tests bench
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check ember tests bench
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) .ember

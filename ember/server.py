@@ -29,7 +29,7 @@ class Ember:
 
     def __init__(self, settings: Settings, sandbox: Sandbox | None = None) -> None:
         self.settings = settings
-        self.sandbox = sandbox or choose_sandbox(settings.sandbox)
+        self.sandbox = sandbox or choose_sandbox(settings.sandbox, settings.data_dir)
         self.runtimes = discover()
         self.started_monotonic = time.monotonic()
         self.is_ready = False
@@ -53,8 +53,8 @@ class Ember:
         self.is_ready = True
 
     def _log_banner(self) -> None:
-        log.info("Ember %s, sandbox level: %s, data in %s", __version__, self.sandbox.level,
-                 self.settings.data_dir.resolve())
+        log.info("Ember %s, data in %s", __version__, self.settings.data_dir.resolve())
+        log.info("sandbox level: %s (%s)", self.sandbox.level, self.sandbox.description)
         if self.sandbox.warning:
             log.warning("%s", self.sandbox.warning)
         available = [name for name, runtime in self.runtimes.items() if runtime.is_available]
@@ -92,7 +92,8 @@ class Ember:
             document = {
                 "status": "ready" if self.is_ready else "starting",
                 "version": __version__,
-                "sandbox": {"level": self.sandbox.level, "warning": self.sandbox.warning},
+                "sandbox": {"level": self.sandbox.level, "description": self.sandbox.description,
+                            "warning": self.sandbox.warning},
                 "uptime_s": round(time.monotonic() - self.started_monotonic, 3),
                 "runtimes": {name: str(r.interpreter) if r.interpreter else None for name, r in self.runtimes.items()},
                 "environments": self.backend.scheduler.environment_count if self.backend else 0,

@@ -59,7 +59,7 @@ def serve(host: str, port: int, data_dir: Path, sandbox_level: str, keep_alive_s
     """Run Ember in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     try:
-        sandbox = choose_sandbox(sandbox_level)
+        sandbox = choose_sandbox(sandbox_level, data_dir)
     except SandboxUnavailable as exc:
         raise click.ClickException(f"cannot use sandbox level {sandbox_level!r}: {exc}") from None
     settings = Settings(host=host, port=port, data_dir=data_dir, keep_alive_s=keep_alive_s, sandbox=sandbox_level)

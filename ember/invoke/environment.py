@@ -94,6 +94,7 @@ class Environment:
         duration_ms = (time.perf_counter() - started) * 1000
         if self._channel.ready.is_set() and not self._channel.init_outcome.done():
             self.state = EnvironmentState.IDLE
+            self._process.init_done()
             return InitResult(True, duration_ms, self._output.drain())
         error = await self._init_failure(done)
         await self.destroy()
@@ -107,7 +108,8 @@ class Environment:
             return self._channel.init_outcome.result()
         if self._exit in done:
             await asyncio.sleep(0)  # let the output reader see EOF
-            return _exit_error(None, self._exit.result())
+            assert self._process is not None
+            return _exit_error(None, self._exit.result(), self._process.oom_killed())
         message = f"Init phase did not complete within {INIT_TIMEOUT_S:.2f} seconds"
         return Outcome(OutcomeKind.INIT_ERROR, _error_json(message, "Runtime.InitTimeout"), "Runtime.InitTimeout")
 
@@ -129,7 +131,7 @@ class Environment:
         self._channel.abandon(invocation.request_id)
         if self._exit in done:
             await asyncio.sleep(0)
-            outcome = _exit_error(invocation.request_id, self._exit.result())
+            outcome = _exit_error(invocation.request_id, self._exit.result(), self._process.oom_killed())
         else:
             message = f"RequestId: {invocation.request_id} Error: Task timed out after {timeout_s:.2f} seconds"
             outcome = Outcome(OutcomeKind.ERROR, _error_json(message, "Sandbox.Timedout"), "Sandbox.Timedout")
@@ -155,7 +157,12 @@ class Environment:
         shutil.rmtree(self._spec.work_dir, ignore_errors=True)
 
 
-def _exit_error(request_id: str | None, return_code: int) -> Outcome:
+def _exit_error(request_id: str | None, return_code: int, is_out_of_memory: bool = False) -> Outcome:
+    if is_out_of_memory:
+        # Ended by the memory limit: AWS says so in the type, and "killed" in the message.
+        reason = "Runtime exited with error: signal: killed"
+        message = f"RequestId: {request_id} Error: {reason}" if request_id else reason
+        return Outcome(OutcomeKind.ERROR, _error_json(message, "Runtime.OutOfMemory"), "Runtime.OutOfMemory")
     if return_code < 0:
         reason = f"Runtime exited with error: signal: {_signal_name(-return_code)}"
     elif return_code > 0:

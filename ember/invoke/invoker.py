@@ -20,7 +20,7 @@ from ember.invoke.environment import Environment, log_stream_name, new_environme
 from ember.invoke.scheduler import Scheduler
 from ember.models import FunctionConfig
 from ember.runtime_api.channel import OutcomeKind, PendingInvocation
-from ember.runtimes.catalog import BOOTSTRAP_PATH, Runtime
+from ember.runtimes.catalog import RUNTIME_FILES_DIR, Runtime
 from ember.sandbox import Sandbox, SandboxSpec
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class Invoker:
             assert init.error is not None
             if self.scheduler.is_shutting_down:  # killed mid-init by the shutdown, not by its own fault
                 raise ServiceException(SHUTDOWN_MESSAGE)
-            if init.error.error_type == "Runtime.ExitError":
+            if init.error.error_type in ("Runtime.ExitError", "Runtime.OutOfMemory"):
                 # The runtime died without reporting: AWS names the invocation that started it.
                 payload = _with_message_prefix(init.error.body, f"RequestId: {request.request_id} Error: ")
             else:
@@ -123,11 +123,18 @@ class Invoker:
     def _new_environment(self, function: FunctionConfig) -> Environment:
         runtime = self.runtimes[function.runtime]
         environment_id = new_environment_id()
+        lang_dir = runtime.lang_dir()
+        lang_root = self.sandbox.lang_root(lang_dir) if lang_dir else None
+        env = self._environment_variables(function)
+        if lang_root:
+            env.setdefault("LD_LIBRARY_PATH", f"{lang_root}/lib")  # a shared libpython lives there
         spec = SandboxSpec(
             environment_id=environment_id,
-            argv=runtime.argv(),
-            env=self._environment_variables(function),
+            argv=runtime.argv(self.sandbox.runtime_root(RUNTIME_FILES_DIR), lang_root),
+            env=env,
             task_dir=self.code_dir(function),
+            runtime_dir=RUNTIME_FILES_DIR,
+            lang_dir=lang_dir,
             work_dir=self.settings.environments_dir / environment_id,
             memory_mb=function.memory_mb,
             tmp_size_mb=function.ephemeral_storage_mb,
@@ -136,7 +143,6 @@ class Invoker:
 
     def _environment_variables(self, function: FunctionConfig) -> dict[str, str]:
         region = self.settings.region
-        task_root = str(self.code_dir(function))
         defaults = {"TZ": ":UTC", "LANG": "en_US.UTF-8", "PATH": "/usr/local/bin:/usr/bin:/bin"}
         reserved = {
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
@@ -148,8 +154,8 @@ class Invoker:
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
-            "LAMBDA_TASK_ROOT": task_root,
-            "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP_PATH.parent),
+            "LAMBDA_TASK_ROOT": self.sandbox.task_root(self.code_dir(function)),
+            "LAMBDA_RUNTIME_DIR": self.sandbox.runtime_root(RUNTIME_FILES_DIR),
             "_HANDLER": function.handler,
         }
         # As on Lambda: users may override PATH, TZ, LANG..., never the reserved keys.

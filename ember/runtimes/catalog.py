@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PYTHON_VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
-BOOTSTRAP_PATH = Path(__file__).parent / "python" / "bootstrap.py"
+#: Ember's in-environment runtime files; an environment sees this folder as LAMBDA_RUNTIME_DIR
+RUNTIME_FILES_DIR = Path(__file__).parent
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,23 @@ class Runtime:
     def is_available(self) -> bool:
         return self.interpreter is not None
 
-    def argv(self) -> list[str]:
+    def lang_dir(self) -> Path | None:
+        """The interpreter's own install tree, if it lives outside /usr (a pyenv or /opt build).
+
+        Environments show it at /var/lang, as Lambda does; Python finds its standard library
+        relative to where its executable is, and its libpython through LD_LIBRARY_PATH.
+        """
         assert self.interpreter is not None
+        prefix = self.interpreter.parent.parent
+        return None if prefix == Path("/usr") else prefix
+
+    def argv(self, runtime_root: str, lang_root: str | None) -> list[str]:
+        """The command inside an environment that sees Ember's runtime files at `runtime_root`
+        and the interpreter's tree (when it has one) at `lang_root`."""
+        assert self.interpreter is not None
+        interpreter = f"{lang_root}/bin/{self.interpreter.name}" if lang_root else str(self.interpreter)
         # -s: no user site-packages; -u: unbuffered, so output interleaves as written.
-        return [str(self.interpreter), "-s", "-u", str(BOOTSTRAP_PATH)]
+        return [interpreter, "-s", "-u", f"{runtime_root}/python/bootstrap.py"]
 
 
 def _is_real_binary(path: Path) -> bool:

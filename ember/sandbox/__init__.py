@@ -7,17 +7,25 @@ dependencies load only when it is used.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnavailable
 
 __all__ = ["Sandbox", "SandboxProcess", "SandboxSpec", "SandboxUnavailable", "choose_sandbox"]
 
 #: strongest first; "auto" takes the first one the host can give
-SANDBOXES = {"plain": "ember.sandbox.plain:PlainSandbox"}
+SANDBOXES = {
+    "isolated": "ember.sandbox.isolated:IsolatedSandbox",
+    "rootless": "ember.sandbox.rootless:RootlessSandbox",
+    "plain": "ember.sandbox.plain:PlainSandbox",
+}
 
 
-def choose_sandbox(level: str) -> Sandbox:
-    """The sandbox for `level` ("auto" = strongest available); SandboxUnavailable says why not."""
+def choose_sandbox(level: str, state_dir: Path) -> Sandbox:
+    """The sandbox for `level` ("auto" = strongest available); SandboxUnavailable says why not.
+
+    `state_dir` (the data dir) holds what a level keeps on disk, e.g. the generated /etc.
+    """
     names = list(SANDBOXES) if level == "auto" else [level]
     reasons = []
     for name in names:
@@ -27,6 +35,6 @@ def choose_sandbox(level: str) -> Sandbox:
         sandbox_class = getattr(importlib.import_module(module_name), class_name)
         reason = sandbox_class.unavailable_reason()
         if reason is None:
-            return sandbox_class()
+            return sandbox_class(state_dir)
         reasons.append(f"{name}: {reason}")
     raise SandboxUnavailable("; ".join(reasons))

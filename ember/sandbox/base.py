@@ -23,9 +23,11 @@ class SandboxSpec:
     """Everything a sandbox needs to start one execution environment."""
 
     environment_id: str
-    argv: list[str]  #: the runtime's command; it must speak the Runtime API
+    argv: list[str]  #: the runtime's command, in the sandbox's paths; it must speak the Runtime API
     env: dict[str, str]  #: the environment, without AWS_LAMBDA_RUNTIME_API (the sandbox adds it)
     task_dir: Path  #: the function's unpacked code, read-only to the function
+    runtime_dir: Path  #: Ember's in-environment runtime files (bootstraps), read-only
+    lang_dir: Path | None  #: the runtime's install tree (e.g. a pyenv build), shown read-only at lang_root
     work_dir: Path  #: a scratch folder on the host for this environment alone
     memory_mb: int
     tmp_size_mb: int  #: EphemeralStorage
@@ -51,6 +53,13 @@ class SandboxProcess(ABC):
     def peak_memory_mb(self) -> int:
         """The most memory the environment has used so far, in MB."""
 
+    def oom_killed(self) -> bool:
+        """Whether the environment was ended for exceeding its memory."""
+        return False
+
+    def init_done(self) -> None:  # noqa: B027 - an optional hook; most levels need nothing here
+        """The runtime finished its init: apply limits that init runs without (CPU share)."""
+
 
 class Sandbox(ABC):
     """An isolation level: starts environments and says what it protects against."""
@@ -58,6 +67,20 @@ class Sandbox(ABC):
     level: ClassVar[str]
     #: printed at start-up and in every REPORT line when the level gives no isolation
     warning: ClassVar[str | None] = None
+    #: what the level enforces, for the start-up log and /_ember/health
+    description: str = ""
+
+    def task_root(self, task_dir: Path) -> str:
+        """Where the function's code appears inside an environment (LAMBDA_TASK_ROOT)."""
+        return "/var/task"
+
+    def runtime_root(self, runtime_dir: Path) -> str:
+        """Where Ember's runtime files appear inside an environment (LAMBDA_RUNTIME_DIR)."""
+        return "/var/runtime"
+
+    def lang_root(self, lang_dir: Path) -> str:
+        """Where a runtime's install tree appears inside an environment (Lambda's /var/lang)."""
+        return "/var/lang"
 
     @classmethod
     @abstractmethod

@@ -15,16 +15,32 @@ import resource
 import signal
 import socket
 import sys
+from pathlib import Path
 
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec
+from ember.sandbox.watchdog import TreeWatchdog, Watch
 
 MARKER_VARIABLE = "EMBER_ENVIRONMENT_ID"
 MAX_OPEN_FILES = 1024
+MAX_PROCESSES = 1024
 
 
 class PlainSandbox(Sandbox):
     level = "plain"
     warning = "NO ISOLATION: functions run as Ember's own user with full access to this host"
+    description = "a process in its own session with rlimits and a memory watchdog; no isolation"
+
+    def __init__(self, state_dir: Path) -> None:
+        self.watchdog = TreeWatchdog()
+
+    def task_root(self, task_dir: Path) -> str:
+        return str(task_dir)  # no mount namespace: the code stays where it is
+
+    def runtime_root(self, runtime_dir: Path) -> str:
+        return str(runtime_dir)
+
+    def lang_root(self, lang_dir: Path) -> str:
+        return str(lang_dir)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -56,7 +72,8 @@ class PlainSandbox(Sandbox):
         except BaseException:
             listener.close()
             raise
-        return PlainProcess(process, listener, spec.environment_id)
+        watch = self.watchdog.watch(process.pid, spec.memory_mb, MAX_PROCESSES)
+        return PlainProcess(process, listener, spec.environment_id, self.watchdog, watch)
 
 
 def _limit_resources() -> None:
@@ -66,8 +83,11 @@ def _limit_resources() -> None:
 
 
 class PlainProcess(SandboxProcess):
-    def __init__(self, process: asyncio.subprocess.Process, listener: socket.socket, environment_id: str) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, listener: socket.socket, environment_id: str,
+                 watchdog: TreeWatchdog, watch: Watch) -> None:
         self._process = process
+        self._watchdog = watchdog
+        self._watch = watch
         self.listener = listener
         assert process.stdout is not None
         self.output = process.stdout
@@ -77,7 +97,11 @@ class PlainProcess(SandboxProcess):
     async def wait(self) -> int:
         return await self._process.wait()
 
+    def oom_killed(self) -> bool:
+        return self._watch.is_over_memory
+
     async def kill(self) -> None:
+        self._watchdog.unwatch(self._watch)
         for _ in range(5):
             victims = _tree(self._process.pid, self._marker)
             if not victims:
@@ -91,7 +115,8 @@ class PlainProcess(SandboxProcess):
         self.listener.close()
 
     def peak_memory_mb(self) -> int:
-        # VmHWM: the kernel's record of the process's peak resident memory.
+        self._peak_mb = max(self._peak_mb, -(-self._watch.peak_bytes // (1024 * 1024)))
+        # VmHWM: the kernel's record of the runtime process's own peak resident memory.
         try:
             with open(f"/proc/{self._process.pid}/status", "rb") as status:
                 for line in status:

@@ -120,6 +120,21 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., EmberServer]]:
 
 
 @pytest.fixture(scope="session")
+def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmberServer]:
+    """An Ember at the plain level, for tests that watch a function from the host side
+    (host files it writes, host pids it reports): no namespaces hide them there."""
+    ember = EmberServer(tmp_path_factory.mktemp("ember-plain") / "data", extra_args=["--sandbox", "plain"]).start()
+    yield ember
+    ember.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox_level(server: EmberServer) -> str:
+    """The isolation level the session server chose on this host (auto: the strongest)."""
+    return json.loads(urllib3.request("GET", f"{server.url}/_ember/health").data)["sandbox"]["level"]
+
+
+@pytest.fixture(scope="session")
 def lambda_client(server: EmberServer):
     return server.lambda_client()
 

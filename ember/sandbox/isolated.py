@@ -1,0 +1,217 @@
+"""The isolated level (Linux, root): bubblewrap namespaces, a uid of its own, seccomp, cgroups.
+
+Each environment gets pid, network, ipc, uts, mount and cgroup namespaces (bwrap run as
+real root, so no user namespace), then drops to a per-environment uid with no
+capabilities and no_new_privs (setpriv), under a seccomp deny-list. A cgroup limits
+memory to MemorySize, processes to 1,024 and CPU to MemorySize/1,769 vCPU (after init,
+which runs unthrottled, as Lambda boosts its init phase). `/tmp` is a loop-mounted ext4
+image of EphemeralStorage size, so it is disk, not memory. The only network is the
+Runtime API on 127.0.0.1:9001, a socket the host makes inside the namespace and serves.
+
+Start-up, without races: bwrap parks on --block-fd after building the namespaces; the
+host reads the namespace's init pid from --info-fd, moves it into the cgroup, makes the
+listener, then unblocks it. Killing that init ends every process in the namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from ember.sandbox import bwrap, tmpdisk
+from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec
+from ember.sandbox.cgroups import Cgroup, CgroupDriver, detect_driver
+from ember.sandbox.netns import RUNTIME_API_PORT, listen_in_namespace_of
+from ember.sandbox.seccomp import deny_list_bpf
+from ember.sandbox.uids import UidPool
+
+MAX_PROCESSES = 1024
+MAX_OPEN_FILES = 1024
+#: Lambda's ratio: 1,769 MB of memory buys one vCPU
+MB_PER_VCPU = 1769
+NAMESPACES = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+
+
+class IsolatedSandbox(Sandbox):
+    level = "isolated"
+    runtime_api = f"127.0.0.1:{RUNTIME_API_PORT}"
+
+    def __init__(self, state_dir: Path) -> None:
+        instance = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+        driver, note = detect_driver(instance)
+        assert driver is not None, note
+        self.cgroups: CgroupDriver = driver
+        self.description = f"bubblewrap namespaces, per-environment uid, seccomp, {note}"
+        self.uids = UidPool()
+        self.etc_dir = state_dir / "sandbox-etc"
+        bwrap.write_etc(self.etc_dir, self.uids.all_uids())
+        self.seccomp_bpf = deny_list_bpf()
+        self.cpu_count = os.cpu_count() or 1
+        self._clean_up_after_crash(state_dir / "environments")
+
+    def _clean_up_after_crash(self, environments_dir: Path) -> None:
+        """Kill and remove what a previous run of this data dir left: groups, mounted /tmp images."""
+        for group in self.cgroups.existing():
+            group.kill()
+            group.remove()
+        if environments_dir.is_dir():
+            for work_dir in environments_dir.iterdir():
+                tmpdisk.destroy(work_dir / "tmp.img", work_dir / "tmp")
+                shutil.rmtree(work_dir, ignore_errors=True)
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if not os.uname().sysname == "Linux":
+            return "needs Linux"
+        if os.geteuid() != 0:
+            return "needs root (run as root, or use --sandbox rootless)"
+        for tool in ("bwrap", "setpriv", "mkfs.ext4", "mount"):
+            if shutil.which(tool) is None:
+                return f"{tool} is not installed (apt-get install bubblewrap util-linux e2fsprogs)"
+        driver, note = detect_driver()
+        if driver is None:
+            return note
+        return None
+
+    def cpu_limit(self, memory_mb: int) -> float:
+        return min(self.cpu_count, memory_mb / MB_PER_VCPU)
+
+    async def start(self, spec: SandboxSpec) -> SandboxProcess:
+        uid = self.uids.take()
+        process = IsolatedProcess(spec, uid, self)
+        try:
+            await process.launch()
+        except BaseException:
+            await process.kill()
+            raise
+        return process
+
+
+class IsolatedProcess(SandboxProcess):
+    def __init__(self, spec: SandboxSpec, uid: int, sandbox: IsolatedSandbox) -> None:
+        self.spec = spec
+        self.uid = uid
+        self.sandbox = sandbox
+        self.cgroup: Cgroup | None = None
+        self.tmp_image = spec.work_dir / "tmp.img"
+        self.tmp_mount = spec.work_dir / "tmp"
+        self.init_pid: int | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._is_dead = False
+
+    async def launch(self) -> None:
+        spec = self.spec
+        spec.work_dir.mkdir(parents=True, exist_ok=True)
+        self.cgroup = self.sandbox.cgroups.create(spec.environment_id, spec.memory_mb, MAX_PROCESSES)
+        await asyncio.to_thread(tmpdisk.create, self.tmp_image, self.tmp_mount, spec.tmp_size_mb, self.uid)
+        info_read, info_write = os.pipe()
+        block_read, block_write = os.pipe()
+        seccomp_fd = self._seccomp_fd()
+        child_fds = [info_write, block_read] + ([seccomp_fd] if seccomp_fd is not None else [])
+        layout = bwrap.Layout(spec.task_dir, spec.runtime_dir, spec.lang_dir, self.sandbox.etc_dir,
+                              self.tmp_mount, spec.tmp_size_mb)
+        argv = ["bwrap", *NAMESPACES, "--die-with-parent", "--new-session", "--hostname", "lambda",
+                *bwrap.filesystem_args(layout),
+                "--info-fd", str(info_write), "--block-fd", str(block_read)]
+        if seccomp_fd is not None:
+            argv += ["--seccomp", str(seccomp_fd)]
+        argv += ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--no-new-privs",
+                 "--bounding-set=-all", "--", *spec.argv]
+        env = {**spec.env, "AWS_LAMBDA_RUNTIME_API": self.sandbox.runtime_api}
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT, env=env, pass_fds=child_fds, limit=1 << 20,
+            )
+        finally:
+            for fd in child_fds:
+                os.close(fd)
+        try:
+            info = await asyncio.wait_for(asyncio.to_thread(read_info, info_read), 10)
+            self.init_pid = int(info["child-pid"])
+            self.cgroup.attach(self.init_pid)
+            # Set on the parked init, so the runtime inherits them; no preexec_fn (it forces
+            # the slow fork path of process creation).
+            resource.prlimit(self.init_pid, resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
+            resource.prlimit(self.init_pid, resource.RLIMIT_CORE, (0, 0))
+            self.listener = listen_in_namespace_of(self.init_pid)
+            os.write(block_write, b"go")
+        finally:
+            os.close(block_write)
+        assert self._process.stdout is not None
+        self.output = self._process.stdout
+
+    def _seccomp_fd(self) -> int | None:
+        if self.sandbox.seccomp_bpf is None:
+            return None
+        fd = os.memfd_create("ember-seccomp")
+        os.write(fd, self.sandbox.seccomp_bpf)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return fd
+
+    def init_done(self) -> None:
+        # Init runs unthrottled; invocations get the CPU share their memory buys.
+        if self.cgroup is not None and not self._is_dead:
+            with contextlib.suppress(OSError):
+                self.cgroup.set_cpu_limit(self.sandbox.cpu_limit(self.spec.memory_mb))
+
+    async def wait(self) -> int:
+        assert self._process is not None
+        code = await self._process.wait()
+        # bwrap reports a child killed by signal N as 128 + N.
+        return -(code - 128) if code > 128 else code
+
+    def oom_killed(self) -> bool:
+        return self.cgroup is not None and self.cgroup.oom_kills() > 0
+
+    def peak_memory_mb(self) -> int:
+        if self.cgroup is None:
+            return 0
+        return -(-self.cgroup.peak_memory_bytes() // (1024 * 1024))
+
+    async def kill(self) -> None:
+        if self._is_dead:
+            return
+        self._is_dead = True
+        if self.init_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.init_pid, signal.SIGKILL)  # the namespace's init: takes everything with it
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+        if self.cgroup is not None:
+            await asyncio.to_thread(self.cgroup.kill)  # anything that slipped out of the pid namespace
+        if self._process is not None:
+            await self._process.wait()
+        if getattr(self, "listener", None) is not None:
+            self.listener.close()
+        await asyncio.to_thread(self._release)
+
+    def _release(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        tmpdisk.destroy(self.tmp_image, self.tmp_mount)
+        self.sandbox.uids.give_back(self.uid)
+
+
+def read_info(fd: int) -> dict:
+    """bwrap's --info-fd report (JSON with the namespace init's host pid)."""
+    with os.fdopen(fd, "rb") as info:
+        data = b""
+        while not data.rstrip().endswith(b"}"):
+            chunk = info.read1(4096)
+            if not chunk:
+                break
+            data += chunk
+    if not data:
+        raise subprocess.SubprocessError("bwrap exited before it reported the sandbox's pid")
+    return json.loads(data)
+

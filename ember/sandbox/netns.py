@@ -1,0 +1,54 @@
+"""A listening socket inside another process's network namespace, made by the host.
+
+The Runtime API must be a plain TCP `127.0.0.1:9001` inside an environment that has no
+network. As root, a host thread joins the environment's network namespace with
+setns(2), binds there and returns the socket: the host serves it with no relay.
+setns affects only the calling thread, so a short-lived thread does it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import threading
+
+CLONE_NEWNET = 0x40000000
+#: Linux's IP_FREEBIND: bind even if the namespace's `lo` is not up yet (bwrap races us)
+IP_FREEBIND = 15
+RUNTIME_API_PORT = 9001
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def listen_in_namespace_of(pid: int, port: int = RUNTIME_API_PORT) -> socket.socket:
+    """A listening TCP socket on 127.0.0.1:`port` in `pid`'s network namespace."""
+    result: list[socket.socket | BaseException] = []
+
+    def make() -> None:
+        try:
+            namespace = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+            try:
+                if _libc.setns(namespace, CLONE_NEWNET) != 0:
+                    error = ctypes.get_errno()
+                    raise OSError(error, f"setns into the network namespace of {pid}: {os.strerror(error)}")
+            finally:
+                os.close(namespace)
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", port))
+            listener.listen(16)
+            listener.setblocking(False)
+            result.append(listener)
+        except BaseException as exc:  # handed to the caller's thread
+            result.append(exc)
+
+    # The thread exits right after: its namespace switch dies with it.
+    worker = threading.Thread(target=make, name="ember-netns")
+    worker.start()
+    worker.join()
+    outcome = result[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome

@@ -1,0 +1,162 @@
+"""The rootless level (Linux without root): bubblewrap in a user namespace.
+
+The same namespaces as the isolated level (pid, network, ipc, uts, mount, and a user
+namespace mapping Ember's own uid), the same file system and seccomp deny-list. What
+root would add is missing: no cgroups, so memory and processes are held by a watchdog
+(sampled, approximate), CPU is not shared out, `/tmp` is a tmpfs of EphemeralStorage
+size (its pages count as memory), and every environment runs as Ember's own uid.
+
+The Runtime API listener is made inside the environment by a small shim
+(`ember/runtimes/listener_shim.py`) and handed out over an inherited Unix socket, since
+an unprivileged process cannot enter another user namespace's network namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from ember.sandbox import bwrap
+from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec
+from ember.sandbox.isolated import MAX_OPEN_FILES, MAX_PROCESSES, read_info
+from ember.sandbox.netns import RUNTIME_API_PORT
+from ember.sandbox.seccomp import deny_list_bpf
+from ember.sandbox.watchdog import TreeWatchdog, Watch
+
+NAMESPACES = ["--unshare-all", "--unshare-user", "--disable-userns"]
+CHANNEL_VARIABLE = "EMBER_LISTENER_CHANNEL_FD"
+
+
+class RootlessSandbox(Sandbox):
+    level = "rootless"
+    warning = None
+    description = ("bubblewrap namespaces in a user namespace, seccomp; memory and processes held by a "
+                   "watchdog (approximate), CPU not limited")
+
+    def __init__(self, state_dir: Path) -> None:
+        self.etc_dir = state_dir / "sandbox-etc"
+        bwrap.write_etc(self.etc_dir, [os.getuid()])
+        self.seccomp_bpf = deny_list_bpf()
+        self.watchdog = TreeWatchdog()
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if sys.platform != "linux":
+            return "needs Linux"
+        if shutil.which("bwrap") is None:
+            return "bubblewrap is not installed (apt-get install bubblewrap)"
+        probe = subprocess.run(
+            ["bwrap", *NAMESPACES, "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "/usr/bin/true"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+        if probe.returncode != 0:
+            return f"unprivileged user namespaces are not available ({probe.stderr.strip() or probe.returncode})"
+        return None
+
+    async def start(self, spec: SandboxSpec) -> SandboxProcess:
+        process = RootlessProcess(spec, self)
+        try:
+            await process.launch()
+        except BaseException:
+            await process.kill()
+            raise
+        return process
+
+
+class RootlessProcess(SandboxProcess):
+    def __init__(self, spec: SandboxSpec, sandbox: RootlessSandbox) -> None:
+        self.spec = spec
+        self.sandbox = sandbox
+        self.init_pid: int | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._watch: Watch | None = None
+        self._is_dead = False
+
+    async def launch(self) -> None:
+        spec = self.spec
+        host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        info_read, info_write = os.pipe()
+        child_fds = [info_write, child_end.fileno()]
+        seccomp_fd = None
+        if self.sandbox.seccomp_bpf is not None:
+            seccomp_fd = os.memfd_create("ember-seccomp")
+            os.write(seccomp_fd, self.sandbox.seccomp_bpf)
+            os.lseek(seccomp_fd, 0, os.SEEK_SET)
+            child_fds.append(seccomp_fd)
+        layout = bwrap.Layout(spec.task_dir, spec.runtime_dir, spec.lang_dir, self.sandbox.etc_dir,
+                              None, spec.tmp_size_mb)
+        argv = ["bwrap", *NAMESPACES, "--die-with-parent", "--new-session", "--hostname", "lambda",
+                *bwrap.filesystem_args(layout), "--info-fd", str(info_write)]
+        if seccomp_fd is not None:
+            argv += ["--seccomp", str(seccomp_fd)]
+        interpreter = spec.argv[0]
+        argv += [interpreter, "-S", "-I", f"{bwrap.RUNTIME_DIR}/listener_shim.py", *spec.argv]
+        env = {**spec.env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{RUNTIME_API_PORT}",
+               CHANNEL_VARIABLE: str(child_end.fileno())}
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT, env=env, pass_fds=child_fds, limit=1 << 20,
+            )
+        finally:
+            os.close(info_write)
+            child_end.close()
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
+        try:
+            info = await asyncio.wait_for(asyncio.to_thread(read_info, info_read), 10)
+            self.init_pid = int(info["child-pid"])
+            resource.prlimit(self.init_pid, resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
+            self._watch = self.sandbox.watchdog.watch(self.init_pid, spec.memory_mb, MAX_PROCESSES)
+            self.listener = await asyncio.wait_for(asyncio.to_thread(_receive_listener, host_end), 10)
+        finally:
+            host_end.close()
+        assert self._process.stdout is not None
+        self.output = self._process.stdout
+
+    async def wait(self) -> int:
+        assert self._process is not None
+        code = await self._process.wait()
+        return -(code - 128) if code > 128 else code
+
+    def oom_killed(self) -> bool:
+        return self._watch is not None and self._watch.is_over_memory
+
+    def peak_memory_mb(self) -> int:
+        return 0 if self._watch is None else -(-self._watch.peak_bytes // (1024 * 1024))
+
+    async def kill(self) -> None:
+        if self._is_dead:
+            return
+        self._is_dead = True
+        if self._watch is not None:
+            self.sandbox.watchdog.unwatch(self._watch)
+        if self.init_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.init_pid, signal.SIGKILL)  # the pid namespace's init: everything goes
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+            await self._process.wait()
+        if getattr(self, "listener", None) is not None:
+            self.listener.close()
+        shutil.rmtree(self.spec.work_dir, ignore_errors=True)
+
+
+def _receive_listener(channel: socket.socket) -> socket.socket:
+    channel.settimeout(10)
+    _, fds, _, _ = socket.recv_fds(channel, 16, 1)
+    if not fds:
+        raise OSError("the environment exited before it handed over its Runtime API listener")
+    listener = socket.socket(fileno=fds[0])
+    listener.setblocking(False)
+    return listener
