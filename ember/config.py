@@ -25,9 +25,16 @@ class Settings:
     keep_alive_s: float = field(default_factory=lambda: _env_float("EMBER_KEEP_ALIVE_S", 300.0))
     #: how long in-flight invokes may run on after SIGINT/SIGTERM before their environments are killed
     shutdown_grace_s: float = field(default_factory=lambda: _env_float("EMBER_SHUTDOWN_GRACE_S", 10.0))
-    #: most execution environments running at once, across all functions
-    max_environments: int = 1000
+    #: invocations in flight at once across all functions (Lambda's account concurrency limit)
+    account_concurrency: int = field(default_factory=lambda: int(_env_float("EMBER_ACCOUNT_CONCURRENCY", 1000)))
+    #: the share of host RAM that all environments' MemorySize together may hold
+    memory_share: float = field(default_factory=lambda: _env_float("EMBER_MEMORY_SHARE", 0.8))
     sandbox: str = "auto"
+
+    @property
+    def memory_budget_mb(self) -> int:
+        host_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+        return int(host_mb * self.memory_share)
 
     @property
     def code_dir(self) -> Path:

@@ -5,6 +5,7 @@
     ├── InvalidParameterValueException (400)
     ├── InvalidRequestContentException (400)      body is not what the operation takes
     ├── ResourceNotFoundException (404)
+    ├── ProvisionedConcurrencyConfigNotFoundException (404)
     ├── ResourceConflictException (409)
     ├── PreconditionFailedException (412)         RevisionId mismatch
     ├── RequestTooLargeException (413)            invoke payload over 6 MB
@@ -103,3 +104,8 @@ class NotImplementedOperation(EmberError):
 
     code = "NotImplementedException"
     status_code = 501
+
+
+class ProvisionedConcurrencyConfigNotFoundException(ClientError):
+    code = "ProvisionedConcurrencyConfigNotFoundException"
+    status_code = 404

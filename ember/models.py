@@ -59,6 +59,10 @@ class FunctionConfig:
     architectures: tuple[str, ...] = ("x86_64",)
     package_type: str = "Zip"
     tags: dict[str, str] = field(default_factory=dict)
+    #: layers merged under /opt in this order, later ones overriding earlier ones
+    layers: tuple[FunctionLayer, ...] = ()
+    #: PutFunctionConcurrency: the most invocations it runs at once, kept for it alone
+    reserved_concurrency: int | None = None
     #: resource-policy statements added with AddPermission, in order
     policy_statements: tuple[dict[str, Any], ...] = ()
     state: FunctionState = FunctionState.ACTIVE
@@ -80,14 +84,92 @@ class FunctionConfig:
         record["code"] = dict(self.code.__dict__)
         record["architectures"] = list(self.architectures)
         record["policy_statements"] = list(self.policy_statements)
+        record["layers"] = [{"arn": layer.arn, "code": dict(layer.code.__dict__)} for layer in self.layers]
         return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> FunctionConfig:
         values = dict(record)
         values["code"] = FunctionCode(**values["code"])
+        values["layers"] = tuple(FunctionLayer(layer["arn"], FunctionCode(**layer["code"]))
+                                 for layer in values.get("layers", ()))
         values["architectures"] = tuple(values["architectures"])
         values["policy_statements"] = tuple(values["policy_statements"])
         values["state"] = FunctionState(values["state"])
         values["last_update_status"] = UpdateStatus(values["last_update_status"])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A named pointer to a version, optionally splitting traffic with a second version."""
+
+    function_name: str
+    name: str
+    function_version: str
+    description: str = ""
+    #: RoutingConfig.AdditionalVersionWeights: {version: share of invocations, 0.0–1.0}
+    additional_weights: dict[str, float] = field(default_factory=dict)
+    policy_statements: tuple[dict[str, Any], ...] = ()
+    revision_id: str = field(default_factory=new_revision_id)
+
+    def revised(self, **changes: Any) -> Alias:
+        return replace(self, revision_id=new_revision_id(), **changes)
+
+    def to_record(self) -> dict[str, Any]:
+        record = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        record["policy_statements"] = list(self.policy_statements)
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Alias:
+        return cls(**{**record, "policy_statements": tuple(record["policy_statements"])})
+
+
+@dataclass(frozen=True)
+class LayerVersion:
+    """One published version of a layer: a zip unpacked under /opt of the functions using it."""
+
+    layer_name: str
+    version: int
+    code: FunctionCode
+    description: str = ""
+    compatible_runtimes: tuple[str, ...] = ()
+    compatible_architectures: tuple[str, ...] = ()
+    license_info: str | None = None
+    created_date: str = field(default_factory=now_iso)
+    policy_statements: tuple[dict[str, Any], ...] = ()
+    revision_id: str = field(default_factory=new_revision_id)
+
+    def to_record(self) -> dict[str, Any]:
+        record = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        record["code"] = dict(self.code.__dict__)
+        for key in ("compatible_runtimes", "compatible_architectures", "policy_statements"):
+            record[key] = list(record[key])
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> LayerVersion:
+        values = dict(record)
+        values["code"] = FunctionCode(**values["code"])
+        for key in ("compatible_runtimes", "compatible_architectures", "policy_statements"):
+            values[key] = tuple(values[key])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class FunctionLayer:
+    """A layer version as a function holds it: enough to run even after the layer is deleted."""
+
+    arn: str
+    code: FunctionCode
+
+
+@dataclass(frozen=True)
+class ProvisionedConfig:
+    """PutProvisionedConcurrencyConfig: environments kept initialised for a version or alias."""
+
+    function_name: str
+    qualifier: str
+    requested: int
+    last_modified: str = field(default_factory=now_iso)

@@ -12,8 +12,10 @@ from ember import __version__
 from ember.blobs.local import LocalBlobStore
 from ember.config import Settings
 from ember.edge.app import EdgeApp, InternalRoute
+from ember.errors import EmberError
 from ember.invoke.invoker import Invoker
-from ember.invoke.scheduler import Scheduler
+from ember.invoke.provisioning import Provisioner
+from ember.invoke.scheduler import Limits, Scheduler
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.service import build_lambda_service
 from ember.protocol import HttpRequest, HttpResponse
@@ -41,16 +43,35 @@ class Ember:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store("sqlite", path=settings.database_path)
-        scheduler = Scheduler(settings.max_environments, settings.keep_alive_s)
+        scheduler = Scheduler(Limits(settings.account_concurrency, settings.memory_budget_mb), settings.keep_alive_s)
         scheduler.start()
         invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes)
+        provisioner = Provisioner(invoker, scheduler)
+        provisioner.start()
         self.backend = LambdaBackend(settings, store, LocalBlobStore(settings.code_dir), self.runtimes,
-                                     scheduler, invoker)
+                                     scheduler, invoker, provisioner)
         lambda_service, routes = build_lambda_service(self.backend)
         self.app.services[lambda_service.signing_name] = lambda_service
         self.app.internal_routes.extend(routes)
+        await self._restore_concurrency()
         self._log_banner()
         self.is_ready = True
+
+    async def _restore_concurrency(self) -> None:
+        """Reserved concurrency back into the scheduler; provisioned environments started again."""
+        assert self.backend is not None
+        store = self.backend.store
+        after = None
+        while page := await store.list_functions(after, 500):
+            for function in page:
+                self.backend.scheduler.set_reserved(function.name, function.reserved_concurrency)
+            after = page[-1].name
+        for config in await store.list_provisioned():
+            try:
+                function = await self.backend.get(self.backend.resolve(config.function_name, config.qualifier))
+            except EmberError:
+                continue  # its version or alias is gone
+            self.backend.provisioner.set(config.function_name, config.qualifier, function, config.requested)
 
     def _log_banner(self) -> None:
         log.info("Ember %s, data in %s", __version__, self.settings.data_dir.resolve())
@@ -80,6 +101,7 @@ class Ember:
         deadline = self._grace_deadline or time.monotonic() + self.settings.shutdown_grace_s
         if self.backend.background and deadline > time.monotonic():
             await asyncio.wait(list(self.backend.background), timeout=deadline - time.monotonic())
+        await self.backend.provisioner.shutdown()
         await self.backend.scheduler.shutdown()
         for task in list(self.backend.background):
             task.cancel()

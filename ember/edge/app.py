@@ -60,6 +60,7 @@ class EdgeApp:
             response = HttpResponse(500, [("content-type", "application/json")],
                                     json.dumps({"message": "Ember hit an internal error; see its log"}).encode())
         response.headers.append(("x-amzn-requestid", request_id))
+        response.headers.append(("content-length", str(len(response.body))))
         await send({"type": "http.response.start", "status": response.status,
                     "headers": [(k.encode(), v.encode("latin-1")) for k, v in response.headers]})
         await send({"type": "http.response.body", "body": response.body})

@@ -63,9 +63,14 @@ def log_stream_name() -> str:
 class Environment:
     """A sandboxed runtime for one function configuration (its `config_key`)."""
 
-    def __init__(self, function_name: str, config_key: str, sandbox: Sandbox, spec: SandboxSpec) -> None:
+    def __init__(self, function_name: str, version: str, config_key: str, sandbox: Sandbox,
+                 spec: SandboxSpec) -> None:
         self.function_name = function_name
+        self.version = version  #: "$LATEST" or a published version number
         self.config_key = config_key
+        self.memory_mb = spec.memory_mb
+        #: kept ready by provisioned concurrency: never retired for being idle
+        self.is_provisioned = spec.env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency"
         self.environment_id = spec.environment_id
         self.state = EnvironmentState.STARTING
         self.idle_since = time.monotonic()

@@ -1,9 +1,16 @@
-"""The scheduler: warm environments per function, concurrency accounting, keep-alive reaping.
+"""The scheduler: warm environments, concurrency accounting, throttling and keep-alive reaping.
 
-An invocation takes an idle environment of the function's current configuration, or
-starts a new one while the host's environment limit allows; past it the caller gets
-TooManyRequestsException at once, never a queue. Idle environments retire after the
-keep-alive, and environments of an older configuration retire as soon as they are idle.
+Concurrency is counted as Lambda counts it, in invocations in flight:
+- a function with reserved concurrency R runs at most R at once (R = 0 stops it);
+- all other functions share the account limit minus everything reserved;
+- past either, the caller gets TooManyRequestsException (429) with AWS's Reason at once,
+  never a queue.
+Environments also hold memory while warm: the sum of their MemorySize stays within the
+host's memory budget, evicting the longest-idle environment to make room, else a 429.
+
+An invocation takes an idle environment of its exact configuration (provisioned ones
+included), or starts one. Idle environments retire after the keep-alive (provisioned ones
+never do), and environments of an older configuration as soon as they are idle.
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ember.errors import TooManyRequestsException
 from ember.invoke.environment import Environment, EnvironmentState, InitResult
@@ -21,42 +29,107 @@ from ember.invoke.environment import Environment, EnvironmentState, InitResult
 log = logging.getLogger(__name__)
 
 EnvironmentFactory = Callable[[], Environment]
+RESERVED_LIMIT_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
+ACCOUNT_LIMIT_REASON = "ConcurrentInvocationLimitExceeded"
+
+
+@dataclass(frozen=True)
+class Limits:
+    account_concurrency: int  #: invocations in flight across all functions
+    memory_budget_mb: int  #: the most MemorySize all environments together may hold
 
 
 class Scheduler:
-    def __init__(self, max_environments: int, keep_alive_s: float) -> None:
-        self.max_environments = max_environments
+    def __init__(self, limits: Limits, keep_alive_s: float) -> None:
+        self.limits = limits
         self.keep_alive_s = keep_alive_s
-        self._idle: dict[str, list[Environment]] = defaultdict(list)  # by function name
+        self._idle: dict[str, list[Environment]] = defaultdict(list)  # by config key
         self._all: set[Environment] = set()
+        self._in_flight: Counter[str] = Counter()  # by function name
+        self._reserved: dict[str, int] = {}  # function name → reserved concurrency
         self._reaper: asyncio.Task[None] | None = None
         self.is_shutting_down = False
 
     def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_forever())
 
+    # Accounting ------------------------------------------------------------------------
+
     @property
     def environment_count(self) -> int:
         return len(self._all)
 
+    @property
+    def memory_in_use_mb(self) -> int:
+        return sum(env.memory_mb for env in self._all)
+
+    def in_flight(self, function_name: str | None = None) -> int:
+        return self._in_flight[function_name] if function_name else sum(self._in_flight.values())
+
+    @property
+    def unreserved_limit(self) -> int:
+        return self.limits.account_concurrency - sum(self._reserved.values())
+
+    def set_reserved(self, function_name: str, reserved: int | None) -> None:
+        """Keep the scheduler's view of a function's reserved concurrency (None: unreserved)."""
+        if reserved is None:
+            self._reserved.pop(function_name, None)
+        else:
+            self._reserved[function_name] = reserved
+
     def environments_of(self, function_name: str) -> list[Environment]:
         return [env for env in self._all if env.function_name == function_name]
 
-    async def acquire(self, function_name: str, config_key: str,
+    def _admit(self, function_name: str) -> None:
+        reserved = self._reserved.get(function_name)
+        if reserved is not None:
+            if self._in_flight[function_name] >= reserved:
+                raise TooManyRequestsException("Rate Exceeded.", Reason=RESERVED_LIMIT_REASON)
+        else:
+            unreserved_in_flight = sum(n for name, n in self._in_flight.items() if name not in self._reserved)
+            if unreserved_in_flight >= self.unreserved_limit:
+                raise TooManyRequestsException("Rate Exceeded.", Reason=ACCOUNT_LIMIT_REASON)
+        self._in_flight[function_name] += 1
+
+    def _leave(self, function_name: str) -> None:
+        self._in_flight[function_name] -= 1
+        if self._in_flight[function_name] <= 0:
+            del self._in_flight[function_name]
+
+    # Environments ----------------------------------------------------------------------
+
+    async def acquire(self, function_name: str, config_key: str, memory_mb: int,
                       factory: EnvironmentFactory) -> tuple[Environment, InitResult | None]:
         """A ready environment for this configuration, and its InitResult if it was just started.
 
-        The InitResult may report a failed init; the environment is then already dead.
+        Counts the invocation in flight until `release`. The InitResult may report a failed
+        init; the environment is then already dead (still `release` it).
         """
-        idle = self._idle[function_name]
-        while idle:
-            env = idle.pop()
-            if env.config_key == config_key and env.state is EnvironmentState.IDLE:
-                env.state = EnvironmentState.BUSY
-                return env, None
-            await self._retire(env)
-        if len(self._all) >= self.max_environments and not await self._evict_one_idle():
-            raise TooManyRequestsException("Rate Exceeded.", Reason="ConcurrentInvocationLimitExceeded")
+        self._admit(function_name)
+        try:
+            idle = self._idle[config_key]
+            while idle:
+                env = idle.pop()  # the most recently used: its caches are warmest
+                if env.state is EnvironmentState.IDLE:
+                    env.state = EnvironmentState.BUSY
+                    return env, None
+                await self._retire(env)
+            await self._make_room(memory_mb)
+            return await self._start(factory)
+        except BaseException:
+            self._leave(function_name)
+            raise
+
+    async def start_spare(self, memory_mb: int, factory: EnvironmentFactory) -> InitResult:
+        """Start an environment ahead of demand (provisioned concurrency) and park it idle."""
+        await self._make_room(memory_mb)
+        env, init = await self._start(factory)
+        if init.is_ok:
+            env.idle_since = time.monotonic()
+            self._idle[env.config_key].append(env)
+        return init
+
+    async def _start(self, factory: EnvironmentFactory) -> tuple[Environment, InitResult]:
         env = factory()
         self._all.add(env)
         try:
@@ -69,28 +142,48 @@ class Scheduler:
             self._all.discard(env)
         return env, init
 
+    async def _make_room(self, memory_mb: int) -> None:
+        while self.memory_in_use_mb + memory_mb > self.limits.memory_budget_mb:
+            if not await self._evict_one_idle():
+                raise TooManyRequestsException("Rate Exceeded.", Reason=ACCOUNT_LIMIT_REASON)
+
     async def release(self, env: Environment, current_config_key: str | None) -> None:
         """Give `env` back after an invocation; it retires if dead or out of date."""
+        self._leave(env.function_name)
         if env.state is not EnvironmentState.IDLE or self.is_shutting_down or env.config_key != current_config_key:
             await self._retire(env)
             return
         env.idle_since = time.monotonic()
-        self._idle[env.function_name].append(env)
+        self._idle[env.config_key].append(env)
 
-    async def retire_function(self, function_name: str) -> None:
-        """Retire the idle environments of a function (its code or configuration changed)."""
-        for env in self._idle.pop(function_name, []):
+    def provisioned_count(self, config_key: str) -> int:
+        """Live provisioned environments of a configuration (busy or idle)."""
+        return sum(1 for env in self._all if env.config_key == config_key and env.is_provisioned
+                   and env.state is not EnvironmentState.DEAD)
+
+    async def unprovision(self, config_key: str) -> None:
+        """Let a configuration's provisioned environments retire like any others."""
+        for env in self._all:
+            if env.config_key == config_key:
+                env.is_provisioned = False
+
+    async def retire_function(self, function_name: str, version: str | None = None) -> None:
+        """Retire the idle environments of a function, or of one of its versions (it changed or
+        is gone); busy ones retire when their invocation ends, as their config key is stale."""
+        stale = [env for envs in self._idle.values() for env in envs
+                 if env.function_name == function_name and (version is None or env.version == version)]
+        for env in stale:
             await self._retire(env)
 
     async def _retire(self, env: Environment) -> None:
         self._all.discard(env)
         with contextlib.suppress(ValueError):
-            self._idle[env.function_name].remove(env)
+            self._idle[env.config_key].remove(env)
         await env.destroy()
 
     async def _evict_one_idle(self) -> bool:
-        oldest = min((env for envs in self._idle.values() for env in envs),
-                     key=lambda env: env.idle_since, default=None)
+        candidates = [env for envs in self._idle.values() for env in envs if not env.is_provisioned]
+        oldest = min(candidates, key=lambda env: env.idle_since, default=None)
         if oldest is None:
             return False
         await self._retire(oldest)
@@ -100,7 +193,8 @@ class Scheduler:
         while True:
             await asyncio.sleep(min(1.0, self.keep_alive_s / 2))
             cutoff = time.monotonic() - self.keep_alive_s
-            expired = [env for envs in self._idle.values() for env in envs if env.idle_since < cutoff]
+            expired = [env for envs in self._idle.values() for env in envs
+                       if env.idle_since < cutoff and not env.is_provisioned]
             for env in expired:
                 log.debug("retiring idle environment %s of %s", env.environment_id, env.function_name)
                 await self._retire(env)

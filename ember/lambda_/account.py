@@ -18,14 +18,14 @@ class AccountOperations:
 
     async def get_account_settings(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         count, code_bytes = await self.backend.store.count_functions()
-        concurrency = self.backend.settings.max_environments
+        concurrency = self.backend.settings.account_concurrency
         return {
             "AccountLimit": {
                 "TotalCodeSize": TOTAL_CODE_SIZE_BYTES,
                 "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
                 "CodeSizeZipped": MAX_ZIPPED_BYTES,
                 "ConcurrentExecutions": concurrency,
-                "UnreservedConcurrentExecutions": concurrency,
+                "UnreservedConcurrentExecutions": self.backend.scheduler.unreserved_limit,
             },
             "AccountUsage": {"TotalCodeSize": code_bytes, "FunctionCount": count},
         }

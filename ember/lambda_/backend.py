@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from ember.arns import FunctionRef, function_arn, parse_function_ref
 from ember.blobs.local import LocalBlobStore
 from ember.config import Settings
 from ember.errors import InvalidParameterValueException, ResourceNotFoundException
 from ember.invoke.invoker import Invoker
+from ember.invoke.provisioning import Provisioner
 from ember.invoke.scheduler import Scheduler
-from ember.models import FunctionConfig
+from ember.lambda_ import package, wire
+from ember.models import Alias, FunctionCode, FunctionConfig
 from ember.runtimes.catalog import Runtime
 from ember.store.base import Store
 
@@ -24,6 +30,7 @@ class LambdaBackend:
     runtimes: dict[str, Runtime]
     scheduler: Scheduler
     invoker: Invoker
+    provisioner: Provisioner
     #: Event invocations still running, so shutdown can account for them
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -43,13 +50,79 @@ class LambdaBackend:
             )
         return FunctionRef(ref.name, qualifier or ref.qualifier, ref.region, ref.account_id)
 
-    async def get(self, ref: FunctionRef, *, show_qualifier: bool = False) -> FunctionConfig:
-        """The function `ref` names, or AWS's not-found error.
+    async def store_code(self, code: dict[str, Any] | None, zip_file: bytes | None) -> FunctionCode:
+        """Check, keep and unpack a deployment package (a function's or a layer's); AWS's errors
+        for sources Ember cannot read."""
+        if zip_file is None:
+            source = code or {}
+            if source.get("S3Bucket") or source.get("S3Key"):
+                raise InvalidParameterValueException(
+                    "Ember has no object storage yet, so S3Bucket/S3Key cannot be read: upload the package "
+                    "inline with ZipFile (aws lambda ... --zip-file fileb://function.zip)."
+                )
+            if source.get("ImageUri"):
+                raise InvalidParameterValueException(
+                    "Ember runs Zip packages only: container images (ImageUri) are not supported."
+                )
+            raise InvalidParameterValueException("Please provide a source for function code.")
+        # Checking, hashing and unpacking can take a while for a 50 MB zip: not on the loop.
+        return await asyncio.to_thread(self._store_zip, zip_file)
 
-        Only $LATEST exists until versions land, so any other qualifier is not found.
-        """
-        function = await self.store.get_function(ref.name)
-        if function is None or (ref.qualifier not in (None, "$LATEST")):
-            shown = ref.qualifier if (ref.qualifier and (show_qualifier or ref.qualifier != "$LATEST")) else None
-            raise ResourceNotFoundException(f"Function not found: {self.arn(ref.name, shown)}")
+    def _store_zip(self, data: bytes) -> FunctionCode:
+        info = package.check_zip(data)
+        digest = self.blobs.put(data)
+        package.unpack(data, self.settings.unpacked_dir / digest)
+        return FunctionCode(
+            sha256_hex=digest,
+            sha256_b64=base64.b64encode(hashlib.sha256(data).digest()).decode(),
+            size_bytes=len(data),
+            unzipped_bytes=info.unzipped_bytes,
+        )
+
+    def configuration(self, function: FunctionConfig, qualifier: str | None = None) -> dict[str, Any]:
+        """`function` in Lambda's FunctionConfiguration shape, its ARN qualified by `qualifier`."""
+        return wire.configuration(function, self.settings.region, self.settings.account_id, qualifier)
+
+    def not_found(self, name: str, qualifier: str | None = None) -> ResourceNotFoundException:
+        return ResourceNotFoundException(f"Function not found: {self.arn(name, qualifier)}")
+
+    async def get(self, ref: FunctionRef, *, show_qualifier: bool = False) -> FunctionConfig:
+        """The configuration `ref` names — $LATEST, a version, or an alias's primary version —
+        or AWS's not-found error (naming the qualifier when `show_qualifier`, or when it is not
+        $LATEST)."""
+        function, _ = await self.get_with_alias(ref, show_qualifier=show_qualifier)
         return function
+
+    async def get_with_alias(self, ref: FunctionRef, *,
+                             show_qualifier: bool = False) -> tuple[FunctionConfig, Alias | None]:
+        """As `get`, plus the alias when `ref` names one."""
+        qualifier = ref.qualifier
+        shown = qualifier if qualifier and (show_qualifier or qualifier != "$LATEST") else None
+        latest = await self.store.get_function(ref.name)
+        if latest is None:
+            raise self.not_found(ref.name, shown)
+        if qualifier in (None, "$LATEST"):
+            return latest, None
+        assert qualifier is not None
+        if qualifier.isdigit():
+            version = await self.store.get_version(ref.name, qualifier)
+            if version is not None:
+                return version, None
+            raise self.not_found(ref.name, shown)
+        alias = await self.store.get_alias(ref.name, qualifier)
+        if alias is None:
+            raise self.not_found(ref.name, shown)
+        target = latest if alias.function_version == "$LATEST" else await self.store.get_version(
+            ref.name, alias.function_version)
+        if target is None:
+            raise self.not_found(ref.name, shown)
+        return target, alias
+
+    async def pick_version(self, alias: Alias, primary: FunctionConfig) -> FunctionConfig:
+        """The version an invocation through `alias` runs: the additional one with its weight."""
+        for version, weight in alias.additional_weights.items():
+            if random.random() < weight:
+                chosen = await self.store.get_version(alias.function_name, version)
+                if chosen is not None:
+                    return chosen
+        return primary

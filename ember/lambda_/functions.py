@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import hashlib
+from dataclasses import replace
 from typing import Any
 
+from ember.arns import FunctionRef
 from ember.edge.service import RequestContext
 from ember.errors import (
     InvalidParameterValueException,
@@ -14,10 +14,11 @@ from ember.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
 )
-from ember.lambda_ import package, wire
+from ember.lambda_ import versions, wire
 from ember.lambda_.backend import LambdaBackend
+from ember.lambda_.layers import resolve_function_layers
 from ember.lambda_.settings_check import check_environment, check_limits, check_runtime, check_tag_count
-from ember.models import FunctionCode, FunctionConfig
+from ember.models import FunctionConfig
 
 MAX_NAME_LENGTH = 64
 #: CAS retries when a concurrent update changed the function between read and write
@@ -28,35 +29,8 @@ class FunctionOperations:
     def __init__(self, backend: LambdaBackend) -> None:
         self.backend = backend
 
-    def _configuration(self, function: FunctionConfig) -> dict[str, Any]:
-        return wire.configuration(function, self.backend.settings.region, self.backend.settings.account_id)
-
-    async def _store_code(self, code: dict[str, Any] | None, zip_file: bytes | None) -> FunctionCode:
-        if zip_file is None:
-            source = code or {}
-            if source.get("S3Bucket") or source.get("S3Key"):
-                raise InvalidParameterValueException(
-                    "Ember has no object storage yet, so S3Bucket/S3Key cannot be read: upload the package "
-                    "inline with ZipFile (aws lambda ... --zip-file fileb://function.zip)."
-                )
-            if source.get("ImageUri"):
-                raise InvalidParameterValueException(
-                    "Ember runs Zip packages only: container images (ImageUri) are not supported."
-                )
-            raise InvalidParameterValueException("Please provide a source for function code.")
-        # Checking, hashing and unpacking can take a while for a 50 MB zip: not on the loop.
-        return await asyncio.to_thread(self._store_zip, zip_file)
-
-    def _store_zip(self, data: bytes) -> FunctionCode:
-        info = package.check_zip(data)
-        digest = self.backend.blobs.put(data)
-        package.unpack(data, self.backend.settings.unpacked_dir / digest)
-        return FunctionCode(
-            sha256_hex=digest,
-            sha256_b64=base64.b64encode(hashlib.sha256(data).digest()).decode(),
-            size_bytes=len(data),
-            unzipped_bytes=info.unzipped_bytes,
-        )
+    def _configuration(self, function: FunctionConfig, qualifier: str | None = None) -> dict[str, Any]:
+        return self.backend.configuration(function, qualifier)
 
     async def create_function(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         ref = self.backend.resolve(p["FunctionName"])
@@ -76,7 +50,6 @@ class FunctionOperations:
             raise InvalidParameterValueException("Runtime and Handler are mandatory parameters for functions "
                                                  "created with deployment packages.")
         check_runtime(p["Runtime"], self.backend.runtimes)
-        _refuse_layers(p)
         check_limits(p.get("Timeout"), p.get("MemorySize"), (p.get("EphemeralStorage") or {}).get("Size"))
         variables = (p.get("Environment") or {}).get("Variables") or {}
         check_environment(variables)
@@ -84,7 +57,8 @@ class FunctionOperations:
         if await self.backend.store.get_function(ref.name) is not None:
             raise ResourceConflictException(f"Function already exist: {ref.name}")
         code_param = p["Code"]
-        code = await self._store_code(code_param, code_param.get("ZipFile"))
+        code = await self.backend.store_code(code_param, code_param.get("ZipFile"))
+        layers = await resolve_function_layers(self.backend, p.get("Layers") or [], code)
         function = FunctionConfig(
             name=ref.name,
             runtime=p["Runtime"],
@@ -98,50 +72,61 @@ class FunctionOperations:
             environment=dict(variables),
             architectures=tuple(p.get("Architectures") or ("x86_64",)),
             tags=dict(p.get("Tags") or {}),
+            layers=layers,
         )
         await self.backend.store.create_function(function)
+        if p.get("Publish"):
+            version = await versions.publish(self.backend, function)
+            return self._configuration(version, version.version)
         return self._configuration(function)
 
     async def get_function(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        function = await self.backend.get(self.backend.resolve(p["FunctionName"], p.get("Qualifier")),
-                                          show_qualifier=True)
+        ref = self.backend.resolve(p["FunctionName"], p.get("Qualifier"))
+        function = await self.backend.get(ref, show_qualifier=True)
+        if ref.qualifier is not None:  # tags belong to the function, not to a version
+            function = replace(function, tags=(await self.backend.get(replace(ref, qualifier=None))).tags)
         result: dict[str, Any] = {
-            "Configuration": self._configuration(function),
+            "Configuration": self._configuration(function, ref.qualifier),
             "Code": {"RepositoryType": "S3", "Location": f"{ctx.base_url}/_ember/code/{function.code.sha256_hex}.zip"},
         }
         if function.tags:
             result["Tags"] = dict(function.tags)
+        reserved = function.reserved_concurrency if ref.qualifier is None else None
+        if reserved is not None:
+            result["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return result
 
     async def get_function_configuration(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        function = await self.backend.get(self.backend.resolve(p["FunctionName"], p.get("Qualifier")),
-                                          show_qualifier=True)
-        return self._configuration(function)
+        ref = self.backend.resolve(p["FunctionName"], p.get("Qualifier"))
+        function = await self.backend.get(ref, show_qualifier=True)
+        return self._configuration(function, ref.qualifier)
 
     async def list_functions(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         limit = p.get("MaxItems", 50)
         after = _decode_marker(p["Marker"]) if p.get("Marker") else None
         functions = await self.backend.store.list_functions(after, limit + 1)
         page = functions[:limit]
-        result: dict[str, Any] = {"Functions": [_listed(self._configuration(f)) for f in page]}
+        result: dict[str, Any] = {"Functions": [wire.listed(self._configuration(f)) for f in page]}
         if len(functions) > limit:
             result["NextMarker"] = _encode_marker(page[-1].name)
         return result
 
     async def update_function_code(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        ref = self.backend.resolve(p["FunctionName"])
+        ref = _unqualified(self.backend.resolve(p["FunctionName"]))
         await self.backend.get(ref)  # not found before a 50 MB unzip
-        code = await self._store_code({k: p.get(k) for k in ("S3Bucket", "S3Key", "ImageUri")}, p.get("ZipFile"))
+        code = await self.backend.store_code({k: p.get(k) for k in ("S3Bucket", "S3Key", "ImageUri")}, p.get("ZipFile"))
         if p.get("DryRun"):
             function = await self.backend.get(ref)
             return self._configuration(function.revised(code=code))
         updated = await self.apply_update(ref.name, p.get("RevisionId"), lambda f: f.revised(code=code))
-        await self.backend.scheduler.retire_function(ref.name)
+        await self.backend.scheduler.retire_function(ref.name, "$LATEST")
+        if p.get("Publish"):
+            version = await versions.publish(self.backend, updated)
+            return self._configuration(version, version.version)
         return self._configuration(updated)
 
     async def update_function_configuration(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        ref = self.backend.resolve(p["FunctionName"])
-        _refuse_layers(p)
+        ref = _unqualified(self.backend.resolve(p["FunctionName"]))
         check_limits(p.get("Timeout"), p.get("MemorySize"), (p.get("EphemeralStorage") or {}).get("Size"))
         changes: dict[str, Any] = {}
         if "Runtime" in p:
@@ -156,8 +141,11 @@ class FunctionOperations:
         changes.update({field: p[key] for key, field in simple.items() if key in p})
         if "EphemeralStorage" in p:
             changes["ephemeral_storage_mb"] = p["EphemeralStorage"]["Size"]
+        if "Layers" in p:
+            current = await self.backend.get(ref)
+            changes["layers"] = await resolve_function_layers(self.backend, p["Layers"] or [], current.code)
         updated = await self.apply_update(ref.name, p.get("RevisionId"), lambda f: f.revised(**changes))
-        await self.backend.scheduler.retire_function(ref.name)
+        await self.backend.scheduler.retire_function(ref.name, "$LATEST")
         return self._configuration(updated)
 
     async def apply_update(self, name: str, expected_revision: str | None, change: Any) -> FunctionConfig:
@@ -182,26 +170,40 @@ class FunctionOperations:
         if ref.qualifier == "$LATEST":
             raise InvalidParameterValueException("$LATEST version cannot be deleted without deleting the function.")
         if ref.qualifier is not None:
-            raise ResourceNotFoundException(f"Function not found: {self.backend.arn(ref.name, ref.qualifier)}")
+            await self._delete_version(ref.name, ref.qualifier)
+            return {"StatusCode": 204}
+        await self.backend.provisioner.remove(ref.name)
+        await self.backend.store.delete_provisioned(ref.name)
+        self.backend.scheduler.set_reserved(ref.name, None)
         if not await self.backend.store.delete_function(ref.name):
             raise ResourceNotFoundException(f"Function not found: {self.backend.arn(ref.name)}")
         await self.backend.scheduler.retire_function(ref.name)
         return {"StatusCode": 204}  # the model says 200, but Lambda answers 204 (botocore reports it)
 
 
-def _refuse_layers(p: dict[str, Any]) -> None:
-    if p.get("Layers"):
+    async def _delete_version(self, name: str, version: str) -> None:
+        if not version.isdigit() or await self.backend.store.get_version(name, version) is None:
+            raise self.backend.not_found(name, version)
+        users = [a.name for a in await self.backend.store.list_aliases(name)
+                 if a.function_version == version or version in a.additional_weights]
+        if users:
+            raise ResourceConflictException(
+                f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]"
+            )
+        await self.backend.store.delete_version(name, version)
+        await self.backend.store.delete_provisioned(name, version)
+        await self.backend.provisioner.remove(name, version)
+        await self.backend.scheduler.retire_function(name, version)
+
+
+def _unqualified(ref: FunctionRef) -> FunctionRef:
+    """Only $LATEST changes; versions are immutable and aliases change with UpdateAlias."""
+    if ref.qualifier not in (None, "$LATEST"):
         raise InvalidParameterValueException(
-            "Ember does not support layers yet: put the layer's contents in the function's own package."
+            f"Only $LATEST can be updated: {ref.qualifier} is a published version or an alias. Update the "
+            "unqualified function and publish a new version, or point an alias elsewhere with UpdateAlias."
         )
-
-
-def _listed(configuration: dict[str, Any]) -> dict[str, Any]:
-    # ListFunctions leaves out the state fields (AWS documents this; use GetFunction for them).
-    for key in ("State", "StateReason", "StateReasonCode", "LastUpdateStatus", "LastUpdateStatusReason",
-                "LastUpdateStatusReasonCode", "RuntimeVersionConfig"):
-        configuration.pop(key, None)
-    return configuration
+    return replace(ref, qualifier=None)
 
 
 def _encode_marker(name: str) -> str:

@@ -32,7 +32,10 @@ class InvokeOperations:
     async def invoke(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         ref = self.backend.resolve(p["FunctionName"], p.get("Qualifier"))
         # Invoke names what it runs: a missing function is "...:function:NAME:$LATEST".
-        function = await self.backend.get(replace(ref, qualifier=ref.qualifier or "$LATEST"), show_qualifier=True)
+        function, alias = await self.backend.get_with_alias(replace(ref, qualifier=ref.qualifier or "$LATEST"),
+                                                            show_qualifier=True)
+        if alias is not None:
+            function = await self.backend.pick_version(alias, function)
         invocation_type = p.get("InvocationType", "RequestResponse")
         payload = p.get("Payload") or b""
         if invocation_type == "Event" and len(payload) > MAX_EVENT_PAYLOAD_BYTES:
@@ -47,6 +50,7 @@ class InvokeOperations:
             request_id=ctx.request_id,
             trace_id=ctx.headers.get("x-amzn-trace-id") or new_trace_id(),
             client_context=_client_context(p.get("ClientContext")),
+            qualifier=ref.qualifier,
         )
         if invocation_type == "Event":
             await invoke_in_background(self.backend.invoker, function, request, self.backend.background)

@@ -11,13 +11,17 @@ from ember.edge.app import InternalRoute
 from ember.edge.service import BodyLimit, Handler, RequestContext, Service, load_model
 from ember.errors import NotImplementedOperation, RequestEntityTooLargeException, RequestTooLargeException
 from ember.lambda_.account import AccountOperations
+from ember.lambda_.aliases import AliasOperations
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.code_download import code_download_route
+from ember.lambda_.concurrency import ConcurrencyOperations
 from ember.lambda_.functions import FunctionOperations
 from ember.lambda_.invoke import MAX_INVOKE_ASYNC_BYTES, MAX_SYNC_PAYLOAD_BYTES, InvokeOperations
+from ember.lambda_.layers import LayerOperations
 from ember.lambda_.permissions import PermissionOperations
 from ember.lambda_.settings_check import DEPRECATED_RUNTIMES, runtime_enum_error
 from ember.lambda_.tags import TagOperations
+from ember.lambda_.versions import VersionOperations
 
 #: CreateFunction/UpdateFunctionCode bodies carry a base64 zip of up to 50 MB
 MAX_CODE_REQUEST_BYTES = 70_167_211
@@ -33,6 +37,10 @@ def build_lambda_service(backend: LambdaBackend) -> tuple[Service, list[Internal
     functions = FunctionOperations(backend)
     groups: list[Any] = [
         functions,
+        VersionOperations(backend),
+        AliasOperations(backend),
+        LayerOperations(backend),
+        ConcurrencyOperations(backend, functions),
         InvokeOperations(backend),
         PermissionOperations(backend, functions),
         TagOperations(backend, functions),

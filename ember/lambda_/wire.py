@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from ember.arns import function_arn
-from ember.models import FunctionConfig
+from ember.models import Alias, FunctionConfig
 
 
-def configuration(function: FunctionConfig, region: str, account_id: str) -> dict[str, Any]:
-    """The FunctionConfiguration shape, as GetFunctionConfiguration returns it."""
+def configuration(function: FunctionConfig, region: str, account_id: str,
+                  qualifier: str | None = None) -> dict[str, Any]:
+    """The FunctionConfiguration shape, as GetFunctionConfiguration returns it.
+
+    FunctionArn carries `qualifier` when the caller named one (a version, an alias, $LATEST).
+    """
     wire: dict[str, Any] = {
         "FunctionName": function.name,
-        "FunctionArn": function_arn(region, account_id, function.name),
+        "FunctionArn": function_arn(region, account_id, function.name, qualifier),
         "Runtime": function.runtime,
         "Role": function.role,
         "Handler": function.handler,
@@ -36,7 +40,31 @@ def configuration(function: FunctionConfig, region: str, account_id: str) -> dic
     }
     if function.environment:
         wire["Environment"] = {"Variables": dict(function.environment)}
+    if function.layers:
+        wire["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code.size_bytes} for layer in function.layers]
     if function.state_reason:
         wire["StateReason"] = function.state_reason
         wire["StateReasonCode"] = function.state_reason_code
     return wire
+
+
+def alias_configuration(alias: Alias, region: str, account_id: str) -> dict[str, Any]:
+    """The AliasConfiguration shape."""
+    wire: dict[str, Any] = {
+        "AliasArn": function_arn(region, account_id, alias.function_name, alias.name),
+        "Name": alias.name,
+        "FunctionVersion": alias.function_version,
+        "Description": alias.description,
+        "RevisionId": alias.revision_id,
+    }
+    if alias.additional_weights:
+        wire["RoutingConfig"] = {"AdditionalVersionWeights": dict(alias.additional_weights)}
+    return wire
+
+
+def listed(configuration: dict[str, Any]) -> dict[str, Any]:
+    # ListFunctions leaves out the state fields (AWS documents this; use GetFunction for them).
+    for key in ("State", "StateReason", "StateReasonCode", "LastUpdateStatus", "LastUpdateStatusReason",
+                "LastUpdateStatusReasonCode", "RuntimeVersionConfig"):
+        configuration.pop(key, None)
+    return configuration

@@ -28,6 +28,7 @@ class SandboxSpec:
     task_dir: Path  #: the function's unpacked code, read-only to the function
     runtime_dir: Path  #: Ember's in-environment runtime files (bootstraps), read-only
     lang_dir: Path | None  #: the runtime's install tree (e.g. a pyenv build), shown read-only at lang_root
+    opt_dir: Path | None  #: the function's layers merged, shown read-only at opt_root (/opt)
     work_dir: Path  #: a scratch folder on the host for this environment alone
     memory_mb: int
     tmp_size_mb: int  #: EphemeralStorage
@@ -81,6 +82,10 @@ class Sandbox(ABC):
     def lang_root(self, lang_dir: Path) -> str:
         """Where a runtime's install tree appears inside an environment (Lambda's /var/lang)."""
         return "/var/lang"
+
+    def opt_root(self, opt_dir: Path | None) -> str:
+        """Where a function's layers appear inside an environment (/opt)."""
+        return "/opt"
 
     @classmethod
     @abstractmethod

@@ -34,6 +34,7 @@ class Layout:
     task_dir: Path  #: the function's unpacked code → /var/task
     runtime_dir: Path  #: Ember's runtime files (bootstraps) → /var/runtime
     lang_dir: Path | None  #: the runtime's install tree (e.g. a pyenv build) → /var/lang
+    opt_dir: Path | None  #: the function's merged layers → /opt (an empty /opt without layers)
     etc_dir: Path  #: generated passwd, group, hosts → /etc/...
     tmp_dir: Path | None  #: a host folder to bind as /tmp; None: a tmpfs of `tmp_size_mb`
     tmp_size_mb: int
@@ -56,6 +57,10 @@ def filesystem_args(layout: Layout) -> list[str]:
         args += ["--ro-bind", str(generated), f"/etc/{generated.name}"]
     if layout.lang_dir is not None:
         args += ["--ro-bind", str(layout.lang_dir), LANG_DIR]
+    if layout.opt_dir is not None:
+        args += ["--ro-bind", str(layout.opt_dir), "/opt"]
+    else:
+        args += ["--perms", "0755", "--dir", "/opt"]
     args += ["--ro-bind", str(layout.task_dir), TASK_ROOT, "--ro-bind", str(layout.runtime_dir), RUNTIME_DIR]
     if layout.tmp_dir is not None:
         args += ["--bind", str(layout.tmp_dir), "/tmp"]

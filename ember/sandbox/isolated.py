@@ -116,7 +116,7 @@ class IsolatedProcess(SandboxProcess):
         block_read, block_write = os.pipe()
         seccomp_fd = self._seccomp_fd()
         child_fds = [info_write, block_read] + ([seccomp_fd] if seccomp_fd is not None else [])
-        layout = bwrap.Layout(spec.task_dir, spec.runtime_dir, spec.lang_dir, self.sandbox.etc_dir,
+        layout = bwrap.Layout(spec.task_dir, spec.runtime_dir, spec.lang_dir, spec.opt_dir, self.sandbox.etc_dir,
                               self.tmp_mount, spec.tmp_size_mb)
         argv = ["bwrap", *NAMESPACES, "--die-with-parent", "--new-session", "--hostname", "lambda",
                 *bwrap.filesystem_args(layout),
@@ -158,10 +158,15 @@ class IsolatedProcess(SandboxProcess):
         return fd
 
     def init_done(self) -> None:
+        if self._is_dead:
+            return
         # Init runs unthrottled; invocations get the CPU share their memory buys.
-        if self.cgroup is not None and not self._is_dead:
+        if self.cgroup is not None:
             with contextlib.suppress(OSError):
                 self.cgroup.set_cpu_limit(self.sandbox.cpu_limit(self.spec.memory_mb))
+        # The runtime is running, so bwrap has bound /tmp inside: the host's mount can go, and a
+        # server killed without cleaning up leaves no mounts under its data dir.
+        tmpdisk.detach(self.tmp_mount)
 
     async def wait(self) -> int:
         assert self._process is not None

@@ -42,6 +42,9 @@ class PlainSandbox(Sandbox):
     def lang_root(self, lang_dir: Path) -> str:
         return str(lang_dir)
 
+    def opt_root(self, opt_dir: Path | None) -> str:
+        return str(opt_dir) if opt_dir else "/opt"
+
     @classmethod
     def unavailable_reason(cls) -> str | None:
         return None if os.name == "posix" else "needs a POSIX host"

@@ -21,7 +21,7 @@ TICK_S = 0.05
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-@dataclass
+@dataclass(eq=False)  # watched by identity, kept in a set
 class Watch:
     """One environment's tree under watch: its limits and what was seen."""
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
-from ember.models import FunctionConfig
+from ember.models import Alias, FunctionConfig, LayerVersion, ProvisionedConfig
 
 
 class Store(ABC):
@@ -31,7 +32,87 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_function(self, name: str) -> bool:
-        """Remove the function; False if there was none."""
+        """Remove the function with its versions and aliases, atomically; False if there was none."""
+
+    # Versions: immutable snapshots of $LATEST, numbered 1, 2, ... per function.
+
+    @abstractmethod
+    async def add_version(self, version: FunctionConfig) -> bool:
+        """Insert a published version (its `version` is its number); False if that number is taken."""
+
+    @abstractmethod
+    async def get_version(self, function_name: str, version: str) -> FunctionConfig | None:
+        """One published version, or None."""
+
+    @abstractmethod
+    async def list_versions(self, function_name: str) -> list[FunctionConfig]:
+        """Every published version of the function, in number order."""
+
+    @abstractmethod
+    async def replace_version(self, version: FunctionConfig, expected_revision_id: str) -> bool:
+        """Swap in a version record (its policy changes) if unchanged since read; False otherwise."""
+
+    @abstractmethod
+    async def delete_version(self, function_name: str, version: str) -> bool:
+        """Remove one published version; False if there was none."""
+
+    # Aliases
+
+    @abstractmethod
+    async def create_alias(self, alias: Alias) -> None:
+        """Insert `alias`; raise ResourceConflictException if the function already has one by that name."""
+
+    @abstractmethod
+    async def get_alias(self, function_name: str, name: str) -> Alias | None:
+        """The alias, or None."""
+
+    @abstractmethod
+    async def list_aliases(self, function_name: str) -> list[Alias]:
+        """The function's aliases, ordered by name."""
+
+    @abstractmethod
+    async def replace_alias(self, alias: Alias, expected_revision_id: str) -> bool:
+        """Swap in `alias` if the stored one still has `expected_revision_id`; False otherwise."""
+
+    @abstractmethod
+    async def delete_alias(self, function_name: str, name: str) -> bool:
+        """Remove the alias; False if there was none."""
+
+    # Layers: versions numbered from 1 per layer name; deleting one never renumbers.
+
+    @abstractmethod
+    async def add_layer_version(self, layer_name: str, make: Callable[[int], LayerVersion]) -> LayerVersion:
+        """Store `make(n)` as `layer_name`'s next number n (never reused), atomically; return it."""
+
+    @abstractmethod
+    async def get_layer_version(self, layer_name: str, version: int) -> LayerVersion | None:
+        """One layer version, or None."""
+
+    @abstractmethod
+    async def list_layer_versions(self, layer_name: str | None = None) -> list[LayerVersion]:
+        """Versions of one layer (or of all), by layer name and then newest first."""
+
+    @abstractmethod
+    async def replace_layer_version(self, layer: LayerVersion, expected_revision_id: str) -> bool:
+        """Swap in a layer version record (its policy) if unchanged since read; False otherwise."""
+
+    @abstractmethod
+    async def delete_layer_version(self, layer_name: str, version: int) -> bool:
+        """Remove one layer version; False if there was none."""
+
+    # Provisioned concurrency configurations, by function and qualifier.
+
+    @abstractmethod
+    async def put_provisioned(self, config: ProvisionedConfig) -> None:
+        """Insert or replace the configuration for its function and qualifier."""
+
+    @abstractmethod
+    async def list_provisioned(self, function_name: str | None = None) -> list[ProvisionedConfig]:
+        """The configurations of one function (or all), by function and qualifier."""
+
+    @abstractmethod
+    async def delete_provisioned(self, function_name: str, qualifier: str | None = None) -> bool:
+        """Remove one configuration (or all of a function's); False if there was none."""
 
     @abstractmethod
     async def count_functions(self) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ember.errors import ResourceConflictException
-from ember.models import FunctionConfig
+from ember.models import Alias, FunctionConfig, LayerVersion, ProvisionedConfig
 from ember.store.base import Store
 
 T = TypeVar("T")
@@ -24,6 +24,49 @@ MIGRATIONS: list[str] = [
         revision_id TEXT NOT NULL,
         code_size INTEGER NOT NULL,
         record TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS versions (
+        function_name TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        revision_id TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (function_name, number)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS aliases (
+        function_name TEXT NOT NULL,
+        name TEXT NOT NULL,
+        revision_id TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (function_name, name)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS layer_versions (
+        layer_name TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        revision_id TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (layer_name, number)
+    )
+    """,
+    # Numbers are never reused, even after the newest version is deleted (as on Lambda).
+    """
+    CREATE TABLE IF NOT EXISTS layer_counters (
+        layer_name TEXT PRIMARY KEY,
+        last_number INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS provisioned_configs (
+        function_name TEXT NOT NULL,
+        qualifier TEXT NOT NULL,
+        requested INTEGER NOT NULL,
+        last_modified TEXT NOT NULL,
+        PRIMARY KEY (function_name, qualifier)
     )
     """,
 ]
@@ -90,8 +133,176 @@ class SQLiteStore(Store):
         return await self._run(update)
 
     async def delete_function(self, name: str) -> bool:
-        cursor = await self._run(lambda: self._db.execute("DELETE FROM functions WHERE name = ?", (name,)))
+        def delete() -> bool:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = self._db.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount == 1
+                self._db.execute("DELETE FROM versions WHERE function_name = ?", (name,))
+                self._db.execute("DELETE FROM aliases WHERE function_name = ?", (name,))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return deleted
+
+        return await self._run(delete)
+
+    async def add_version(self, version: FunctionConfig) -> bool:
+        def insert() -> bool:
+            try:
+                self._db.execute(
+                    "INSERT INTO versions (function_name, number, revision_id, record) VALUES (?, ?, ?, ?)",
+                    (version.name, int(version.version), version.revision_id, _dump(version)),
+                )
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+        return await self._run(insert)
+
+    async def get_version(self, function_name: str, version: str) -> FunctionConfig | None:
+        if not version.isdigit():
+            return None
+        row = await self._run(lambda: self._db.execute(
+            "SELECT record FROM versions WHERE function_name = ? AND number = ?", (function_name, int(version))
+        ).fetchone())
+        return _load(row[0]) if row else None
+
+    async def list_versions(self, function_name: str) -> list[FunctionConfig]:
+        rows = await self._run(lambda: self._db.execute(
+            "SELECT record FROM versions WHERE function_name = ? ORDER BY number", (function_name,)
+        ).fetchall())
+        return [_load(row[0]) for row in rows]
+
+    async def replace_version(self, version: FunctionConfig, expected_revision_id: str) -> bool:
+        cursor = await self._run(lambda: self._db.execute(
+            "UPDATE versions SET revision_id = ?, record = ? WHERE function_name = ? AND number = ? "
+            "AND revision_id = ?",
+            (version.revision_id, _dump(version), version.name, int(version.version), expected_revision_id),
+        ))
         return cursor.rowcount == 1
+
+    async def delete_version(self, function_name: str, version: str) -> bool:
+        cursor = await self._run(lambda: self._db.execute(
+            "DELETE FROM versions WHERE function_name = ? AND number = ?", (function_name, int(version))
+        ))
+        return cursor.rowcount == 1
+
+    async def create_alias(self, alias: Alias) -> None:
+        def insert() -> None:
+            try:
+                self._db.execute(
+                    "INSERT INTO aliases (function_name, name, revision_id, record) VALUES (?, ?, ?, ?)",
+                    (alias.function_name, alias.name, alias.revision_id, json.dumps(alias.to_record())),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ResourceConflictException(
+                    f"Alias already exists: {alias.name}"
+                ) from exc
+
+        await self._run(insert)
+
+    async def get_alias(self, function_name: str, name: str) -> Alias | None:
+        row = await self._run(lambda: self._db.execute(
+            "SELECT record FROM aliases WHERE function_name = ? AND name = ?", (function_name, name)
+        ).fetchone())
+        return Alias.from_record(json.loads(row[0])) if row else None
+
+    async def list_aliases(self, function_name: str) -> list[Alias]:
+        rows = await self._run(lambda: self._db.execute(
+            "SELECT record FROM aliases WHERE function_name = ? ORDER BY name", (function_name,)
+        ).fetchall())
+        return [Alias.from_record(json.loads(row[0])) for row in rows]
+
+    async def replace_alias(self, alias: Alias, expected_revision_id: str) -> bool:
+        cursor = await self._run(lambda: self._db.execute(
+            "UPDATE aliases SET revision_id = ?, record = ? WHERE function_name = ? AND name = ? AND revision_id = ?",
+            (alias.revision_id, json.dumps(alias.to_record()), alias.function_name, alias.name, expected_revision_id),
+        ))
+        return cursor.rowcount == 1
+
+    async def delete_alias(self, function_name: str, name: str) -> bool:
+        cursor = await self._run(lambda: self._db.execute(
+            "DELETE FROM aliases WHERE function_name = ? AND name = ?", (function_name, name)
+        ))
+        return cursor.rowcount == 1
+
+    async def add_layer_version(self, layer_name: str, make: Callable[[int], LayerVersion]) -> LayerVersion:
+        def insert() -> LayerVersion:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT last_number FROM layer_counters WHERE layer_name = ?",
+                                       (layer_name,)).fetchone()
+                number = (row[0] if row else 0) + 1
+                layer = make(number)
+                self._db.execute("INSERT OR REPLACE INTO layer_counters (layer_name, last_number) VALUES (?, ?)",
+                                 (layer.layer_name, number))
+                self._db.execute(
+                    "INSERT INTO layer_versions (layer_name, number, revision_id, record) VALUES (?, ?, ?, ?)",
+                    (layer.layer_name, number, layer.revision_id, json.dumps(layer.to_record())),
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return layer
+
+        return await self._run(insert)
+
+    async def get_layer_version(self, layer_name: str, version: int) -> LayerVersion | None:
+        row = await self._run(lambda: self._db.execute(
+            "SELECT record FROM layer_versions WHERE layer_name = ? AND number = ?", (layer_name, version)
+        ).fetchone())
+        return LayerVersion.from_record(json.loads(row[0])) if row else None
+
+    async def list_layer_versions(self, layer_name: str | None = None) -> list[LayerVersion]:
+        def select() -> list[Any]:
+            if layer_name is None:
+                return self._db.execute(
+                    "SELECT record FROM layer_versions ORDER BY layer_name, number DESC").fetchall()
+            return self._db.execute("SELECT record FROM layer_versions WHERE layer_name = ? ORDER BY number DESC",
+                                    (layer_name,)).fetchall()
+
+        return [LayerVersion.from_record(json.loads(row[0])) for row in await self._run(select)]
+
+    async def replace_layer_version(self, layer: LayerVersion, expected_revision_id: str) -> bool:
+        cursor = await self._run(lambda: self._db.execute(
+            "UPDATE layer_versions SET revision_id = ?, record = ? WHERE layer_name = ? AND number = ? "
+            "AND revision_id = ?",
+            (layer.revision_id, json.dumps(layer.to_record()), layer.layer_name, layer.version,
+             expected_revision_id),
+        ))
+        return cursor.rowcount == 1
+
+    async def delete_layer_version(self, layer_name: str, version: int) -> bool:
+        cursor = await self._run(lambda: self._db.execute(
+            "DELETE FROM layer_versions WHERE layer_name = ? AND number = ?", (layer_name, version)
+        ))
+        return cursor.rowcount == 1
+
+    async def put_provisioned(self, config: ProvisionedConfig) -> None:
+        await self._run(lambda: self._db.execute(
+            "INSERT OR REPLACE INTO provisioned_configs (function_name, qualifier, requested, last_modified) "
+            "VALUES (?, ?, ?, ?)", (config.function_name, config.qualifier, config.requested, config.last_modified)))
+
+    async def list_provisioned(self, function_name: str | None = None) -> list[ProvisionedConfig]:
+        def select() -> list[Any]:
+            query = "SELECT function_name, qualifier, requested, last_modified FROM provisioned_configs"
+            if function_name is None:
+                return self._db.execute(query + " ORDER BY function_name, qualifier").fetchall()
+            return self._db.execute(query + " WHERE function_name = ? ORDER BY qualifier", (function_name,)).fetchall()
+
+        return [ProvisionedConfig(*row) for row in await self._run(select)]
+
+    async def delete_provisioned(self, function_name: str, qualifier: str | None = None) -> bool:
+        def delete() -> int:
+            if qualifier is None:
+                return self._db.execute("DELETE FROM provisioned_configs WHERE function_name = ?",
+                                        (function_name,)).rowcount
+            return self._db.execute("DELETE FROM provisioned_configs WHERE function_name = ? AND qualifier = ?",
+                                    (function_name, qualifier)).rowcount
+
+        return await self._run(delete) > 0
 
     async def count_functions(self) -> tuple[int, int]:
         row = await self._run(

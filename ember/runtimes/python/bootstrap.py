@@ -467,7 +467,8 @@ def _setup_sys_path(task_root):
     if sys.path and sys.path[0] and os.path.realpath(sys.path[0]) == os.path.realpath(here):
         del sys.path[0]
 
-    layer_root = "/opt/python"
+    # Layers are at /opt; only the plain sandbox level (no mount namespace) puts them elsewhere.
+    layer_root = os.environ.get("_EMBER_OPT_ROOT", "/opt") + "/python"
     layer_site = "{}/lib/python{}.{}/site-packages".format(layer_root, *sys.version_info[:2])
     front = [task_root]
     for path in (layer_site, layer_root):
