@@ -3,14 +3,22 @@
 tmpfs pages count against the writer's memory cgroup (a 128 MB function writing 110 MB
 to a tmpfs /tmp was OOM-killed), while Lambda's /tmp is disk. So as root each
 environment gets a sparse ext4 image, loop-mounted: writing past its size is ENOSPC.
+
+The host's mount is only needed until the environment's mount namespace has bound it
+as /tmp; after that it is detached, so a server killed without cleaning up (SIGKILL)
+leaves no mount or loop device behind: both go with the namespace.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import subprocess
 from pathlib import Path
+
+MNT_DETACH = 2
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def create(image: Path, mount_point: Path, size_mb: int, owner_uid: int) -> None:
@@ -25,6 +33,15 @@ def create(image: Path, mount_point: Path, size_mb: int, owner_uid: int) -> None
     subprocess.run(["mount", "-o", "loop,nosuid,nodev", str(image), str(mount_point)],
                    check=True, capture_output=True, timeout=30)
     os.chmod(mount_point, 0o1777)
+
+
+def detach(mount_point: Path) -> None:
+    """Lazily unmount the host's view of a /tmp the environment now holds by its own mount.
+
+    The file system stays alive while the namespace does; mount's loop devices clear
+    themselves once their last mount is gone. Best effort: destroy() unmounts otherwise.
+    """
+    _libc.umount2(os.fsencode(mount_point), MNT_DETACH)
 
 
 def destroy(image: Path, mount_point: Path) -> None:

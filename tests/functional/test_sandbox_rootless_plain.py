@@ -1,0 +1,422 @@
+"""The rootless and plain sandbox levels, and the isolated level's refusal without root.
+
+Rootless runs Ember as an unprivileged user (uid 65534, on Debian's python3.11, since the venv's
+interpreter lives under /root where that user cannot go): namespaces hide the host, a watchdog
+holds memory. Plain hides nothing and says so everywhere, but still ends runaway trees.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sysconfig
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import urllib3
+
+from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, free_port, invoke_json, make_zip, unique_name
+
+REPO = Path(__file__).resolve().parents[2]
+DEBIAN_PYTHON = Path("/usr/bin/python3.11")
+#: the runtime an unprivileged Ember can serve: Debian's interpreter, outside /root
+ROOTLESS_RUNTIME = "python3.11"
+NOBODY = 65534
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+#: `python -c` stand-in for the `ember` console script (which points at the venv's interpreter)
+EMBER_MAIN = "from ember.cli import main; main()"
+
+PROBE = '''
+def outcome(action, *args):
+    """["ok", value] or [exception name, errno]: what trying `action` came to."""
+    try:
+        value = action(*args)
+    except OSError as exc:
+        return [type(exc).__name__, exc.errno]
+    return ["ok", repr(value)[:200]]
+
+
+def handler(event, context):
+    scope = {"event": event, "context": context, "outcome": outcome}
+    exec(event["code"], scope)
+    return scope.get("result")
+'''
+
+CONTEXT = '''
+result = {"request_id": context.aws_request_id, "function_name": context.function_name,
+          "memory": context.memory_limit_in_mb, "remaining_ms": context.get_remaining_time_in_millis(),
+          "arn": context.invoked_function_arn}
+'''
+
+PROCESSES = '''
+import os, subprocess
+child = subprocess.Popen(["sleep", "30"])
+result = {"pids": sorted(int(entry) for entry in os.listdir("/proc") if entry.isdigit()), "own_pid": os.getpid(),
+          "child_pid": child.pid}
+child.kill()
+child.wait()
+'''
+
+READ_HOST = '''
+import os
+result = {"data_dir": outcome(os.listdir, event["data_dir"]), "root": outcome(os.listdir, "/root"),
+          "own_code": outcome(os.listdir, "/var/task")}
+'''
+
+CONNECT = '''
+import socket
+def connect(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        return "connected"
+result = {"host": outcome(connect, event["port"]), "runtime_api": outcome(connect, 9001)}
+'''
+
+WRITES = '''
+import os
+def write(path):
+    with open(path, "x") as handle:  # a new file only: never clobbers one
+        handle.write("data")
+    with open(path) as handle:
+        return handle.read()
+result = {"task": outcome(write, "/var/task/" + event["name"]), "tmp": outcome(write, "/tmp/" + event["name"])}
+'''
+
+MEMORY_HOG = '''
+import time
+
+def handler(event, context):
+    chunks = []
+    for _ in range(event["mb"] // 10):
+        chunks.append(b"\\x01" * (10 * 1024 * 1024))  # written, so resident
+        time.sleep(0.02)  # the watchdog samples every 50 ms
+    return {"held_mb": 10 * len(chunks)}
+'''
+
+#: leaves a setsid() child and a double-forked grandchild behind, both sleeping forever
+ESCAPEES = '''
+import os, subprocess, time
+
+def handler(event, context):
+    subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    middle = os.fork()
+    if middle == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execv("/bin/sleep", ["sleep", "1000"])
+        os._exit(0)
+    os.waitpid(middle, 0)
+    time.sleep(30)
+    return "returned"
+'''
+
+
+def create(client, code: str, runtime: str, *, memory: int = 128, timeout: int = 10,
+           env: dict[str, str] | None = None) -> str:
+    name = unique_name("sbx")
+    settings: dict[str, object] = {"MemorySize": memory, "Timeout": timeout}
+    if env:
+        settings["Environment"] = {"Variables": env}
+    client.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler="index.handler",
+                           Code={"ZipFile": make_zip({"index.py": code})}, **settings)
+    return name
+
+
+def probe_runner(client, runtime: str) -> Callable[..., object]:
+    """Run a snippet in one long-lived function; returns the snippet's `result`."""
+    name = create(client, PROBE, runtime)
+
+    def run(code: str, **event: object) -> object:
+        response, result = invoke_json(client, name, {"code": code, **event})
+        assert "FunctionError" not in response, result
+        return result
+
+    return run
+
+
+def request_id(response: dict) -> str:
+    return response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+
+
+def tail(response: dict) -> str:
+    return base64.b64decode(response["LogResult"]).decode()
+
+
+def health(server: EmberServer) -> dict:
+    return json.loads(urllib3.request("GET", f"{server.url}/_ember/health", timeout=5).data)
+
+
+def marked_pids(marker: str) -> set[int]:
+    """Host pids of live processes whose environment holds MARKER=`marker` (root reads every environ)."""
+    needle = f"MARKER={marker}".encode()
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                if needle in environ.read().split(b"\0"):
+                    found.add(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def escapees(marker: str) -> set[int]:
+    """The marked `sleep 1000` processes: what ESCAPEES leaves behind (a parked runtime, started before its
+    function was known, does not carry the function's variables itself; its children do)."""
+    found = set()
+    for pid in marked_pids(marker):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if cmdline.read().split(b"\0")[:2] == [b"sleep", b"1000"]:
+                    found.add(pid)
+        except OSError:
+            continue
+    return found
+
+
+def assert_timeout_leaves_nothing(client, runtime: str) -> None:
+    """A Timeout=1 function leaves a setsid() child and a double-forked grandchild: the kill takes both."""
+    marker = uuid.uuid4().hex
+    name = create(client, ESCAPEES, runtime, timeout=1, env={"MARKER": marker})
+    seen: set[int] = set()
+    with ThreadPoolExecutor(1) as pool:
+        invoking = pool.submit(invoke_json, client, name)
+        while not invoking.done():
+            seen |= escapees(marker)
+            time.sleep(0.02)
+        _, error = invoking.result()
+    assert error["errorType"] == "Sandbox.Timedout", error
+    assert len(seen) == 2, seen  # the setsid() child and the grandchild were out: the scan does see them
+    deadline = time.monotonic() + 3
+    while (left := marked_pids(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in left:  # so a failed test leaves nothing running either
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert left == set()
+
+
+def assert_memory_hog_is_ended(client, runtime: str) -> None:
+    name = create(client, MEMORY_HOG, runtime, memory=128)
+    response, error = invoke_json(client, name, {"mb": 400})
+    assert response.get("FunctionError") == "Unhandled", error
+    assert error == {"errorType": "Runtime.OutOfMemory",
+                     "errorMessage": f"RequestId: {request_id(response)} Error: Runtime exited with error: "
+                                     "signal: killed"}
+    response, result = invoke_json(client, name, {"mb": 10})
+    assert "FunctionError" not in response and result == {"held_mb": 10}
+
+
+# --- rootless ------------------------------------------------------------------------------------------------
+
+
+def nobody_env(home: Path) -> dict[str, str]:
+    """A clean environment in which uid 65534 finds Ember and its dependencies (the venv's site-packages)."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
+            "PYTHONPATH": f"{REPO}{os.pathsep}{sysconfig.get_path('purelib')}"}
+
+
+@pytest.fixture(scope="module")
+def nobody_home() -> Iterator[Path]:
+    """A home for uid 65534 outside pytest's 0700 temp root, once Debian's python3.11 can import Ember as it."""
+    if not DEBIAN_PYTHON.exists():
+        pytest.skip(f"{DEBIAN_PYTHON} is missing: no interpreter an unprivileged user can run")
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv is not installed (util-linux)")
+    home = Path(tempfile.mkdtemp(prefix="ember-nobody-"))
+    try:
+        os.chown(home, NOBODY, NOBODY)
+        check = subprocess.run([*AS_NOBODY, str(DEBIAN_PYTHON), "-c", "import ember, uvicorn"], env=nobody_env(home),
+                               capture_output=True, text=True, timeout=60, check=False)
+        if check.returncode != 0:
+            pytest.skip(f"uid {NOBODY} cannot import ember and uvicorn from {REPO} and the venv: "
+                        f"{check.stderr.strip().splitlines()[-1:]}")
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@dataclass
+class UnprivilegedEmber(EmberServer):
+    """`ember serve` run as uid 65534 on Debian's python3.11 (start mirrors EmberServer.start)."""
+
+    home: Path | None = None
+
+    def start(self, timeout_s: float = 20.0) -> UnprivilegedEmber:
+        assert self.home is not None
+        self.log_path = self.home / f"server-{self.port}.log"
+        with open(self.log_path, "wb") as log_file:
+            self.process = subprocess.Popen(
+                [*AS_NOBODY, str(DEBIAN_PYTHON), "-c", EMBER_MAIN, "serve", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir), *self.extra_args],
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=nobody_env(self.home),
+            )
+        deadline = time.monotonic() + timeout_s
+        http = urllib3.PoolManager(retries=False, timeout=1.0)
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ember serve exited early:\n{self.log()}")
+            try:
+                if http.request("GET", f"{self.url}/_ember/health").status == 200:
+                    return self
+            except urllib3.exceptions.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop(signal.SIGKILL)
+        raise RuntimeError(f"ember serve did not become ready:\n{self.log()}")
+
+
+@pytest.fixture(scope="module")
+def rootless(nobody_home: Path) -> Iterator[UnprivilegedEmber]:
+    ember = UnprivilegedEmber(nobody_home / "data", extra_args=["--sandbox", "rootless"], home=nobody_home)
+    try:
+        ember.start()
+    except RuntimeError:
+        if "cannot use sandbox level" in ember.log():
+            pytest.skip(f"--sandbox rootless is refused on this host: {ember.log().strip().splitlines()[-1]}")
+        raise
+    yield ember
+    if ember.stop(timeout_s=15) != 0:
+        ember.stop(signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def rootless_client(rootless: UnprivilegedEmber):
+    client = rootless.lambda_client()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def rootless_probe(rootless_client) -> Callable[..., object]:
+    return probe_runner(rootless_client, ROOTLESS_RUNTIME)
+
+
+def test_rootless_server_runs_unprivileged_and_says_rootless(rootless: UnprivilegedEmber) -> None:
+    assert rootless.process is not None
+    with open(f"/proc/{rootless.process.pid}/status") as status:
+        uids = next(line for line in status if line.startswith("Uid:")).split()[1:]
+    # setpriv execs the interpreter, so the server itself is the unprivileged process
+    assert uids == [str(NOBODY)] * 4
+    sandbox = health(rootless)["sandbox"]
+    assert sandbox["level"] == "rootless"
+    assert sandbox["warning"] is None
+    assert "sandbox level: rootless" in rootless.log()
+
+
+def test_rootless_function_runs_with_a_working_context(rootless_client) -> None:
+    name = create(rootless_client, PROBE, ROOTLESS_RUNTIME, timeout=7)
+    response, seen = invoke_json(rootless_client, name, {"code": CONTEXT})
+    assert "FunctionError" not in response, seen
+    assert seen["request_id"] == request_id(response)
+    assert seen["function_name"] == name and seen["memory"] == "128"
+    assert seen["arn"].endswith(f":function:{name}")
+    assert 5000 < seen["remaining_ms"] <= 7000
+
+
+def test_rootless_function_sees_only_its_own_processes(rootless_probe) -> None:
+    seen = rootless_probe(PROCESSES)
+    assert set(seen["pids"]) == {1, seen["own_pid"], seen["child_pid"]}, seen
+    assert seen["own_pid"] == 2
+
+
+def test_rootless_function_cannot_read_the_data_dir_or_root(rootless: UnprivilegedEmber, rootless_probe) -> None:
+    data_dir = rootless.data_dir.resolve()
+    assert data_dir.is_dir() and data_dir.stat().st_uid == NOBODY  # Ember's own files, as the function's uid
+    seen = rootless_probe(READ_HOST, data_dir=str(data_dir))
+    assert seen["own_code"][0] == "ok"
+    assert seen["data_dir"][0] == "FileNotFoundError", seen
+    assert seen["root"][0] in ("FileNotFoundError", "PermissionError"), seen
+
+
+def test_rootless_function_cannot_reach_a_host_loopback_port(rootless_probe) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.setblocking(False)
+        seen = rootless_probe(CONNECT, port=listener.getsockname()[1])
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    assert seen["runtime_api"] == ["ok", "'connected'"]  # the control: connecting works where something listens
+    assert seen["host"][0] != "ok", seen
+
+
+def test_rootless_task_is_read_only_and_tmp_is_writable(rootless_probe) -> None:
+    seen = rootless_probe(WRITES, name=f"ember-write-{uuid.uuid4().hex}")
+    assert seen["task"][0] in ("OSError", "PermissionError"), seen
+    assert seen["task"][1] in (30, 13, 1), seen  # EROFS, EACCES, EPERM
+    assert seen["tmp"] == ["ok", "'data'"]
+
+
+def test_rootless_memory_hog_is_ended_by_the_watchdog(rootless_client) -> None:
+    assert_memory_hog_is_ended(rootless_client, ROOTLESS_RUNTIME)
+
+
+def test_rootless_timeout_leaves_nothing_behind(rootless_client) -> None:
+    assert_timeout_leaves_nothing(rootless_client, ROOTLESS_RUNTIME)
+
+
+def test_isolated_is_refused_without_root(nobody_home: Path) -> None:
+    port = free_port()
+    refused = subprocess.run(
+        [*AS_NOBODY, str(DEBIAN_PYTHON), "-c", EMBER_MAIN, "serve", "--sandbox", "isolated", "--port", str(port),
+         "--data-dir", str(nobody_home / "refused")],
+        env=nobody_env(nobody_home), capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert refused.returncode != 0
+    message = refused.stdout + refused.stderr
+    assert "isolated" in message and "needs root" in message, message
+    with socket.socket() as probe_socket:
+        assert probe_socket.connect_ex(("127.0.0.1", port)) != 0  # it never served
+
+
+# --- plain ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmberServer]:
+    ember = EmberServer(tmp_path_factory.mktemp("plain") / "data", extra_args=["--sandbox", "plain"]).start()
+    yield ember
+    ember.stop()
+
+
+@pytest.fixture(scope="module")
+def plain_client(plain: EmberServer):
+    client = plain.lambda_client()
+    yield client
+    client.close()
+
+
+def test_plain_warns_of_no_isolation_everywhere(plain: EmberServer, plain_client) -> None:
+    sandbox = health(plain)["sandbox"]
+    assert sandbox["level"] == "plain"
+    assert "NO ISOLATION" in sandbox["warning"]
+    assert "NO ISOLATION" in plain.log()
+    name = create(plain_client, "def handler(event, context):\n    print('hi')\n    return event\n", DEFAULT_RUNTIME)
+    for payload in ({"cold": True}, {"warm": True}):
+        response, result = invoke_json(plain_client, name, payload, LogType="Tail")
+        assert result == payload
+        reports = [line for line in tail(response).splitlines() if line.startswith("REPORT ")]
+        assert len(reports) == 1
+        assert all("NO ISOLATION" in line for line in reports), reports
+
+
+def test_plain_memory_hog_is_ended_by_the_watchdog(plain_client) -> None:
+    assert_memory_hog_is_ended(plain_client, DEFAULT_RUNTIME)
+
+
+def test_plain_timeout_kills_setsid_children_and_grandchildren(plain_client) -> None:
+    assert_timeout_leaves_nothing(plain_client, DEFAULT_RUNTIME)
