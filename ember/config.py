@@ -30,6 +30,12 @@ class Settings:
     #: the share of host RAM that all environments' MemorySize together may hold
     memory_share: float = field(default_factory=lambda: _env_float("EMBER_MEMORY_SHARE", 0.8))
     sandbox: str = "auto"
+    #: environments kept started per runtime in use, waiting for a function (0: every cold start
+    #: starts from nothing)
+    parked_per_runtime: int = field(default_factory=lambda: int(_env_float("EMBER_PARKED_PER_RUNTIME", 2)))
+    #: modules parked Python environments import ahead (comma-separated), e.g. "boto3"
+    preimport_modules: tuple[str, ...] = field(default_factory=lambda: tuple(
+        m.strip() for m in os.environ.get("EMBER_PREIMPORT", "").split(",") if m.strip()))
 
     @property
     def memory_budget_mb(self) -> int:

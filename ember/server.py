@@ -53,18 +53,23 @@ class Ember:
         lambda_service, routes = build_lambda_service(self.backend)
         self.app.services[lambda_service.signing_name] = lambda_service
         self.app.internal_routes.extend(routes)
-        await self._restore_concurrency()
+        await self._restore_state()
         self._log_banner()
         self.is_ready = True
 
-    async def _restore_concurrency(self) -> None:
-        """Reserved concurrency back into the scheduler; provisioned environments started again."""
+    async def _restore_state(self) -> None:
+        """Reserved concurrency back into the scheduler; provisioned environments started again;
+        environments parked for the runtimes existing functions use."""
         assert self.backend is not None
         store = self.backend.store
+        parking = self.backend.invoker.parking
         after = None
         while page := await store.list_functions(after, 500):
             for function in page:
                 self.backend.scheduler.set_reserved(function.name, function.reserved_concurrency)
+                runtime = self.runtimes.get(function.runtime)
+                if parking is not None and runtime is not None and runtime.is_available:
+                    parking.prepare(function.runtime)
             after = page[-1].name
         for config in await store.list_provisioned():
             try:
@@ -102,6 +107,8 @@ class Ember:
         if self.backend.background and deadline > time.monotonic():
             await asyncio.wait(list(self.backend.background), timeout=deadline - time.monotonic())
         await self.backend.provisioner.shutdown()
+        if self.backend.invoker.parking is not None:
+            await self.backend.invoker.parking.close()
         await self.backend.scheduler.shutdown()
         for task in list(self.backend.background):
             task.cancel()

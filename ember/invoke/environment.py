@@ -30,6 +30,7 @@ OUTPUT_SETTLE_S = 1.0
 
 
 class EnvironmentState(StrEnum):
+    PARKED = "parked"  #: started ahead of demand, waiting to be given a function
     STARTING = "starting"  #: the runtime is initialising
     IDLE = "idle"  #: warm, waiting for an invocation
     BUSY = "busy"  #: running an invocation
@@ -82,15 +83,52 @@ class Environment:
         self._channel: RuntimeChannel | None = None
         self._exit: asyncio.Task[int] | None = None
 
-    async def start(self) -> InitResult:
-        """Start the runtime and wait until it asks for work, fails its init, or exits."""
-        started = time.perf_counter()
+    async def _launch(self) -> None:
         self._channel = RuntimeChannel()
         self._process = await self._sandbox.start(self._spec)
         self._server = RuntimeApiServer(self._channel)
         await self._server.start(self._process.listener)
         self._output = OutputCollector(self._process.output)
         self._exit = asyncio.create_task(self._process.wait())
+
+    async def start(self) -> InitResult:
+        """Start the runtime and wait until it asks for work, fails its init, or exits."""
+        started = time.perf_counter()
+        await self._launch()
+        return await self._await_init(started)
+
+    async def park(self) -> bool:
+        """Start a runtime with no function yet (its spec has no code): it warms its interpreter
+        and waits to be specialised. False if it died instead (it is then destroyed)."""
+        self.state = EnvironmentState.PARKED
+        await self._launch()
+        assert self._channel is not None and self._exit is not None
+        parked = asyncio.create_task(self._channel.is_parked.wait())
+        await asyncio.wait({parked, self._exit}, timeout=INIT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+        parked.cancel()
+        if self._channel.is_parked.is_set() and not self._exit.done():
+            return True
+        await self.destroy()
+        return False
+
+    async def specialise(self, function_name: str, version: str, config_key: str, spec: SandboxSpec) -> InitResult:
+        """Give a parked environment its function (code, layers, memory, variables) and run
+        that function's init, timed as Init Duration."""
+        assert self._channel is not None and self._process is not None
+        self.function_name, self.version, self.config_key = function_name, version, config_key
+        self.memory_mb = spec.memory_mb
+        self.is_provisioned = spec.env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency"
+        self.state = EnvironmentState.STARTING
+        started = time.perf_counter()
+        assert spec.task_dir is not None and self._output is not None
+        await self._process.specialise(spec.task_dir, spec.opt_dir, spec.memory_mb)
+        self._output.drain()  # anything printed while parked belongs to no function
+        self._channel.specialise(spec.env)
+        return await self._await_init(started)
+
+    async def _await_init(self, started: float) -> InitResult:
+        assert self._channel is not None and self._process is not None and self._exit is not None
+        assert self._output is not None
         ready = asyncio.create_task(self._channel.ready.wait())
         assert self._channel.init_outcome is not None
         waiters = {ready, self._exit, self._channel.init_outcome}

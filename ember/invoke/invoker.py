@@ -10,6 +10,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +18,12 @@ from ember.arns import function_arn
 from ember.config import Settings
 from ember.errors import ServiceException
 from ember.invoke.environment import Environment, InitResult, RunResult, log_stream_name, new_environment_id
+from ember.invoke.parking import PARKED_MEMORY_MB, PARKED_TMP_SIZE_MB, ParkingLot
 from ember.invoke.scheduler import Scheduler
 from ember.lambda_ import package
 from ember.models import FunctionConfig
 from ember.runtime_api.channel import OutcomeKind, PendingInvocation
-from ember.runtimes.catalog import RUNTIME_FILES_DIR, Runtime
+from ember.runtimes.catalog import RUNTIME_FILES_DIR, Runtime, sdk_paths
 from ember.sandbox import Sandbox, SandboxSpec
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,10 @@ class Invoker:
         self.scheduler = scheduler
         self.runtimes = runtimes
         self._merged_layers: set[Path] = set()
+        self.sdk_paths = sdk_paths()
+        self.parking: ParkingLot | None = None
+        if sandbox.can_park and settings.parked_per_runtime > 0:
+            self.parking = ParkingLot(settings.parked_per_runtime, self.parked_environment)
 
     def code_dir(self, function: FunctionConfig) -> Path:
         return self.settings.unpacked_dir / function.code.sha256_hex
@@ -76,8 +82,9 @@ class Invoker:
     async def invoke(self, function: FunctionConfig, request: InvokeRequest) -> InvokeResult:
         key = config_key(function)
         opt_dir = await self._prepare_layers(function)
-        env, init = await self.scheduler.acquire(function.name, key, function.memory_mb,
-                                                 lambda: self._new_environment(function, opt_dir))
+        env, init = await self.scheduler.acquire(
+            function.name, key, function.memory_mb,
+            lambda track: self._cold_start(function, opt_dir, "on-demand", track))
         try:
             if init is not None and not init.is_ok:
                 return self._init_failure(function, request, init)
@@ -148,10 +155,53 @@ class Invoker:
         """Start one provisioned-concurrency environment for `function` and park it ready."""
         opt_dir = await self._prepare_layers(function)
         return await self.scheduler.start_spare(
-            function.memory_mb, lambda: self._new_environment(function, opt_dir, "provisioned-concurrency"))
+            function.memory_mb, lambda track: self._cold_start(function, opt_dir, "provisioned-concurrency", track))
 
-    def _new_environment(self, function: FunctionConfig, opt_dir: Path | None,
-                         initialization_type: str = "on-demand") -> Environment:
+    async def _cold_start(self, function: FunctionConfig, opt_dir: Path | None, initialization_type: str,
+                          track: Callable[[Environment], None]) -> tuple[Environment, InitResult]:
+        """A new environment for `function`: a parked one given the function, else a fresh one."""
+        spec = self._spec(function, opt_dir, initialization_type)
+        parked = None
+        # A parked runtime's LD_LIBRARY_PATH was fixed when it started: a function that sets
+        # its own needs a fresh process.
+        if self.parking is not None and "LD_LIBRARY_PATH" not in function.environment:
+            parked = self.parking.take(function.runtime, function.ephemeral_storage_mb)
+        if parked is not None:
+            track(parked)
+            return parked, await parked.specialise(function.name, function.version, config_key(function), spec)
+        env = Environment(function.name, function.version, config_key(function), self.sandbox, spec)
+        track(env)
+        return env, await env.start()
+
+    def parked_environment(self, runtime_name: str) -> Environment:
+        """An environment for `runtime_name` with no function yet, for the parking lot."""
+        runtime = self.runtimes[runtime_name]
+        lang_dir = runtime.lang_dir()
+        environment_id = new_environment_id()
+        # Only levels whose paths do not depend on the function park (Sandbox.can_park), so
+        # the search paths are already those the function will get.
+        roots = _Roots(task=self.sandbox.task_root(Path("/")), runtime=self.sandbox.runtime_root(RUNTIME_FILES_DIR),
+                       lang=self.sandbox.lang_root(lang_dir) if lang_dir else None, opt=self.sandbox.opt_root(None))
+        env = {**_search_paths(roots), "LANG": "en_US.UTF-8", "TZ": ":UTC",
+               "_EMBER_PARKED": "1", "_EMBER_PREIMPORT": ",".join(self.settings.preimport_modules),
+               "_EMBER_SDK_PATHS": self.sandbox.sdk_root(self.sdk_paths)}
+        lang_root = roots.lang
+        spec = SandboxSpec(
+            environment_id=environment_id,
+            argv=runtime.argv(self.sandbox.runtime_root(RUNTIME_FILES_DIR), lang_root),
+            env=env,
+            task_dir=None,
+            runtime_dir=RUNTIME_FILES_DIR,
+            lang_dir=lang_dir,
+            opt_dir=None,
+            work_dir=self.settings.environments_dir / environment_id,
+            sdk_paths=self.sdk_paths,
+            memory_mb=PARKED_MEMORY_MB,
+            tmp_size_mb=PARKED_TMP_SIZE_MB,
+        )
+        return Environment("", "", "", self.sandbox, spec)
+
+    def _spec(self, function: FunctionConfig, opt_dir: Path | None, initialization_type: str) -> SandboxSpec:
         runtime = self.runtimes[function.runtime]
         environment_id = new_environment_id()
         lang_dir = runtime.lang_dir()
@@ -161,7 +211,7 @@ class Invoker:
             lang=self.sandbox.lang_root(lang_dir) if lang_dir else None,
             opt=self.sandbox.opt_root(opt_dir),
         )
-        spec = SandboxSpec(
+        return SandboxSpec(
             environment_id=environment_id,
             argv=runtime.argv(roots.runtime, roots.lang),
             env={**self._environment_variables(function, roots),
@@ -171,23 +221,14 @@ class Invoker:
             lang_dir=lang_dir,
             opt_dir=opt_dir,
             work_dir=self.settings.environments_dir / environment_id,
+            sdk_paths=self.sdk_paths,
             memory_mb=function.memory_mb,
             tmp_size_mb=function.ephemeral_storage_mb,
         )
-        return Environment(function.name, function.version, config_key(function), self.sandbox, spec)
 
     def _environment_variables(self, function: FunctionConfig, roots: _Roots) -> dict[str, str]:
         region = self.settings.region
-        lang_bin = f"{roots.lang}/bin:" if roots.lang else ""
-        lang_lib = f"{roots.lang}/lib:" if roots.lang else ""  # a shared libpython lives there
-        defaults = {
-            "TZ": ":UTC",
-            "LANG": "en_US.UTF-8",
-            # Lambda's own search paths, with /opt/bin and /opt/lib for layers.
-            "PATH": f"{lang_bin}/usr/local/bin:/usr/bin:/bin:{roots.opt}/bin",
-            "LD_LIBRARY_PATH": f"{lang_lib}/lib64:/usr/lib64:{roots.runtime}:{roots.runtime}/lib:{roots.task}:"
-                               f"{roots.task}/lib:{roots.opt}/lib",
-        }
+        defaults = {"TZ": ":UTC", "LANG": "en_US.UTF-8", **_search_paths(roots)}
         reserved = {
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
             "AWS_LAMBDA_FUNCTION_VERSION": function.version,
@@ -203,8 +244,20 @@ class Invoker:
         }
         if roots.opt != "/opt":
             reserved["_EMBER_OPT_ROOT"] = roots.opt  # the plain level has no /opt: tell the bootstrap
+        reserved["_EMBER_SDK_PATHS"] = self.sandbox.sdk_root(self.sdk_paths)
         # As on Lambda: users may override PATH, TZ, LANG..., never the reserved keys.
         return {**defaults, **function.environment, **reserved}
+
+
+def _search_paths(roots: _Roots) -> dict[str, str]:
+    """Lambda's own PATH and LD_LIBRARY_PATH, with /opt/bin and /opt/lib for layers."""
+    lang_bin = f"{roots.lang}/bin:" if roots.lang else ""
+    lang_lib = f"{roots.lang}/lib:" if roots.lang else ""  # a shared libpython lives there
+    return {
+        "PATH": f"{lang_bin}/usr/local/bin:/usr/bin:/bin:{roots.opt}/bin",
+        "LD_LIBRARY_PATH": f"{lang_lib}/lib64:/usr/lib64:{roots.runtime}:{roots.runtime}/lib:{roots.task}:"
+                           f"{roots.task}/lib:{roots.opt}/lib",
+    }
 
 
 @dataclass(frozen=True)

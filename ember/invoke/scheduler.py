@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ember.errors import TooManyRequestsException
@@ -28,7 +28,9 @@ from ember.invoke.environment import Environment, EnvironmentState, InitResult
 
 log = logging.getLogger(__name__)
 
-EnvironmentFactory = Callable[[], Environment]
+#: starts an environment (cold, or from the parking lot) and runs its init; it hands the
+#: environment to `track` first, so a shutdown during the init still finds and kills it
+Starter = Callable[[Callable[[Environment], None]], Awaitable[tuple[Environment, InitResult]]]
 RESERVED_LIMIT_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
 ACCOUNT_LIMIT_REASON = "ConcurrentInvocationLimitExceeded"
 
@@ -99,7 +101,7 @@ class Scheduler:
     # Environments ----------------------------------------------------------------------
 
     async def acquire(self, function_name: str, config_key: str, memory_mb: int,
-                      factory: EnvironmentFactory) -> tuple[Environment, InitResult | None]:
+                      starter: Starter) -> tuple[Environment, InitResult | None]:
         """A ready environment for this configuration, and its InitResult if it was just started.
 
         Counts the invocation in flight until `release`. The InitResult may report a failed
@@ -115,28 +117,33 @@ class Scheduler:
                     return env, None
                 await self._retire(env)
             await self._make_room(memory_mb)
-            return await self._start(factory)
+            return await self._start(starter)
         except BaseException:
             self._leave(function_name)
             raise
 
-    async def start_spare(self, memory_mb: int, factory: EnvironmentFactory) -> InitResult:
-        """Start an environment ahead of demand (provisioned concurrency) and park it idle."""
+    async def start_spare(self, memory_mb: int, starter: Starter) -> InitResult:
+        """Start an environment ahead of demand (provisioned concurrency) and keep it idle."""
         await self._make_room(memory_mb)
-        env, init = await self._start(factory)
+        env, init = await self._start(starter)
         if init.is_ok:
             env.idle_since = time.monotonic()
             self._idle[env.config_key].append(env)
         return init
 
-    async def _start(self, factory: EnvironmentFactory) -> tuple[Environment, InitResult]:
-        env = factory()
-        self._all.add(env)
+    async def _start(self, starter: Starter) -> tuple[Environment, InitResult]:
+        tracked: list[Environment] = []
+
+        def track(env: Environment) -> None:
+            self._all.add(env)
+            tracked.append(env)
+
         try:
-            init = await env.start()
+            env, init = await starter(track)
         except BaseException:
-            self._all.discard(env)
-            await env.destroy()
+            for env in tracked:
+                self._all.discard(env)
+                await env.destroy()
             raise
         if not init.is_ok:
             self._all.discard(env)

@@ -14,6 +14,7 @@ from ember.errors import (
     PreconditionFailedException,
     ResourceConflictException,
     ResourceNotFoundException,
+    ValidationException,
 )
 from ember.lambda_ import paging, wire
 from ember.lambda_.backend import LambdaBackend
@@ -30,7 +31,7 @@ class AliasOperations:
         return wire.alias_configuration(alias, self.backend.settings.region, self.backend.settings.account_id)
 
     def _not_found(self, function_name: str, name: str) -> ResourceNotFoundException:
-        return ResourceNotFoundException(f"Alias not found: {self.backend.arn(function_name, name)}")
+        return ResourceNotFoundException(f"Cannot find alias arn: {self.backend.arn(function_name, name)}")
 
     async def _check_targets(self, function_name: str, version: str, weights: dict[str, float]) -> None:
         if version != "$LATEST" and await self.backend.store.get_version(function_name, version) is None:
@@ -51,10 +52,16 @@ class AliasOperations:
                     f"Invalid function version {extra}. Function version {extra} is already included in routing "
                     "configuration."
                 )
-            if not extra.isdigit() or await self.backend.store.get_version(function_name, extra) is None:
-                raise InvalidParameterValueException(
-                    f"Function version {extra} does not exist. Publish it first, or route to a published version."
+            if not extra.isdigit():
+                raise ValidationException(
+                    f"1 validation error detected: Value '{{{extra}={weights[extra]}}}' at "
+                    "'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map keys must satisfy "
+                    "constraint: [Member must have length less than or equal to 1024, Member must have length "
+                    "greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+, Member "
+                    "must not be null]"
                 )
+            if await self.backend.store.get_version(function_name, extra) is None:
+                raise self.backend.not_found(function_name, extra)
 
     async def create_alias(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         ref = self.backend.resolve(p["FunctionName"])

@@ -76,8 +76,9 @@ class FunctionOperations:
         )
         await self.backend.store.create_function(function)
         if p.get("Publish"):
+            # Lambda answers CreateFunction with the unqualified ARN, whatever it published.
             version = await versions.publish(self.backend, function)
-            return self._configuration(version, version.version)
+            return self._configuration(version)
         return self._configuration(function)
 
     async def get_function(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:

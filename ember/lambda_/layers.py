@@ -83,10 +83,14 @@ class LayerOperations:
                 wire["Content"]["Location"] = f"{ctx.base_url}/_ember/code/{layer.code.sha256_hex}.zip"
         return wire
 
-    async def _get(self, layer_name: str, version: int) -> LayerVersion:
+    async def _get(self, layer_name: str, version: int, *, naming: bool = False) -> LayerVersion:
+        """The layer version, or AWS's not-found error: the permission operations name the
+        version (`naming`), the others do not."""
         name = _name_of(layer_name)
         layer = await self.backend.store.get_layer_version(name, version)
         if layer is None:
+            if naming:
+                raise ResourceNotFoundException(f"Layer version {self.layer_arn(name, version)} does not exist.")
             raise ResourceNotFoundException("The resource you requested does not exist.")
         return layer
 
@@ -139,7 +143,7 @@ class LayerOperations:
         return {}  # 204 whether or not it existed, as on Lambda
 
     async def add_layer_version_permission(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        layer = await self._get(p["LayerName"], p["VersionNumber"])
+        layer = await self._get(p["LayerName"], p["VersionNumber"], naming=True)
         _check_revision(layer, p.get("RevisionId"))
         if any(s["Sid"] == p["StatementId"] for s in layer.policy_statements):
             raise ResourceConflictException(
@@ -157,7 +161,7 @@ class LayerOperations:
         return {"Statement": json.dumps(statement), "RevisionId": updated.revision_id}
 
     async def remove_layer_version_permission(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        layer = await self._get(p["LayerName"], p["VersionNumber"])
+        layer = await self._get(p["LayerName"], p["VersionNumber"], naming=True)
         _check_revision(layer, p.get("RevisionId"))
         kept = tuple(s for s in layer.policy_statements if s["Sid"] != p["StatementId"])
         if len(kept) == len(layer.policy_statements):
@@ -166,7 +170,7 @@ class LayerOperations:
         return {}
 
     async def get_layer_version_policy(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        layer = await self._get(p["LayerName"], p["VersionNumber"])
+        layer = await self._get(p["LayerName"], p["VersionNumber"], naming=True)
         if not layer.policy_statements:
             raise ResourceNotFoundException("No policy is associated with the given resource.")
         policy = {"Version": "2012-10-17", "Id": "default", "Statement": list(layer.policy_statements)}

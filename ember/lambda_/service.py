@@ -68,6 +68,7 @@ def build_lambda_service(backend: LambdaBackend) -> tuple[Service, list[Internal
             f"Request must be smaller than {MAX_INVOKE_ASYNC_BYTES} bytes for the InvokeAsync operation")),
         "CreateFunction": code_limit("CreateFunction"),
         "UpdateFunctionCode": code_limit("UpdateFunctionCode"),
+        "PublishLayerVersion": code_limit("PublishLayerVersion"),
     }
     runtime_enum = list(model.shape_for("Runtime").enum)
     # AWS's message lists the runtimes one can still choose, not the deprecated ones.

@@ -42,11 +42,16 @@ class RuntimeChannel:
     #: set once the runtime first asks for work: its init is done
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     init_outcome: asyncio.Future[Outcome] | None = None
+    #: a parked runtime's wait for its function: set when it asks, resolved with the function's variables
+    is_parked: asyncio.Event = field(default_factory=asyncio.Event)
+    function_variables: asyncio.Future[dict[str, str]] | None = None
     _next: asyncio.Queue[PendingInvocation] = field(default_factory=lambda: asyncio.Queue(maxsize=1))
     _results: dict[str, asyncio.Future[Outcome]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.init_outcome = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.init_outcome = loop.create_future()
+        self.function_variables = loop.create_future()
 
     # Host side -----------------------------------------------------------------------
 
@@ -63,7 +68,17 @@ class RuntimeChannel:
         if future is not None and not future.done():
             future.cancel()
 
+    def specialise(self, variables: dict[str, str]) -> None:
+        """Hand a parked runtime its function's environment variables."""
+        assert self.function_variables is not None
+        self.function_variables.set_result(variables)
+
     # Runtime side (called by the Runtime API server) -------------------------------------
+
+    async def wait_for_function(self) -> dict[str, str]:
+        self.is_parked.set()
+        assert self.function_variables is not None
+        return await self.function_variables
 
     async def next_invocation(self) -> PendingInvocation:
         self.ready.set()

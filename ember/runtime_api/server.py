@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 #: AWS's limit on a synchronous response (6 MiB + 100 bytes, as AWS measures it)
 MAX_RESPONSE_BYTES = 6_291_556
 _PREFIX = "/2018-06-01/runtime"
+#: Ember's own route: a parked runtime waits here for the function it will run
+_SPECIALISE_PATH = "/2018-06-01/ember/specialise"
 _INVOCATION_ROUTE = re.compile(rf"^{_PREFIX}/invocation/(?P<id>[^/]+)/(?P<kind>response|error)$")
 
 
@@ -83,6 +85,9 @@ class RuntimeApiServer:
         if method == "GET" and path == f"{_PREFIX}/invocation/next":
             invocation = await self.channel.next_invocation()
             return 200, invocation_headers(invocation), invocation.payload
+        if method == "GET" and path == _SPECIALISE_PATH:
+            variables = await self.channel.wait_for_function()
+            return 200, [], json.dumps(variables).encode()
         headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
         status, response_body = self._post(method, path, headers, body, too_large)
         return status, [], response_body

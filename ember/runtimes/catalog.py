@@ -13,6 +13,7 @@ version choice depends on the current directory). Search order for `pythonX.Y`:
 from __future__ import annotations
 
 import glob
+import importlib
 import os
 import shutil
 import sys
@@ -103,3 +104,20 @@ def discover() -> dict[str, Runtime]:
         note = f"set EMBER_PYTHON{version.replace('.', '_')}=/path/to/{name} or install {name}"
         runtimes[name] = Runtime(name=name, interpreter=find_python(version), search_note=note)
     return runtimes
+
+
+#: the AWS SDK for Python that Lambda's Python runtimes include, served from Ember's own install
+SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+
+
+def sdk_paths() -> tuple[Path, ...]:
+    """Where Ember's copies of the SDK's packages (folders, or a module file) are on this host."""
+    paths = []
+    for name in SDK_PACKAGES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        origin = Path(module.__file__ or "")
+        paths.append(origin.parent if origin.name == "__init__.py" else origin)
+    return tuple(paths)

@@ -25,13 +25,14 @@ class SandboxSpec:
     environment_id: str
     argv: list[str]  #: the runtime's command, in the sandbox's paths; it must speak the Runtime API
     env: dict[str, str]  #: the environment, without AWS_LAMBDA_RUNTIME_API (the sandbox adds it)
-    task_dir: Path  #: the function's unpacked code, read-only to the function
+    task_dir: Path | None  #: the function's unpacked code, read-only to it; None to park (see Sandbox.can_park)
     runtime_dir: Path  #: Ember's in-environment runtime files (bootstraps), read-only
     lang_dir: Path | None  #: the runtime's install tree (e.g. a pyenv build), shown read-only at lang_root
     opt_dir: Path | None  #: the function's layers merged, shown read-only at opt_root (/opt)
     work_dir: Path  #: a scratch folder on the host for this environment alone
     memory_mb: int
     tmp_size_mb: int  #: EphemeralStorage
+    sdk_paths: tuple[Path, ...] = ()  #: the SDK's packages (boto3...), shown read-only at sdk_root
 
 
 class SandboxProcess(ABC):
@@ -58,6 +59,11 @@ class SandboxProcess(ABC):
         """Whether the environment was ended for exceeding its memory."""
         return False
 
+    async def specialise(self, task_dir: Path, opt_dir: Path | None, memory_mb: int) -> None:
+        """Give a parked environment (started without code) its function's code, layers and
+        memory limit. Only levels whose `can_park` is true implement it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be parked")
+
     def init_done(self) -> None:  # noqa: B027 - an optional hook; most levels need nothing here
         """The runtime finished its init: apply limits that init runs without (CPU share)."""
 
@@ -70,6 +76,8 @@ class Sandbox(ABC):
     warning: ClassVar[str | None] = None
     #: what the level enforces, for the start-up log and /_ember/health
     description: str = ""
+    #: whether environments can be started before their function is known, then specialised
+    can_park: ClassVar[bool] = False
 
     def task_root(self, task_dir: Path) -> str:
         """Where the function's code appears inside an environment (LAMBDA_TASK_ROOT)."""
@@ -86,6 +94,10 @@ class Sandbox(ABC):
     def opt_root(self, opt_dir: Path | None) -> str:
         """Where a function's layers appear inside an environment (/opt)."""
         return "/opt"
+
+    def sdk_root(self, sdk_paths: tuple[Path, ...]) -> str:
+        """The sys.path entries (os.pathsep-joined) under which an environment finds the SDK."""
+        return "/var/sdk"
 
     @classmethod
     @abstractmethod

@@ -22,6 +22,7 @@ from pathlib import Path
 TASK_ROOT = "/var/task"
 RUNTIME_DIR = "/var/runtime"
 LANG_DIR = "/var/lang"
+SDK_DIR = "/var/sdk"
 #: host files an environment needs to see in its /etc (read-only), when they exist
 HOST_ETC_FILES = ("ld.so.cache", "localtime", "nsswitch.conf", "ssl", "ca-certificates", "mime.types")
 _MERGED_USR_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
@@ -38,6 +39,7 @@ class Layout:
     etc_dir: Path  #: generated passwd, group, hosts → /etc/...
     tmp_dir: Path | None  #: a host folder to bind as /tmp; None: a tmpfs of `tmp_size_mb`
     tmp_size_mb: int
+    sdk_paths: tuple[Path, ...] = ()  #: SDK packages (boto3...) → /var/sdk/<name>
 
 
 def filesystem_args(layout: Layout) -> list[str]:
@@ -57,6 +59,10 @@ def filesystem_args(layout: Layout) -> list[str]:
         args += ["--ro-bind", str(generated), f"/etc/{generated.name}"]
     if layout.lang_dir is not None:
         args += ["--ro-bind", str(layout.lang_dir), LANG_DIR]
+    if layout.sdk_paths:
+        args += ["--perms", "0755", "--dir", SDK_DIR]
+        for path in layout.sdk_paths:
+            args += ["--ro-bind", str(path), f"{SDK_DIR}/{path.name}"]
     if layout.opt_dir is not None:
         args += ["--ro-bind", str(layout.opt_dir), "/opt"]
     else:

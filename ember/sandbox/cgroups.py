@@ -35,6 +35,10 @@ class Cgroup(ABC):
         """Move `pid` (and so its future children) into the group."""
 
     @abstractmethod
+    def raise_memory_limit(self, memory_mb: int) -> None:
+        """Allow the group `memory_mb` (no swap); only ever raised, for a parked environment."""
+
+    @abstractmethod
     def set_cpu_limit(self, cpus: float | None) -> None:
         """Cap the group at `cpus` CPUs' worth of time per period; None lifts the cap."""
 
@@ -166,6 +170,14 @@ class V1Cgroup(Cgroup):
         for path in self.paths.values():
             _write(path / "cgroup.procs", pid)
 
+    def raise_memory_limit(self, memory_mb: int) -> None:
+        memory = self.paths["memory"]
+        limit = memory_mb * 1024 * 1024
+        # The memory limit may never exceed memory+swap: raise that one first.
+        if (memory / "memory.memsw.limit_in_bytes").exists():
+            _write(memory / "memory.memsw.limit_in_bytes", limit)
+        _write(memory / "memory.limit_in_bytes", limit)
+
     def set_cpu_limit(self, cpus: float | None) -> None:
         quota = -1 if cpus is None else max(1000, int(CPU_PERIOD_US * cpus))
         _write(self.paths["cpu"] / "cpu.cfs_quota_us", quota)
@@ -237,6 +249,9 @@ class V2Cgroup(Cgroup):
 
     def attach(self, pid: int) -> None:
         _write(self.path / "cgroup.procs", pid)
+
+    def raise_memory_limit(self, memory_mb: int) -> None:
+        _write(self.path / "memory.max", memory_mb * 1024 * 1024)
 
     def set_cpu_limit(self, cpus: float | None) -> None:
         value = "max" if cpus is None else str(max(1000, int(CPU_PERIOD_US * cpus)))

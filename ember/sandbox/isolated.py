@@ -24,9 +24,10 @@ import resource
 import shutil
 import signal
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
-from ember.sandbox import bwrap, tmpdisk
+from ember.sandbox import bwrap, mounts, tmpdisk
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec
 from ember.sandbox.cgroups import Cgroup, CgroupDriver, detect_driver
 from ember.sandbox.netns import RUNTIME_API_PORT, listen_in_namespace_of
@@ -42,6 +43,7 @@ NAMESPACES = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"
 
 class IsolatedSandbox(Sandbox):
     level = "isolated"
+    can_park = True
     runtime_api = f"127.0.0.1:{RUNTIME_API_PORT}"
 
     def __init__(self, state_dir: Path) -> None:
@@ -64,6 +66,9 @@ class IsolatedSandbox(Sandbox):
             group.remove()
         if environments_dir.is_dir():
             for work_dir in environments_dir.iterdir():
+                # Unmount before deleting: rmtree would otherwise walk into mounted code.
+                mounts.release(work_dir / "task-slot")
+                mounts.release(work_dir / "opt-slot")
                 tmpdisk.destroy(work_dir / "tmp.img", work_dir / "tmp")
                 shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -103,8 +108,11 @@ class IsolatedProcess(SandboxProcess):
         self.cgroup: Cgroup | None = None
         self.tmp_image = spec.work_dir / "tmp.img"
         self.tmp_mount = spec.work_dir / "tmp"
+        self.task_slot = spec.work_dir / "task-slot"
+        self.opt_slot = spec.work_dir / "opt-slot"
         self.init_pid: int | None = None
         self._process: asyncio.subprocess.Process | None = None
+        self._detaching: asyncio.Task[None] | None = None
         self._is_dead = False
 
     async def launch(self) -> None:
@@ -112,12 +120,17 @@ class IsolatedProcess(SandboxProcess):
         spec.work_dir.mkdir(parents=True, exist_ok=True)
         self.cgroup = self.sandbox.cgroups.create(spec.environment_id, spec.memory_mb, MAX_PROCESSES)
         await asyncio.to_thread(tmpdisk.create, self.tmp_image, self.tmp_mount, spec.tmp_size_mb, self.uid)
+        task_dir, opt_dir = spec.task_dir, spec.opt_dir
+        if task_dir is None:  # parked: empty slots now, the function's code later (see mounts.py)
+            task_dir, opt_dir = self.task_slot, self.opt_slot
+            mounts.make_slot(self.task_slot)
+            mounts.make_slot(self.opt_slot)
         info_read, info_write = os.pipe()
         block_read, block_write = os.pipe()
         seccomp_fd = self._seccomp_fd()
         child_fds = [info_write, block_read] + ([seccomp_fd] if seccomp_fd is not None else [])
-        layout = bwrap.Layout(spec.task_dir, spec.runtime_dir, spec.lang_dir, spec.opt_dir, self.sandbox.etc_dir,
-                              self.tmp_mount, spec.tmp_size_mb)
+        layout = bwrap.Layout(task_dir, spec.runtime_dir, spec.lang_dir, opt_dir, self.sandbox.etc_dir,
+                              self.tmp_mount, spec.tmp_size_mb, spec.sdk_paths)
         argv = ["bwrap", *NAMESPACES, "--die-with-parent", "--new-session", "--hostname", "lambda",
                 *bwrap.filesystem_args(layout),
                 "--info-fd", str(info_write), "--block-fd", str(block_read)]
@@ -146,8 +159,28 @@ class IsolatedProcess(SandboxProcess):
             os.write(block_write, b"go")
         finally:
             os.close(block_write)
+        self._detaching = asyncio.create_task(self._detach_tmp_once_bound())
         assert self._process.stdout is not None
         self.output = self._process.stdout
+
+    async def _detach_tmp_once_bound(self) -> None:
+        """Drop the host's mount of /tmp as soon as the sandbox holds its own (tmpdisk.detach).
+
+        Not at init_done: a parked environment may wait long before its init, and a server
+        killed meanwhile would leave the mount behind.
+        """
+        # bwrap's init forks the runtime only once it has built the file system, /tmp included.
+        children = Path(f"/proc/{self.init_pid}/task/{self.init_pid}/children")
+        delay = 0.002
+        while not self._is_dead:
+            try:
+                if children.read_bytes().strip():
+                    tmpdisk.detach(self.tmp_mount)
+                    return
+            except OSError:
+                return  # the sandbox is gone (kill unmounts), or no such file here (init_done detaches)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _seccomp_fd(self) -> int | None:
         if self.sandbox.seccomp_bpf is None:
@@ -165,7 +198,8 @@ class IsolatedProcess(SandboxProcess):
             with contextlib.suppress(OSError):
                 self.cgroup.set_cpu_limit(self.sandbox.cpu_limit(self.spec.memory_mb))
         # The runtime is running, so bwrap has bound /tmp inside: the host's mount can go, and a
-        # server killed without cleaning up leaves no mounts under its data dir.
+        # server killed without cleaning up leaves no mounts under its data dir. Usually done
+        # already by _detach_tmp_once_bound; detaching twice is harmless.
         tmpdisk.detach(self.tmp_mount)
 
     async def wait(self) -> int:
@@ -186,6 +220,8 @@ class IsolatedProcess(SandboxProcess):
         if self._is_dead:
             return
         self._is_dead = True
+        if self._detaching is not None:
+            self._detaching.cancel()
         if self.init_pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.init_pid, signal.SIGKILL)  # the namespace's init: takes everything with it
@@ -200,7 +236,20 @@ class IsolatedProcess(SandboxProcess):
             self.listener.close()
         await asyncio.to_thread(self._release)
 
+    async def specialise(self, task_dir: Path, opt_dir: Path | None, memory_mb: int) -> None:
+        def mount_code() -> None:
+            mounts.fill_slot(task_dir, self.task_slot, self.spec.work_dir / "stage-task")
+            if opt_dir is not None:
+                mounts.fill_slot(opt_dir, self.opt_slot, self.spec.work_dir / "stage-opt")
+
+        await asyncio.to_thread(mount_code)
+        assert self.cgroup is not None
+        self.cgroup.raise_memory_limit(memory_mb)
+        self.spec = replace(self.spec, memory_mb=memory_mb)  # the CPU share follows it
+
     def _release(self) -> None:
+        mounts.release(self.task_slot)
+        mounts.release(self.opt_slot)
         if self.cgroup is not None:
             self.cgroup.remove()
         tmpdisk.destroy(self.tmp_image, self.tmp_mount)

@@ -29,6 +29,9 @@ class PlainSandbox(Sandbox):
     level = "plain"
     warning = "NO ISOLATION: functions run as Ember's own user with full access to this host"
     description = "a process in its own session with rlimits and a memory watchdog; no isolation"
+    # No parking: the code's host path, and so LD_LIBRARY_PATH, is only known per function,
+    # and the dynamic loader reads LD_LIBRARY_PATH once, when the process starts.
+    can_park = False
 
     def __init__(self, state_dir: Path) -> None:
         self.watchdog = TreeWatchdog()
@@ -44,6 +47,10 @@ class PlainSandbox(Sandbox):
 
     def opt_root(self, opt_dir: Path | None) -> str:
         return str(opt_dir) if opt_dir else "/opt"
+
+    def sdk_root(self, sdk_paths: tuple[Path, ...]) -> str:
+        folders = dict.fromkeys(str(path.parent) for path in sdk_paths)  # ordered, unique
+        return os.pathsep.join(folders)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -67,7 +74,7 @@ class PlainSandbox(Sandbox):
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 env=env,
-                cwd=spec.task_dir,
+                cwd=spec.task_dir or spec.work_dir,  # a parked runtime changes directory when specialised
                 start_new_session=True,
                 preexec_fn=_limit_resources,
                 limit=1 << 20,
@@ -102,6 +109,9 @@ class PlainProcess(SandboxProcess):
 
     def oom_killed(self) -> bool:
         return self._watch.is_over_memory
+
+    async def specialise(self, task_dir: Path, opt_dir: Path | None, memory_mb: int) -> None:
+        self._watch.memory_limit_bytes = memory_mb * 1024 * 1024
 
     async def kill(self) -> None:
         self._watchdog.unwatch(self._watch)

@@ -93,7 +93,7 @@ class RootlessProcess(SandboxProcess):
             os.lseek(seccomp_fd, 0, os.SEEK_SET)
             child_fds.append(seccomp_fd)
         layout = bwrap.Layout(spec.task_dir, spec.runtime_dir, spec.lang_dir, spec.opt_dir, self.sandbox.etc_dir,
-                              None, spec.tmp_size_mb)
+                              None, spec.tmp_size_mb, spec.sdk_paths)
         argv = ["bwrap", *NAMESPACES, "--die-with-parent", "--new-session", "--hostname", "lambda",
                 *bwrap.filesystem_args(layout), "--info-fd", str(info_write)]
         if seccomp_fd is not None:

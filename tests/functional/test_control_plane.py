@@ -138,7 +138,9 @@ def test_functions_are_found_by_arn_and_partial_arn(lambda_client, create, form:
     }[form]
 
     assert lambda_client.get_function_configuration(FunctionName=reference)["FunctionName"] == name
-    assert lambda_client.get_function(FunctionName=reference)["Configuration"]["FunctionArn"] == ARN_PREFIX + name
+    # A qualifier in the name, $LATEST included, comes back in the ARN (as Lambda answers).
+    expected_arn = ARN_PREFIX + name + (":$LATEST" if form.endswith("latest") else "")
+    assert lambda_client.get_function(FunctionName=reference)["Configuration"]["FunctionArn"] == expected_arn
     response, result = invoke_json(lambda_client, reference, {"via": form})
     assert response["StatusCode"] == 200
     assert result["event"] == {"via": form}

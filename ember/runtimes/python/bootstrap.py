@@ -577,11 +577,70 @@ def _serve(client, handler):
         _invoke(client, handler, headers, body)
 
 
+def _add_sdk_paths():
+    """The AWS SDK for Python (boto3), as Lambda's runtime provides it: after everything else
+    on sys.path, so a function's own or a layer's boto3 wins."""
+    for path in filter(None, os.environ.pop("_EMBER_SDK_PATHS", "").split(os.pathsep)):
+        if path not in sys.path:
+            sys.path.append(path)
+
+
+#: service models a parked runtime with boto3 pre-imported loads ahead (the commonest clients)
+_WARM_SERVICES = ("s3", "dynamodb", "sqs", "sns", "lambda", "sts")
+
+
+def _warm_boto3():
+    """Most of a first boto3.client() is botocore reading JSON (endpoints, partitions, the
+    service model): do it for boto3's default session while parked. Nothing read here
+    depends on the function: region and credentials are looked up when a client is made."""
+    try:
+        import boto3
+
+        boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION._session
+        session.get_component("endpoint_resolver")
+        loader = session.get_component("data_loader")
+        loader.load_data("partitions")
+        for service in _WARM_SERVICES:
+            session.get_service_model(service)
+            loader.load_service_model(service, "endpoint-rule-set-1")
+    except Exception:  # noqa: BLE001, S110 - warming is an optimisation; never fail the runtime for it
+        pass
+
+
+def _wait_for_function(client):
+    """A parked environment: started (and its interpreter warmed) before any function was
+    chosen. Pre-import what Ember was told to, then wait for the function's environment
+    variables; everything after this is the function's own init, timed as on Lambda."""
+    for name in filter(None, os.environ.pop("_EMBER_PREIMPORT", "").split(",")):
+        try:
+            importlib.import_module(name.strip())
+        except Exception:  # noqa: BLE001, S110 - a missing optional module must not stop the runtime
+            pass
+    if "boto3" in sys.modules:
+        _warm_boto3()
+    status, _, body = client._request("GET", "/2018-06-01/ember/specialise")
+    if status != 200:
+        raise _RuntimeProtocolError("GET /ember/specialise answered {}: {!r}".format(status, body[:200]))
+    os.environ.update(json.loads(body))
+    _add_sdk_paths()  # the function's variables name them too; keep them off its environment
+    if hasattr(time, "tzset"):
+        time.tzset()
+
+
 def main():
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     if not address:
         sys.stderr.write("ember bootstrap: AWS_LAMBDA_RUNTIME_API is not set\n")
         sys.exit(1)
+
+    _add_sdk_paths()
+    client = _RuntimeClient(address)
+    if os.environ.pop("_EMBER_PARKED", None):
+        try:
+            _wait_for_function(client)
+        except _RuntimeGone:
+            os._exit(0)
 
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     _setup_sys_path(task_root)
@@ -591,7 +650,6 @@ def main():
         pass
 
     _setup_logging()
-    client = _RuntimeClient(address)
 
     try:
         handler = _load_handler(os.environ.get("_HANDLER", ""))
