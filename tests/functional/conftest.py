@@ -109,14 +109,18 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., EmberServer]]:
     started: list[EmberServer] = []
 
     def start(*extra_args: str, data_dir: Path | None = None) -> EmberServer:
-        ember = EmberServer(data_dir or tmp_path / "data", extra_args=list(extra_args)).start()
-        started.append(ember)
-        return ember
+        ember = EmberServer(data_dir or tmp_path / "data", extra_args=list(extra_args))
+        started.append(ember)  # before start(): a server that never got ready is stopped too
+        return ember.start()
 
     yield start
     for ember in started:
         if ember.process and ember.process.poll() is None:
-            ember.stop(signal.SIGKILL)
+            # SIGTERM first: a SIGKILLed server leaves its environments' mounts for the next start
+            try:
+                ember.stop(signal.SIGTERM, timeout_s=20)
+            except subprocess.TimeoutExpired:
+                ember.stop(signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")

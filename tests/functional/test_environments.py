@@ -1,19 +1,45 @@
-"""Execution environments: warm reuse, concurrency, keep-alive, timeouts, and retiring on updates."""
+"""Execution environments: warm reuse, concurrency, keep-alive, timeouts, and retiring on updates.
+
+These run at whatever level the session server chose, so an environment is known by an id its
+function draws at import (in their pid namespaces all runtimes have the same pid), and its processes
+by a marker in their environment, which the host finds in its /proc at every level.
+"""
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, invoke_json, make_zip
+import pytest
+import urllib3
 
-WARM_HANDLER = '''
+from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, invoke_json, make_zip, unique_name
+from tests.functional.test_server_lifecycle import processes_with
+
+#: Module code for a function whose processes the host finds by their EMBER_TEST_MARKER (see
+#: marked): a child process started with the function's variables. The runtime's own
+#: /proc/<pid>/environ may not have them: one started before it was given its function (parked)
+#: receives them later, in memory. The child goes with its environment like every process of it.
+SENTINEL = '''
+import os
+import subprocess
+
+if "EMBER_TEST_MARKER" in os.environ:
+    SENTINEL = subprocess.Popen(["sleep", "3600"])
+'''
+
+WARM_HANDLER = SENTINEL + '''
 import os
 import tempfile
+import uuid
 
+ENV_ID = uuid.uuid4().hex  # one per environment: pids repeat across pid namespaces
 COUNTER = 0
 MARKER = os.path.join(tempfile.gettempdir(), "ember-warm-marker")
 
@@ -26,25 +52,44 @@ def handler(event, context):
         handle.write(context.aws_request_id + "\\n")
     with open(MARKER) as handle:
         lines = handle.read().splitlines()
-    return {"count": COUNTER, "marker_existed": existed, "marker_lines": len(lines), "pid": os.getpid(),
+    return {"count": COUNTER, "marker_existed": existed, "marker_lines": len(lines), "env": ENV_ID,
             "version": VERSION if "VERSION" in globals() else None, "stage": os.environ.get("STAGE")}
 '''
 
-PID_HANDLER = '''
-import os
+ENV_HANDLER = SENTINEL + '''
 import time
+import uuid
+
+ENV_ID = uuid.uuid4().hex  # one per environment: pids repeat across pid namespaces
 
 def handler(event, context):
     started = time.time()
     time.sleep(event.get("sleep", 0))
     if event.get("times"):
-        return [os.getpid(), started, time.time()]
-    return os.getpid()
+        return [ENV_ID, started, time.time()]
+    return ENV_ID
 '''
 
 
 def tail_of(response: dict) -> str:
     return base64.b64decode(response["LogResult"]).decode()
+
+
+def marked(marker: str, **variables: str) -> dict:
+    """Function settings whose environment carries EMBER_TEST_MARKER=`marker` (see processes_with)."""
+    return {"Environment": {"Variables": {"EMBER_TEST_MARKER": marker, **variables}}}
+
+
+def environment_count(ember: EmberServer) -> int:
+    return json.loads(urllib3.request("GET", f"{ember.url}/_ember/health").data)["environments"]
+
+
+def left_after_kill(processes: Callable[[], set[int]], timeout_s: float = 2.0) -> set[int]:
+    """What `processes()` still finds after up to `timeout_s`: killed processes take a moment to go."""
+    deadline = time.monotonic() + timeout_s
+    while (left := processes()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
 
 
 def is_alive(pid: int) -> bool:
@@ -67,7 +112,7 @@ def test_warm_environment_keeps_module_state_and_tmp(lambda_client, make_functio
     assert [r["count"] for r in results] == [1, 2, 3]
     assert [r["marker_existed"] for r in results] == [False, True, True]
     assert [r["marker_lines"] for r in results] == [1, 2, 3]
-    assert len({r["pid"] for r in results}) == 1
+    assert len({r["env"] for r in results}) == 1
     assert ["Init Duration" in tail for tail in tails] == [True, False, False]
 
 
@@ -81,14 +126,14 @@ def test_tmp_is_private_to_each_environment(lambda_client, make_function) -> Non
 
 
 def test_concurrent_invokes_run_in_parallel_in_separate_environments(lambda_client, make_function) -> None:
-    name = make_function(PID_HANDLER)
+    name = make_function(ENV_HANDLER)
     started = time.monotonic()
     with ThreadPoolExecutor(4) as pool:
         outcomes = list(pool.map(lambda _: invoke_json(lambda_client, name, {"sleep": 1, "times": True}), range(4)))
     elapsed = time.monotonic() - started
     assert all("FunctionError" not in response for response, _ in outcomes), outcomes
-    pids = {pid for _, (pid, _, _) in outcomes}
-    assert len(pids) == 4
+    environments = {env for _, (env, _, _) in outcomes}
+    assert len(environments) == 4
     # every handler was running at one same moment
     assert max(start for _, (_, start, _) in outcomes) < min(end for _, (_, _, end) in outcomes)
     assert elapsed < 2.5, f"4 invokes of 1 s took {elapsed:.2f} s: not in parallel"
@@ -96,28 +141,33 @@ def test_concurrent_invokes_run_in_parallel_in_separate_environments(lambda_clie
 
 def test_idle_environments_retire_after_keep_alive(start_server) -> None:
     ember = start_server("--keep-alive", "1")
+    marker = uuid.uuid4().hex
     client = ember.lambda_client()
     try:
         client.create_function(FunctionName="keep-alive", Runtime=DEFAULT_RUNTIME, Role=ROLE, Handler="index.handler",
-                               Code={"ZipFile": make_zip({"index.py": PID_HANDLER})})
-        first, first_pid = invoke_json(client, "keep-alive", LogType="Tail")
+                               Code={"ZipFile": make_zip({"index.py": ENV_HANDLER})}, **marked(marker))
+        first, first_env = invoke_json(client, "keep-alive", LogType="Tail")
         assert "Init Duration" in tail_of(first)
-        warm, warm_pid = invoke_json(client, "keep-alive", LogType="Tail")
-        assert warm_pid == first_pid and "Init Duration" not in tail_of(warm)
+        warm, warm_env = invoke_json(client, "keep-alive", LogType="Tail")
+        assert warm_env == first_env and "Init Duration" not in tail_of(warm)
+        assert processes_with(marker) and environment_count(ember) == 1
         deadline = time.monotonic() + 4.0  # keep-alive 1 s, and the reaper looks every 0.5 s
-        while is_alive(first_pid) and time.monotonic() < deadline:
+        while processes_with(marker) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not is_alive(first_pid), "the idle environment was not retired"
-        cold, cold_pid = invoke_json(client, "keep-alive", LogType="Tail")
-        assert cold_pid != first_pid
+        assert processes_with(marker) == [], "the idle environment was not retired"
+        assert environment_count(ember) == 0
+        cold, cold_env = invoke_json(client, "keep-alive", LogType="Tail")
+        assert cold_env != first_env
         assert "Init Duration" in tail_of(cold)
     finally:
         client.close()
 
 
 def test_timeout_is_reported_as_aws_does_and_the_next_invoke_works(lambda_client, make_function) -> None:
-    name = make_function(PID_HANDLER, Timeout=1)
-    _, first_pid = invoke_json(lambda_client, name)
+    marker = uuid.uuid4().hex
+    name = make_function(ENV_HANDLER, Timeout=1, **marked(marker))
+    _, first_env = invoke_json(lambda_client, name)
+    assert processes_with(marker)
     started = time.monotonic()
     response, error = invoke_json(lambda_client, name, {"sleep": 5}, LogType="Tail")
     elapsed = time.monotonic() - started
@@ -130,11 +180,11 @@ def test_timeout_is_reported_as_aws_does_and_the_next_invoke_works(lambda_client
     log = tail_of(response)
     assert "Task timed out after 1.00 seconds" in log
     assert f"END RequestId: {request_id}" in log and f"REPORT RequestId: {request_id}" in log
-    assert not is_alive(first_pid)
+    assert not left_after_kill(lambda: set(processes_with(marker)))  # every process of the environment
 
-    response, pid = invoke_json(lambda_client, name, LogType="Tail")
-    assert "FunctionError" not in response, pid
-    assert pid != first_pid
+    response, env = invoke_json(lambda_client, name, LogType="Tail")
+    assert "FunctionError" not in response, env
+    assert env != first_env
     assert "Init Duration" in tail_of(response)
 
 
@@ -170,10 +220,37 @@ def handler(event, context):
 '''
 
 
-def test_a_timeout_kills_the_whole_process_tree(lambda_client, make_function, tmp_path: Path) -> None:
-    name = make_function(ESCAPING_HANDLER, Timeout=1)
+@pytest.fixture(scope="module")
+def plain_client(plain_server: EmberServer):
+    client = plain_server.lambda_client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def make_plain_function(plain_client) -> Iterator[Callable[..., str]]:
+    """Like make_function, on the plain-level server; deleted after the test."""
+    created: list[str] = []
+
+    def make(code: str, **settings: object) -> str:
+        name = unique_name()
+        plain_client.create_function(FunctionName=name, Runtime=DEFAULT_RUNTIME, Role=ROLE, Handler="index.handler",
+                                     Code={"ZipFile": make_zip({"index.py": code})}, **settings)
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        plain_client.delete_function(FunctionName=name)
+
+
+def test_a_timeout_kills_the_whole_process_tree(plain_client, make_plain_function, tmp_path: Path) -> None:
+    # At the plain level: the function writes its host pids to a host file and this test watches
+    # them in the host's /proc. That is where the kill must find setsid() escapees and double-forked
+    # orphans by itself; at the namespaced levels killing the pid namespace's init takes them all.
+    name = make_plain_function(ESCAPING_HANDLER, Timeout=1)
     pids_file = tmp_path / "pids"
-    response, error = invoke_json(lambda_client, name, {"pids": str(pids_file)})
+    response, error = invoke_json(plain_client, name, {"pids": str(pids_file)})
     assert error["errorType"] == "Sandbox.Timedout"
     words = pids_file.read_text().split()
     assert words[-1] == "ready", words
@@ -185,24 +262,27 @@ def test_a_timeout_kills_the_whole_process_tree(lambda_client, make_function, tm
     survivors = [pid for pid in pids if is_alive(pid)]
     assert not survivors, f"still running after the timeout: {survivors}"
 
-    response, pid = invoke_json(lambda_client, name)
+    response, pid = invoke_json(plain_client, name)
     assert "FunctionError" not in response, pid
     assert pid not in pids  # a new environment
 
 
 def test_update_function_code_retires_old_environments(lambda_client, make_function) -> None:
-    name = make_function(WARM_HANDLER + "\nVERSION = 1\n")
+    marker = uuid.uuid4().hex
+    name = make_function(WARM_HANDLER + "\nVERSION = 1\n", **marked(marker))
     _, before = invoke_json(lambda_client, name)
     assert before["version"] == 1
+    old_processes = set(processes_with(marker))
+    assert old_processes
     lambda_client.update_function_code(FunctionName=name,
                                        ZipFile=make_zip({"index.py": WARM_HANDLER + "\nVERSION = 2\n"}))
     lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
     response, after = invoke_json(lambda_client, name, LogType="Tail")
     assert after["version"] == 2
-    assert after["pid"] != before["pid"]
+    assert after["env"] != before["env"]
     assert after["count"] == 1
     assert "Init Duration" in tail_of(response)
-    assert not is_alive(before["pid"])
+    assert not left_after_kill(lambda: old_processes & set(processes_with(marker))), "the old environment runs"
 
 
 def test_update_function_configuration_retires_old_environments(lambda_client, make_function) -> None:
@@ -213,18 +293,23 @@ def test_update_function_configuration_retires_old_environments(lambda_client, m
     lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
     response, after = invoke_json(lambda_client, name, LogType="Tail")
     assert after["stage"] == "two"
-    assert after["pid"] != before["pid"]
+    assert after["env"] != before["env"]
     assert after["count"] == 1
     assert "Init Duration" in tail_of(response)
 
 
 def test_environments_are_not_shared_between_functions(lambda_client, make_function) -> None:
-    first = make_function(PID_HANDLER)
-    second = make_function(PID_HANDLER)
-    _, first_pid = invoke_json(lambda_client, first)
-    response, second_pid = invoke_json(lambda_client, second, LogType="Tail")
-    assert second_pid != first_pid
+    first_marker, second_marker = uuid.uuid4().hex, uuid.uuid4().hex
+    first = make_function(ENV_HANDLER, **marked(first_marker))
+    second = make_function(ENV_HANDLER, **marked(second_marker))
+    _, first_env = invoke_json(lambda_client, first)
+    response, second_env = invoke_json(lambda_client, second, LogType="Tail")
+    assert second_env != first_env
     assert "Init Duration" in tail_of(response)
     _, again = invoke_json(lambda_client, first)
-    assert again == first_pid
-    assert os.getpid() not in (first_pid, second_pid)
+    assert again == first_env
+    # separate processes too, none of them the test's own
+    first_processes, second_processes = set(processes_with(first_marker)), set(processes_with(second_marker))
+    assert first_processes and second_processes
+    assert not first_processes & second_processes
+    assert os.getpid() not in first_processes | second_processes

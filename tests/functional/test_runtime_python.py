@@ -131,6 +131,9 @@ CRASHING_HANDLER = '''
 import os
 import signal
 import sys
+import uuid
+
+ENV_ID = uuid.uuid4().hex  # one per environment: in pid namespaces every runtime has the same pid
 
 def handler(event, context):
     how = event.get("crash")
@@ -141,7 +144,7 @@ def handler(event, context):
         os._exit(0)
     if how == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
-    return os.getpid()
+    return ENV_ID
 '''
 
 
@@ -153,7 +156,7 @@ def handler(event, context):
 def test_a_crashing_handler_is_an_exit_error_and_the_next_invoke_works(crash: str, reason: str, lambda_client,
                                                                        make_function) -> None:
     name = make_function(CRASHING_HANDLER)
-    _, first_pid = invoke_json(lambda_client, name)
+    _, first_env = invoke_json(lambda_client, name)
     response, error = invoke_json(lambda_client, name, {"crash": crash}, LogType="Tail")
     request_id = response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
     assert response["StatusCode"] == 200
@@ -163,9 +166,9 @@ def test_a_crashing_handler_is_an_exit_error_and_the_next_invoke_works(crash: st
     assert f"about to {crash}" in log
     assert f"END RequestId: {request_id}" in log
 
-    response, pid = invoke_json(lambda_client, name, LogType="Tail")
-    assert "FunctionError" not in response, pid
-    assert isinstance(pid, int) and pid != first_pid  # a fresh environment
+    response, env = invoke_json(lambda_client, name, LogType="Tail")
+    assert "FunctionError" not in response, env
+    assert isinstance(env, str) and env != first_env  # a fresh environment
     assert "Init Duration" in base64.b64decode(response["LogResult"]).decode()
 
 

@@ -20,19 +20,30 @@ from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, invoke
 
 HANDLER = '''
 import os
+import tempfile
 import time
+import uuid
+
+ENV_ID = uuid.uuid4().hex  # one per environment: in pid namespaces every runtime has the same pid
+
+
+def note(name):
+    """Leave ENV_ID in file `name` of this environment's temporary folder (see function_note)."""
+    path = os.path.join(tempfile.gettempdir(), name)
+    with open(path + ".part", "w") as handle:
+        handle.write(ENV_ID)
+    os.replace(path + ".part", path)
+
 
 if "INIT_STARTED" in os.environ:  # a slow cold start
-    with open(os.environ["INIT_STARTED"], "w") as handle:
-        handle.write(str(os.getpid()))
+    note(os.environ["INIT_STARTED"])
     time.sleep(8)
 
 def handler(event, context):
     if "started" in event:
-        with open(event["started"], "w") as handle:
-            handle.write(str(os.getpid()))
+        note(event["started"])
     time.sleep(event.get("sleep", 0))
-    return {"greeting": os.environ.get("GREETING"), "event": event, "pid": os.getpid()}
+    return {"greeting": os.environ.get("GREETING"), "event": event, "env": ENV_ID}
 '''
 
 
@@ -75,12 +86,42 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+def function_note(marker: str, name: str) -> str | None:
+    """The file `name` a live function carrying `marker` left in its temporary folder, if any.
+
+    Read from the host through /proc/<pid>/root, the process's own view of the file system, so
+    it works at every level (a function in namespaces cannot write to a host path the test names):
+    /tmp at the namespaced levels, TMPDIR (a host folder) at the plain level.
+    """
+    for pid in processes_with(marker):
+        try:
+            variables = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            tmp_dir = next((v.split(b"=", 1)[1].decode() for v in variables if v.startswith(b"TMPDIR=")), "/tmp")
+            return (Path(f"/proc/{pid}/root") / tmp_dir.lstrip("/") / name).read_text()
+        except OSError:  # not that process (e.g. bwrap outside the namespaces), or it just ended
+            continue
+    return None
+
+
 def wait_until(condition: Callable[[], object], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def wait_for_note(marker: str, name: str, what: str, timeout_s: float = 10.0) -> str:
+    """The content of function_note(marker, name) once there is one."""
+    notes: list[str | None] = [None]
+
+    def noted() -> bool:
+        notes[0] = function_note(marker, name)
+        return notes[0] is not None
+
+    wait_until(noted, timeout_s, what)
+    assert notes[0] is not None
+    return notes[0]
 
 
 def test_functions_survive_a_clean_restart(start_server) -> None:
@@ -185,8 +226,7 @@ def short_grace_server(start_server, monkeypatch: pytest.MonkeyPatch) -> EmberSe
     return start_server()
 
 
-def test_sigterm_ends_a_long_invoke_with_an_error_and_kills_its_environment(short_grace_server: EmberServer,
-                                                                          tmp_path: Path) -> None:
+def test_sigterm_ends_a_long_invoke_with_an_error_and_kills_its_environment(short_grace_server: EmberServer) -> None:
     ember = short_grace_server
     marker = uuid.uuid4().hex
     client = ember.lambda_client()
@@ -194,10 +234,10 @@ def test_sigterm_ends_a_long_invoke_with_an_error_and_kills_its_environment(shor
         create(client, "sleeper", marker=marker, Timeout=60)
     finally:
         client.close()
-    started = tmp_path / "started"
-    invoke = InvokeInThread(ember, "sleeper", {"sleep": 30, "started": str(started)})
+    started = f"started-{marker}"
+    invoke = InvokeInThread(ember, "sleeper", {"sleep": 30, "started": started})
     invoke.start()
-    wait_until(started.exists, 10.0, "the function to start")
+    wait_for_note(marker, started, "the function to start")
     assert processes_with(marker)
 
     assert ember.process is not None
@@ -216,18 +256,18 @@ def test_sigterm_ends_a_long_invoke_with_an_error_and_kills_its_environment(shor
     assert "Ember stopped" in ember.log()
 
 
-def test_sigterm_during_a_cold_start_ends_it_with_an_error(short_grace_server: EmberServer, tmp_path: Path) -> None:
+def test_sigterm_during_a_cold_start_ends_it_with_an_error(short_grace_server: EmberServer) -> None:
     ember = short_grace_server
     marker = uuid.uuid4().hex
-    started = tmp_path / "init-started"
+    started = f"init-started-{marker}"
     client = ember.lambda_client()
     try:
-        create(client, "slow-start", marker=marker, extra_variables={"INIT_STARTED": str(started)})
+        create(client, "slow-start", marker=marker, extra_variables={"INIT_STARTED": started})
     finally:
         client.close()
     invoke = InvokeInThread(ember, "slow-start", {})
     invoke.start()
-    wait_until(started.exists, 10.0, "the function's init to start")
+    wait_for_note(marker, started, "the function's init to start")
 
     assert ember.process is not None
     ember.process.send_signal(signal.SIGTERM)
@@ -240,7 +280,7 @@ def test_sigterm_during_a_cold_start_ends_it_with_an_error(short_grace_server: E
     assert processes_with(marker) == []
 
 
-def test_sigterm_lets_a_short_invoke_finish(short_grace_server: EmberServer, tmp_path: Path) -> None:
+def test_sigterm_lets_a_short_invoke_finish(short_grace_server: EmberServer) -> None:
     ember = short_grace_server
     marker = uuid.uuid4().hex
     client = ember.lambda_client()
@@ -248,10 +288,10 @@ def test_sigterm_lets_a_short_invoke_finish(short_grace_server: EmberServer, tmp
         create(client, "quick", marker=marker)
     finally:
         client.close()
-    started = tmp_path / "started"
-    invoke = InvokeInThread(ember, "quick", {"sleep": 1, "started": str(started)})
+    started = f"started-{marker}"
+    invoke = InvokeInThread(ember, "quick", {"sleep": 1, "started": started})
     invoke.start()
-    wait_until(started.exists, 10.0, "the function to start")
+    started_env = wait_for_note(marker, started, "the function to start")
 
     assert ember.process is not None
     ember.process.send_signal(signal.SIGTERM)
@@ -260,14 +300,24 @@ def test_sigterm_lets_a_short_invoke_finish(short_grace_server: EmberServer, tmp
     response, result = invoke.result
     assert response["StatusCode"] == 200 and "FunctionError" not in response, result
     assert result["event"]["sleep"] == 1
-    assert result["pid"] == int(started.read_text())
+    assert result["env"] == started_env
 
     assert ember.process.wait(timeout=15) == 0, ember.log()
     assert processes_with(marker) == []
 
 
-def test_sigterm_lets_an_event_invoke_finish(short_grace_server: EmberServer, tmp_path: Path) -> None:
-    ember = short_grace_server
+@pytest.fixture
+def short_grace_plain_server(start_server, monkeypatch: pytest.MonkeyPatch) -> EmberServer:
+    """short_grace_server at the plain level, for a test that reads host files its function wrote."""
+    monkeypatch.setenv("EMBER_SHUTDOWN_GRACE_S", "2")
+    return start_server("--sandbox", "plain")
+
+
+def test_sigterm_lets_an_event_invoke_finish(short_grace_plain_server: EmberServer, tmp_path: Path) -> None:
+    # At the plain level: the proof that the invocation finished is a host file it writes, which
+    # must outlive its environment. Nothing a namespaced function writes does (its /tmp goes with
+    # it), and at shutdown an Event invocation's environment is killed as soon as it has ended.
+    ember = short_grace_plain_server
     client = ember.lambda_client()
     try:
         client.create_function(FunctionName="event-writer", Runtime=DEFAULT_RUNTIME, Role=ROLE,
@@ -285,14 +335,21 @@ def test_sigterm_lets_an_event_invoke_finish(short_grace_server: EmberServer, tm
     assert finished.exists(), "an accepted Event invocation was killed at shutdown within the grace"
 
 
-def test_health(server: EmberServer) -> None:
+def test_health(server: EmberServer, plain_server: EmberServer) -> None:
     first = urllib3.request("GET", f"{server.url}/_ember/health")
     assert first.status == 200
     assert first.headers["content-type"] == "application/json"
     document = json.loads(first.data)
     assert document["status"] == "ready"
     assert document["version"] == ember.__version__
-    assert document["sandbox"]["level"] == "plain"
+    # the session server runs at auto: the strongest level this host gives; only plain warns
+    level = document["sandbox"]["level"]
+    assert level in ("isolated", "rootless", "plain")
+    assert document["sandbox"]["description"]
+    assert (document["sandbox"]["warning"] is not None) == (level == "plain")
+    plain = json.loads(urllib3.request("GET", f"{plain_server.url}/_ember/health").data)
+    assert plain["sandbox"]["level"] == "plain"
+    assert "NO ISOLATION" in plain["sandbox"]["warning"]
     assert isinstance(document["uptime_s"], float | int) and document["uptime_s"] >= 0
     assert DEFAULT_RUNTIME in document["runtimes"]
     time.sleep(0.05)

@@ -624,6 +624,7 @@ def _wait_for_function(client):
         raise _RuntimeProtocolError("GET /ember/specialise answered {}: {!r}".format(status, body[:200]))
     os.environ.update(json.loads(body))
     _add_sdk_paths()  # the function's variables name them too; keep them off its environment
+    importlib.invalidate_caches()  # /var/task and /opt just changed under us
     if hasattr(time, "tzset"):
         time.tzset()
 
