@@ -30,6 +30,9 @@ class Settings:
     #: the share of host RAM that all environments' MemorySize together may hold
     memory_share: float = field(default_factory=lambda: _env_float("EMBER_MEMORY_SHARE", 0.8))
     sandbox: str = "auto"
+    #: how long one-minute metric data is kept (CloudWatch keeps one-minute data for 15 days)
+    metrics_retention_s: float = field(
+        default_factory=lambda: _env_float("EMBER_METRICS_RETENTION_DAYS", 15.0) * 86_400)
 
     @property
     def memory_budget_mb(self) -> int:
