@@ -17,7 +17,7 @@ function el(tag, attrs, ...children) {
     if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -237,7 +237,9 @@ async function drawCharts(box, name) {
     box.append(holder);
     charts.push(new uPlot({
       title: spec.title, width: 460, height: 180,
+      // Points shown: a minute with data between empty ones is otherwise an invisible line.
       series: [{}, ...spec.series.map((q, i) => ({label: q.label, stroke: colours[i], width: 2,
+                                                  points: {show: true, size: 4},
                                                   fill: i === 0 ? "rgba(217,72,15,0.08)" : undefined}))],
       axes: [{}, {size: 50}],
       scales: {y: {range: (u, min, max) => [0, Math.max(1, max)]}},
