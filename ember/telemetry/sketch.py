@@ -53,7 +53,8 @@ class Aggregate:
         if self.count == 0:
             return None
         # Nearest rank: the smallest sample with at least `percent` % of samples at or below it.
-        rank = max(1, math.ceil(percent / 100 * self.count))
+        # (Rounded first: 99.9 / 100 * 5000 is 4995.000000000001 in floating point.)
+        rank = max(1, math.ceil(round(percent / 100 * self.count, 9)))
         seen = self.zeros
         if rank <= seen:
             return max(0.0, self.minimum)
