@@ -62,7 +62,9 @@ class PrometheusMetrics:
                 counter = Counter(name, f"Lambda's {metric.value} metric", labels, registry=self.registry)
                 self._others[metric] = lambda fn, value, c=counter: c.labels(fn).inc(value)
             else:
-                gauge = Gauge(name, f"Lambda's {metric.value} metric (last sample)", labels, registry=self.registry)
+                suffix = "_milliseconds" if unit_of(metric) == "Milliseconds" else "_ratio"
+                gauge = Gauge(name + suffix, f"Lambda's {metric.value} metric (last sample)", labels,
+                              registry=self.registry)
                 self._others[metric] = lambda fn, value, g=gauge: g.labels(fn).set(value)
         self.registry.register(_LiveCollector(live))
 
