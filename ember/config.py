@@ -36,6 +36,9 @@ class Settings:
     #: modules parked Python environments import ahead (comma-separated), e.g. "boto3"
     preimport_modules: tuple[str, ...] = field(default_factory=lambda: tuple(
         m.strip() for m in os.environ.get("EMBER_PREIMPORT", "").split(",") if m.strip()))
+    #: how long one-minute metric data is kept (CloudWatch keeps one-minute data for 15 days)
+    metrics_retention_s: float = field(
+        default_factory=lambda: _env_float("EMBER_METRICS_RETENTION_DAYS", 15.0) * 86_400)
 
     @property
     def memory_budget_mb(self) -> int:

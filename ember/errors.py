@@ -4,6 +4,12 @@
     ├── ValidationException (400)                 model constraint failed
     ├── InvalidParameterValueException (400)
     ├── InvalidRequestContentException (400)      body is not what the operation takes
+    ├── SerializationException (400)              a JSON-protocol body that cannot be read
+    ├── InvalidParameterException (400)           CloudWatch Logs' bad input (constraints too)
+    ├── InvalidParameterCombinationException (400) CloudWatch: parameters that exclude each other
+    ├── MissingRequiredParameterException (400)   CloudWatch: a parameter it needs is absent
+    ├── InvalidNextToken (400)                    a paging token Ember did not hand out
+    ├── ResourceAlreadyExistsException (400)      CloudWatch Logs: the group or stream exists
     ├── ResourceNotFoundException (404)
     ├── ProvisionedConcurrencyConfigNotFoundException (404)
     ├── ResourceConflictException (409)
@@ -15,7 +21,8 @@
     ├── NotImplementedOperation (501)            in the model, not in Ember yet
     └── ServiceException (500)                    a fault of Ember's own
 
-The protocol layer renders every one of these in the service's wire format; code
+The protocol layer renders every one of these in the service's wire format (a JSON-protocol
+service answers with the status its model gives the error, else 400); code
 raising them only chooses the class and writes a message that says what to fix.
 A function's own failure is never an EmberError: it is a 200 with X-Amz-Function-Error.
 """
@@ -109,3 +116,27 @@ class NotImplementedOperation(EmberError):
 class ProvisionedConcurrencyConfigNotFoundException(ClientError):
     code = "ProvisionedConcurrencyConfigNotFoundException"
     status_code = 404
+
+
+class SerializationException(ClientError):
+    code = "SerializationException"
+
+
+class InvalidParameterException(ClientError):
+    code = "InvalidParameterException"
+
+
+class InvalidParameterCombinationException(ClientError):
+    code = "InvalidParameterCombinationException"
+
+
+class MissingRequiredParameterException(ClientError):
+    code = "MissingRequiredParameterException"
+
+
+class InvalidNextToken(ClientError):
+    code = "InvalidNextToken"
+
+
+class ResourceAlreadyExistsException(ClientError):
+    code = "ResourceAlreadyExistsException"

@@ -11,6 +11,7 @@ import time
 from ember import __version__
 from ember.blobs.local import LocalBlobStore
 from ember.config import Settings
+from ember.dashboard.routes import dashboard_routes
 from ember.edge.app import EdgeApp, InternalRoute
 from ember.errors import EmberError
 from ember.invoke.invoker import Invoker
@@ -21,7 +22,11 @@ from ember.lambda_.service import build_lambda_service
 from ember.protocol import HttpRequest, HttpResponse
 from ember.runtimes.catalog import discover
 from ember.sandbox import Sandbox, choose_sandbox
+from ember.services.cloudwatch.service import build_cloudwatch_service
+from ember.services.logs.service import build_logs_service
 from ember.store import open_store
+from ember.telemetry.pipeline import TelemetryPipeline
+from ember.telemetry.prometheus import CONTENT_TYPE_LATEST
 
 log = logging.getLogger("ember")
 
@@ -36,8 +41,10 @@ class Ember:
         self.started_monotonic = time.monotonic()
         self.is_ready = False
         self.backend: LambdaBackend | None = None
+        self.telemetry: TelemetryPipeline | None = None
         self._grace_deadline: float | None = None  #: monotonic; set when the drain starts
-        self.app = EdgeApp([], [self._health_route()], settings.region, settings.account_id, lifespan=self)
+        self.app = EdgeApp([], [self._health_route(), self._metrics_route()], settings.region, settings.account_id,
+                           lifespan=self)
 
     async def startup(self) -> None:
         settings = self.settings
@@ -45,14 +52,20 @@ class Ember:
         store = open_store("sqlite", path=settings.database_path)
         scheduler = Scheduler(Limits(settings.account_concurrency, settings.memory_budget_mb), settings.keep_alive_s)
         scheduler.start()
-        invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes)
+        self.telemetry = TelemetryPipeline(settings.data_dir, scheduler, settings.metrics_retention_s)
+        self.telemetry.start()
+        invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes, self.telemetry.recorder)
         provisioner = Provisioner(invoker, scheduler)
         provisioner.start()
         self.backend = LambdaBackend(settings, store, LocalBlobStore(settings.code_dir), self.runtimes,
                                      scheduler, invoker, provisioner)
         lambda_service, routes = build_lambda_service(self.backend)
-        self.app.services[lambda_service.signing_name] = lambda_service
+        logs_service = build_logs_service(self.telemetry.log_store, self.telemetry.log_writer, settings.region,
+                                          settings.account_id)
+        for service in (lambda_service, logs_service, build_cloudwatch_service(self.telemetry.metrics)):
+            self.app.services[service.signing_name] = service
         self.app.internal_routes.extend(routes)
+        self.app.internal_routes.extend(dashboard_routes(scheduler))
         await self._restore_state()
         self._log_banner()
         self.is_ready = True
@@ -113,6 +126,8 @@ class Ember:
         for task in list(self.backend.background):
             task.cancel()
         await asyncio.gather(*self.backend.background, return_exceptions=True)
+        if self.telemetry is not None:
+            await self.telemetry.close()  # the logs and metrics of every finished invocation
         await self.backend.store.close()
         log.info("Ember stopped")
 
@@ -131,3 +146,11 @@ class Ember:
                                 json.dumps(document).encode())
 
         return ("GET", re.compile(r"^/_ember/health/?$"), health)
+
+    def _metrics_route(self) -> InternalRoute:
+        async def metrics(request: HttpRequest, match: re.Match[str]) -> HttpResponse:
+            if self.telemetry is None:
+                return HttpResponse(503, [("content-type", "text/plain")], b"Ember is starting\n")
+            return HttpResponse(200, [("content-type", CONTENT_TYPE_LATEST)], self.telemetry.prometheus.render())
+
+        return ("GET", re.compile(r"^/metrics/?$"), metrics)

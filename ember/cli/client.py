@@ -44,7 +44,12 @@ _CLIENT_CONFIG = Config(
 
 
 def lambda_client(endpoint_url: str, region: str) -> Any:
-    """Return a boto3 Lambda client that talks to the Ember server at ``endpoint_url``.
+    """Return a boto3 Lambda client that talks to the Ember server at ``endpoint_url`` (see service_client)."""
+    return service_client("lambda", endpoint_url, region)
+
+
+def service_client(service_name: str, endpoint_url: str, region: str) -> Any:
+    """Return a boto3 client of ``service_name`` ("lambda", "logs", ...) for the Ember server at ``endpoint_url``.
 
     Credentials come from the usual environment variables and profile files; when none are
     configured the client signs with the fixed ``ember``/``ember`` pair instead. An endpoint that is
@@ -71,7 +76,7 @@ def lambda_client(endpoint_url: str, region: str) -> Any:
             "aws_access_key_id": FALLBACK_ACCESS_KEY_ID,
             "aws_secret_access_key": FALLBACK_SECRET_ACCESS_KEY,
         }
-    return session.client("lambda", endpoint_url=endpoint_url, config=_CLIENT_CONFIG, **fallback)
+    return session.client(service_name, endpoint_url=endpoint_url, config=_CLIENT_CONFIG, **fallback)
 
 
 class _ReportingBody(io.BytesIO):

@@ -10,7 +10,7 @@ from typing import Any
 import botocore.session
 from botocore.model import ServiceModel
 
-from ember.errors import EmberError
+from ember.errors import EmberError, ValidationException
 from ember.protocol import Protocol, protocol_for
 from ember.protocol.validate import ShapeCheck
 
@@ -48,10 +48,12 @@ class Service:
     default_body_limit: BodyLimit | None = None
     #: the service's own validation for some model shapes (see protocol.validate)
     shape_checks: dict[str, ShapeCheck] = field(default_factory=dict)
+    #: what a model constraint failure is answered with (CloudWatch Logs: InvalidParameterException)
+    validation_error: type[EmberError] = ValidationException
     protocol: Protocol = field(init=False)
 
     def __post_init__(self) -> None:
-        self.protocol = protocol_for(self.model, self.shape_checks)
+        self.protocol = protocol_for(self.model, self.shape_checks, self.validation_error)
 
     @property
     def signing_name(self) -> str:

@@ -56,9 +56,9 @@ class RunResult:
     is_environment_lost: bool  #: the environment died or was killed and must be replaced
 
 
-def log_stream_name() -> str:
-    """A log stream name as Lambda makes them: `2024/01/31/[$LATEST]<32 hex>`."""
-    return time.strftime("%Y/%m/%d", time.gmtime()) + "/[$LATEST]" + secrets.token_hex(16)
+def log_stream_name(version: str = "$LATEST") -> str:
+    """A log stream name as Lambda makes them: `2024/01/31/[$LATEST]<32 hex>` (`[3]` for version 3)."""
+    return time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{version}]" + secrets.token_hex(16)
 
 
 class Environment:
@@ -73,8 +73,12 @@ class Environment:
         #: kept ready by provisioned concurrency: never retired for being idle
         self.is_provisioned = spec.env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency"
         self.environment_id = spec.environment_id
+        #: where this environment's output goes in /aws/lambda/NAME (one stream per environment)
+        self.log_stream_name = spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.state = EnvironmentState.STARTING
         self.idle_since = time.monotonic()
+        self.started_at = time.time()  #: wall clock, for the environment's age
+        self.invocation_count = 0
         self._sandbox = sandbox
         self._spec = spec
         self._process: SandboxProcess | None = None
@@ -117,6 +121,7 @@ class Environment:
         assert self._channel is not None and self._process is not None
         self.function_name, self.version, self.config_key = function_name, version, config_key
         self.memory_mb = spec.memory_mb
+        self.log_stream_name = spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.is_provisioned = spec.env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency"
         self.state = EnvironmentState.STARTING
         started = time.perf_counter()
@@ -161,6 +166,7 @@ class Environment:
         assert self._channel is not None and self._exit is not None and self._output is not None
         assert self._process is not None
         self.state = EnvironmentState.BUSY
+        self.invocation_count += 1
         started = time.perf_counter()
         result = self._channel.submit(invocation)
         done, _ = await asyncio.wait({result, self._exit}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
@@ -184,6 +190,12 @@ class Environment:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
             output += f"{stamp}Z {invocation.request_id} Task timed out after {timeout_s:.2f} seconds\n".encode()
         return RunResult(outcome, duration_ms, output, memory_mb, True)
+
+    def peak_memory_mb(self) -> int:
+        """The most memory the environment has used so far (0 before it has a process)."""
+        if self._process is None or self.state is EnvironmentState.DEAD:
+            return 0
+        return self._process.peak_memory_mb()
 
     async def destroy(self) -> None:
         """Kill the whole tree and release everything the environment held. Idempotent."""

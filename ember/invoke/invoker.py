@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ember.arns import function_arn
 from ember.config import Settings
-from ember.errors import ServiceException
+from ember.errors import ServiceException, TooManyRequestsException
 from ember.invoke.environment import Environment, InitResult, RunResult, log_stream_name, new_environment_id
 from ember.invoke.parking import PARKED_MEMORY_MB, PARKED_TMP_SIZE_MB, ParkingLot
 from ember.invoke.scheduler import Scheduler
@@ -25,6 +25,7 @@ from ember.models import FunctionConfig
 from ember.runtime_api.channel import OutcomeKind, PendingInvocation
 from ember.runtimes.catalog import RUNTIME_FILES_DIR, Runtime, sdk_paths
 from ember.sandbox import Sandbox, SandboxSpec
+from ember.telemetry.hooks import InvocationRecord, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,13 @@ def config_key(function: FunctionConfig) -> str:
 
 class Invoker:
     def __init__(self, settings: Settings, sandbox: Sandbox, scheduler: Scheduler,
-                 runtimes: dict[str, Runtime]) -> None:
+                 runtimes: dict[str, Runtime], telemetry: Telemetry | None = None) -> None:
         self.settings = settings
         self.sandbox = sandbox
         self.scheduler = scheduler
         self.runtimes = runtimes
+        #: told of every invocation's start, end (log, duration, error) and throttle
+        self.telemetry = telemetry or Telemetry()
         self._merged_layers: set[Path] = set()
         self.sdk_paths = sdk_paths()
         self.parking: ParkingLot | None = None
@@ -82,12 +85,20 @@ class Invoker:
     async def invoke(self, function: FunctionConfig, request: InvokeRequest) -> InvokeResult:
         key = config_key(function)
         opt_dir = await self._prepare_layers(function)
-        env, init = await self.scheduler.acquire(
-            function.name, key, function.memory_mb,
-            lambda track: self._cold_start(function, opt_dir, "on-demand", track))
+        started_ms = int(time.time() * 1000)
+        try:
+            env, init = await self.scheduler.acquire(
+                function.name, key, function.memory_mb,
+                lambda track: self._cold_start(function, opt_dir, "on-demand", track))
+        except TooManyRequestsException:
+            self.telemetry.invocation_throttled(function.name, request.qualifier)
+            raise
+        self.telemetry.invocation_started(function.name, request.qualifier, function.version)
         try:
             if init is not None and not init.is_ok:
-                return self._init_failure(function, request, init)
+                result = self._init_failure(function, request, init)
+                self._tell_finished(function, request, env, result, started_ms, init.duration_ms)
+                return result
             run = await self._run(env, function, request)
         finally:
             await self.scheduler.release(env, key)
@@ -100,7 +111,17 @@ class Invoker:
                     + self._report(function, request.request_id, run.duration_ms, run.max_memory_mb, init_ms))
         outcome = run.outcome
         error = None if outcome.kind is OutcomeKind.RESPONSE else "Unhandled"
-        return InvokeResult(outcome.body, error, log_text, function.version)
+        result = InvokeResult(outcome.body, error, log_text, function.version)
+        self._tell_finished(function, request, env, result, started_ms, run.duration_ms)
+        return result
+
+    def _tell_finished(self, function: FunctionConfig, request: InvokeRequest, env: Environment,
+                       result: InvokeResult, started_ms: int, duration_ms: float) -> None:
+        self.telemetry.invocation_finished(InvocationRecord(
+            function_name=function.name, qualifier=request.qualifier, executed_version=function.version,
+            started_ms=started_ms, ended_ms=int(time.time() * 1000), duration_ms=duration_ms,
+            is_error=result.function_error is not None, log_stream_name=env.log_stream_name,
+            log_text=result.log_text))
 
     def _init_failure(self, function: FunctionConfig, request: InvokeRequest, init: InitResult) -> InvokeResult:
         assert init.error is not None
@@ -234,7 +255,7 @@ class Invoker:
             "AWS_LAMBDA_FUNCTION_VERSION": function.version,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name(),
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name(function.version),
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",

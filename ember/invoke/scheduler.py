@@ -68,6 +68,13 @@ class Scheduler:
     def in_flight(self, function_name: str | None = None) -> int:
         return self._in_flight[function_name] if function_name else sum(self._in_flight.values())
 
+    def in_flight_by_function(self) -> dict[str, int]:
+        return dict(self._in_flight)
+
+    def unreserved_in_flight(self) -> int:
+        """Invocations in flight of functions without reserved concurrency."""
+        return sum(n for name, n in self._in_flight.items() if name not in self._reserved)
+
     @property
     def unreserved_limit(self) -> int:
         return self.limits.account_concurrency - sum(self._reserved.values())
@@ -88,8 +95,7 @@ class Scheduler:
             if self._in_flight[function_name] >= reserved:
                 raise TooManyRequestsException("Rate Exceeded.", Reason=RESERVED_LIMIT_REASON)
         else:
-            unreserved_in_flight = sum(n for name, n in self._in_flight.items() if name not in self._reserved)
-            if unreserved_in_flight >= self.unreserved_limit:
+            if self.unreserved_in_flight() >= self.unreserved_limit:
                 raise TooManyRequestsException("Rate Exceeded.", Reason=ACCOUNT_LIMIT_REASON)
         self._in_flight[function_name] += 1
 

@@ -10,22 +10,30 @@ from collections.abc import Mapping
 
 from botocore.model import ServiceModel
 
+from ember.errors import EmberError, ValidationException
 from ember.protocol.base import Protocol
+from ember.protocol.json_rpc import JsonRpcProtocol
 from ember.protocol.messages import HttpRequest, HttpResponse
 from ember.protocol.rest_json import RestJsonProtocol
 from ember.protocol.validate import ShapeCheck
 
 __all__ = ["HttpRequest", "HttpResponse", "Protocol", "protocol_for"]
 
-# Later services add their protocol here: "json" (Logs, DynamoDB, Kinesis), "query" (SQS,
-# CloudWatch), "rest-xml" (S3). Each is one module implementing Protocol.
-PROTOCOLS: dict[str, type[Protocol]] = {"rest-json": RestJsonProtocol}
+# Later services add their protocol here: "query" (SQS), "rest-xml" (S3). Each is one module
+# implementing Protocol.
+PROTOCOLS: dict[str, type[Protocol]] = {"rest-json": RestJsonProtocol, "json": JsonRpcProtocol}
 
 
-def protocol_for(service_model: ServiceModel, shape_checks: Mapping[str, ShapeCheck] | None = None) -> Protocol:
-    """Build the parser/serializer for `service_model`'s wire protocol."""
+def protocol_for(service_model: ServiceModel, shape_checks: Mapping[str, ShapeCheck] | None = None,
+                 validation_error: type[EmberError] = ValidationException) -> Protocol:
+    """Build the parser/serializer for the wire protocol clients use with `service_model`.
+
+    A model may offer several (CloudWatch: smithy-rpc-v2-cbor, json, query); botocore speaks
+    the first of them in its own order of preference, so that is the one to serve.
+    """
+    protocol = service_model.resolved_protocol
     try:
-        protocol_class = PROTOCOLS[service_model.protocol]
+        protocol_class = PROTOCOLS[protocol]
     except KeyError:
-        raise NotImplementedError(f"protocol {service_model.protocol!r} is not implemented") from None
-    return protocol_class(service_model, shape_checks)
+        raise NotImplementedError(f"protocol {protocol!r} is not implemented") from None
+    return protocol_class(service_model, shape_checks, validation_error)

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.model import OperationModel, ServiceModel
 
-from ember.errors import EmberError
+from ember.errors import EmberError, ValidationException
 from ember.protocol.messages import HttpRequest, HttpResponse
 from ember.protocol.validate import ShapeCheck
 
@@ -16,10 +16,13 @@ from ember.protocol.validate import ShapeCheck
 class Protocol(ABC):
     """Parses requests into operation parameters and serializes results, for one service."""
 
-    def __init__(self, service_model: ServiceModel, shape_checks: Mapping[str, ShapeCheck] | None = None) -> None:
+    def __init__(self, service_model: ServiceModel, shape_checks: Mapping[str, ShapeCheck] | None = None,
+                 validation_error: type[EmberError] = ValidationException) -> None:
         self.service_model = service_model
         #: the service's own validation for some shapes, by shape name (see validate.validate)
         self.shape_checks: Mapping[str, ShapeCheck] = shape_checks or {}
+        #: what a constraint failure is answered with (the services differ: see validate.validate)
+        self.validation_error = validation_error
 
     @abstractmethod
     def route(self, request: HttpRequest) -> tuple[OperationModel, dict[str, str]] | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from ember.errors import EmberError, InvalidRequestContentException
+from ember.errors import EmberError, InvalidRequestContentException, ValidationException
 from ember.protocol.base import Protocol
 from ember.protocol.messages import HttpRequest, HttpResponse
 from ember.protocol.validate import ShapeCheck, validate
@@ -60,8 +60,9 @@ def _compile_route(operation: OperationModel) -> _Route:
 
 
 class RestJsonProtocol(Protocol):
-    def __init__(self, service_model: ServiceModel, shape_checks: Mapping[str, ShapeCheck] | None = None) -> None:
-        super().__init__(service_model, shape_checks)
+    def __init__(self, service_model: ServiceModel, shape_checks: Mapping[str, ShapeCheck] | None = None,
+                 validation_error: type[EmberError] = ValidationException) -> None:
+        super().__init__(service_model, shape_checks, validation_error)
         routes = [_compile_route(service_model.operation_model(n)) for n in service_model.operation_names]
         # Most literal first, so /functions/{F}/policy wins over /functions/{F}.
         self._routes = sorted(routes, key=lambda r: r.specificity, reverse=True)
@@ -113,7 +114,7 @@ class RestJsonProtocol(Protocol):
                 wire_name = member.serialization.get("name", name)
                 if wire_name in document:
                     params[name] = from_json(member, document[wire_name])
-        validate(shape, params, self.shape_checks)
+        validate(shape, params, self.shape_checks, self.validation_error)
         return params
 
     @staticmethod

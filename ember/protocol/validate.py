@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.model import Shape, StructureShape
 
-from ember.errors import ValidationException
+from ember.errors import EmberError, ValidationException
 
 #: a service's own check for one model shape, replacing the generic one (it raises to refuse)
 ShapeCheck = Callable[[Shape, Any], None]
@@ -23,18 +23,21 @@ _NO_CHECKS: Mapping[str, ShapeCheck] = {}
 
 
 def validate(shape: StructureShape, params: dict[str, Any],
-             shape_checks: Mapping[str, ShapeCheck] = _NO_CHECKS) -> None:
-    """Raise ValidationException listing every constraint `params` breaks.
+             shape_checks: Mapping[str, ShapeCheck] = _NO_CHECKS,
+             error: type[EmberError] = ValidationException) -> None:
+    """Raise `error` (ValidationException unless the service names another) listing every
+    constraint `params` breaks.
 
     `shape_checks` lets a service answer some shapes its own way: Lambda, for one, refuses
     an unknown Runtime with InvalidParameterValueException rather than a ValidationException.
+    CloudWatch Logs words the same message as an InvalidParameterException, hence `error`.
     """
     problems: list[str] = []
     _check_structure(shape, params, "", problems, shape_checks)
     if problems:
         count = len(problems)
         noun = "error" if count == 1 else "errors"
-        raise ValidationException(f"{count} validation {noun} detected: " + "; ".join(problems))
+        raise error(f"{count} validation {noun} detected: " + "; ".join(problems))
 
 
 def _member_path(parent: str, name: str) -> str:

@@ -79,8 +79,12 @@ class EmberServer:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
 
     def lambda_client(self, **config: object):
+        return self.client("lambda", **config)
+
+    def client(self, service_name: str, **config: object):
+        """A boto3 client of any service Ember serves ("lambda", "logs", "cloudwatch"), without retries."""
         return boto3.client(
-            "lambda", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="test",
+            service_name, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="test",
             aws_secret_access_key="test",
             config=Config(retries={"total_max_attempts": 1}, read_timeout=120, **config),
         )

@@ -1,0 +1,1 @@
+"""The web dashboard at /_ember/: static files that read Ember through its own APIs."""

@@ -1,0 +1,1 @@
+"""Built-in AWS services beside Lambda: one package each."""

@@ -1,0 +1,1 @@
+"""CloudWatch (metrics): the AWS/Lambda namespace, read through GetMetricStatistics, GetMetricData, ListMetrics."""

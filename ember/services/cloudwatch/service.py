@@ -1,0 +1,21 @@
+"""The CloudWatch service as the edge sees it (signing name `monitoring`, json protocol)."""
+
+from __future__ import annotations
+
+from ember.edge.handlers import bind_handlers
+from ember.edge.service import BodyLimit, Service, load_model
+from ember.errors import RequestEntityTooLargeException
+from ember.services.cloudwatch.operations import CloudWatchOperations
+from ember.telemetry.metrics import MetricsRecorder
+
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def build_cloudwatch_service(metrics: MetricsRecorder) -> Service:
+    model = load_model("cloudwatch")
+    return Service(
+        model=model,
+        handlers=bind_handlers(model, [CloudWatchOperations(metrics)], "CloudWatch"),
+        default_body_limit=BodyLimit(MAX_REQUEST_BYTES, lambda: RequestEntityTooLargeException(
+            f"Request must be smaller than {MAX_REQUEST_BYTES} bytes")),
+    )

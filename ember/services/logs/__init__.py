@@ -1,0 +1,1 @@
+"""CloudWatch Logs: the API over the log store that invocations write to."""

@@ -1,0 +1,1 @@
+"""Telemetry: function logs, metrics and what records them on the invoke path."""

@@ -1,0 +1,131 @@
+"""Where metric data lives: one row per series and minute, in SQLite (WAL) in the data dir.
+
+A series is (namespace, metric name, dimensions); its dimensions are kept as canonical JSON
+(name-sorted [name, value] pairs) so that equal sets are equal strings. Each row holds the
+minute's Aggregate (count, sum, min, max, quantile sketch); writes merge into what is there,
+so a minute recorded partly before and partly after a restart adds up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from ember.telemetry.sketch import Aggregate
+
+T = TypeVar("T")
+Dimensions = tuple[tuple[str, str], ...]  #: sorted (name, value) pairs
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS metric_points (
+        namespace TEXT NOT NULL,
+        metric_name TEXT NOT NULL,
+        dimensions TEXT NOT NULL,
+        minute_ms INTEGER NOT NULL,
+        unit TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (namespace, metric_name, dimensions, minute_ms)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS metric_points_by_minute ON metric_points (minute_ms)",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    namespace: str
+    metric_name: str
+    dimensions: Dimensions
+
+    @property
+    def dimensions_key(self) -> str:
+        return json.dumps([list(pair) for pair in self.dimensions])
+
+
+def series_from_row(namespace: str, metric_name: str, dimensions_key: str) -> Series:
+    return Series(namespace, metric_name, tuple((name, value) for name, value in json.loads(dimensions_key)))
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    series: Series
+    minute_ms: int
+    unit: str
+    aggregate: Aggregate
+
+
+class MetricStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ember-metrics")
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # a crash of Ember loses no committed minute
+        self._db.execute("PRAGMA busy_timeout=5000")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for index, statement in enumerate(MIGRATIONS[version:], start=version):
+            self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version={index + 1}")
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    async def close(self) -> None:
+        await self._run(self._db.close)
+        self._executor.shutdown(wait=True)
+
+    async def merge(self, points: Sequence[Point]) -> None:
+        """Add each point's aggregate into its series' minute, in one transaction."""
+
+        def write() -> None:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for point in points:
+                    key = (point.series.namespace, point.series.metric_name, point.series.dimensions_key,
+                           point.minute_ms)
+                    row = self._db.execute(
+                        "SELECT record FROM metric_points WHERE namespace = ? AND metric_name = ? AND dimensions = ? "
+                        "AND minute_ms = ?", key).fetchone()
+                    aggregate = Aggregate.from_record(json.loads(row[0])) if row else Aggregate()
+                    aggregate.merge(point.aggregate)
+                    self._db.execute("INSERT OR REPLACE INTO metric_points VALUES (?, ?, ?, ?, ?, ?)",
+                                     (*key, point.unit, json.dumps(aggregate.to_record())))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+        await self._run(write)
+
+    async def read(self, series: Series, start_ms: int, end_ms: int) -> list[Point]:
+        """The series' minutes in [start_ms, end_ms)."""
+        rows = await self._run(lambda: self._db.execute(
+            "SELECT minute_ms, unit, record FROM metric_points WHERE namespace = ? AND metric_name = ? "
+            "AND dimensions = ? AND minute_ms >= ? AND minute_ms < ? ORDER BY minute_ms",
+            (series.namespace, series.metric_name, series.dimensions_key, start_ms, end_ms)).fetchall())
+        return [Point(series, minute, unit, Aggregate.from_record(json.loads(record))) for minute, unit, record in rows]
+
+    async def list_series(self, namespace: str | None, metric_name: str | None, since_ms: int) -> list[Series]:
+        """Series with data at or after `since_ms`, optionally of one namespace or metric name."""
+        conditions, args = ["minute_ms >= ?"], [since_ms]
+        if namespace:
+            conditions.append("namespace = ?")
+            args.append(namespace)
+        if metric_name:
+            conditions.append("metric_name = ?")
+            args.append(metric_name)
+        rows = await self._run(lambda: self._db.execute(
+            f"SELECT DISTINCT namespace, metric_name, dimensions FROM metric_points WHERE {' AND '.join(conditions)}",
+            args).fetchall())
+        return [series_from_row(*row) for row in rows]
+
+    async def delete_older(self, cutoff_ms: int) -> int:
+        return await self._run(lambda: self._db.execute(
+            "DELETE FROM metric_points WHERE minute_ms < ?", (cutoff_ms,)).rowcount)

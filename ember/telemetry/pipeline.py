@@ -1,0 +1,58 @@
+"""The telemetry parts of one server, built together: log store and writer, metric store and
+recorder, Prometheus registry, and the Telemetry the invoker is handed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ember.telemetry.log_store import LogStore
+from ember.telemetry.log_writer import LogWriter
+from ember.telemetry.metric_store import MetricStore
+from ember.telemetry.metrics import MetricsRecorder
+from ember.telemetry.prometheus import PrometheusMetrics
+from ember.telemetry.recorder import TelemetryRecorder
+
+if TYPE_CHECKING:  # telemetry reads the scheduler's counts; it needs nothing else of the invoke path
+    from ember.invoke.scheduler import Scheduler
+
+
+class _Live:
+    """What the Prometheus gauges read at scrape time."""
+
+    def __init__(self, scheduler: Scheduler, writer: LogWriter) -> None:
+        self.scheduler = scheduler
+        self.writer = writer
+
+    def in_flight_by_function(self) -> dict[str, int]:
+        return self.scheduler.in_flight_by_function()
+
+    def unreserved_in_flight(self) -> int:
+        return self.scheduler.unreserved_in_flight()
+
+    def environment_count(self) -> int:
+        return self.scheduler.environment_count
+
+    def dropped_log_events(self) -> int:
+        return self.writer.dropped_events
+
+
+class TelemetryPipeline:
+    def __init__(self, data_dir: Path, scheduler: Scheduler, metrics_retention_s: float) -> None:
+        self.log_store = LogStore(data_dir / "logs.db")
+        self.log_writer = LogWriter(self.log_store)
+        self.metric_store = MetricStore(data_dir / "metrics.db")
+        self.metrics = MetricsRecorder(self.metric_store, metrics_retention_s)
+        self.prometheus = PrometheusMetrics(_Live(scheduler, self.log_writer))
+        self.recorder = TelemetryRecorder(self.log_writer, self.metrics, self.prometheus, scheduler)
+
+    def start(self) -> None:
+        self.log_writer.start()
+        self.metrics.start()
+
+    async def close(self) -> None:
+        """Shutdown: write what is buffered, then close the stores."""
+        await self.log_writer.close()
+        await self.metrics.close()
+        await self.log_store.close()
+        await self.metric_store.close()

@@ -1,0 +1,110 @@
+"""The Telemetry the server wires into the invoker: logs to the LogWriter, metrics to the
+MetricsRecorder (CloudWatch's AWS/Lambda namespace) and to Prometheus.
+
+Dimensions follow Lambda: every sample is recorded for the account as a whole (no
+dimensions) and for {FunctionName}; an invocation that named a qualifier also for
+{FunctionName, Resource="NAME:QUALIFIER"}, and one through an alias for
+{FunctionName, Resource, ExecutedVersion}.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ember.telemetry.hooks import InvocationRecord, LambdaMetric, Telemetry, unit_of
+from ember.telemetry.log_writer import LogWriter
+from ember.telemetry.metric_store import Dimensions
+from ember.telemetry.metrics import MetricsRecorder
+from ember.telemetry.prometheus import PrometheusMetrics
+
+NAMESPACE = "AWS/Lambda"
+#: CloudWatch Logs refuses events over 256 KB; a longer line is cut there
+MAX_EVENT_BYTES = 256 * 1024
+_ACCOUNT: Dimensions = ()
+
+
+def log_group_name(function_name: str) -> str:
+    return f"/aws/lambda/{function_name}"
+
+
+class Concurrency(Protocol):
+    """The scheduler's counts, read when an invocation starts."""
+
+    def in_flight(self, function_name: str | None = None) -> int: ...
+    def unreserved_in_flight(self) -> int: ...
+
+
+def dimension_sets(function_name: str, qualifier: str | None, executed_version: str | None) -> list[Dimensions]:
+    """The dimension sets one sample of a function is recorded under (sorted pairs each)."""
+    sets: list[Dimensions] = [_ACCOUNT, (("FunctionName", function_name),)]
+    if qualifier:
+        resource = ("Resource", f"{function_name}:{qualifier}")
+        sets.append((("FunctionName", function_name), resource))
+        is_alias = qualifier != "$LATEST" and not qualifier.isdigit()
+        if is_alias and executed_version:
+            sets.append((("ExecutedVersion", executed_version), ("FunctionName", function_name), resource))
+    return sets
+
+
+def log_events(record: InvocationRecord) -> list[tuple[int, str]]:
+    """The invocation's log as events, one per line: init output and START at the start time,
+    the rest at the end time (the output is only complete when the invocation is)."""
+    events: list[tuple[int, str]] = []
+    stamp = record.started_ms
+    # Lines end at \n only: the runtimes join a multi-line record (a traceback) with \r to keep
+    # it in one event, as Lambda's do.
+    lines = record.log_text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the text ends with a newline: no event after it
+    for line in lines:
+        line += "\n"
+        events.append((stamp, line if len(line) <= MAX_EVENT_BYTES else line[:MAX_EVENT_BYTES]))
+        if line.startswith("START RequestId:"):
+            stamp = record.ended_ms
+    return events
+
+
+class TelemetryRecorder(Telemetry):
+    def __init__(self, logs: LogWriter, metrics: MetricsRecorder, prometheus: PrometheusMetrics,
+                 concurrency: Concurrency) -> None:
+        self.logs = logs
+        self.metrics = metrics
+        self.prometheus = prometheus
+        self.concurrency = concurrency
+
+    def _record(self, metric: LambdaMetric, dimension_sets_: list[Dimensions], value: float,
+                at_ms: int | None = None) -> None:
+        unit = unit_of(metric)
+        for dimensions in dimension_sets_:
+            self.metrics.record(NAMESPACE, metric, dimensions, value, unit, at_ms)
+
+    def invocation_started(self, function_name: str, qualifier: str | None, executed_version: str) -> None:
+        self._record(LambdaMetric.CONCURRENT_EXECUTIONS, [(("FunctionName", function_name),)],
+                     self.concurrency.in_flight(function_name))
+        self._record(LambdaMetric.CONCURRENT_EXECUTIONS, [_ACCOUNT], self.concurrency.in_flight())
+        self._record(LambdaMetric.UNRESERVED_CONCURRENT_EXECUTIONS, [_ACCOUNT],
+                     self.concurrency.unreserved_in_flight())
+
+    def invocation_finished(self, record: InvocationRecord) -> None:
+        self.logs.submit(log_group_name(record.function_name), record.log_stream_name, log_events(record))
+        sets = dimension_sets(record.function_name, record.qualifier, record.executed_version)
+        at_ms = record.ended_ms
+        self._record(LambdaMetric.INVOCATIONS, sets, 1, at_ms)
+        self._record(LambdaMetric.ERRORS, sets, 1 if record.is_error else 0, at_ms)
+        self._record(LambdaMetric.DURATION, sets, record.duration_ms, at_ms)
+        self.prometheus.invocations.labels(record.function_name).inc()
+        if record.is_error:
+            self.prometheus.errors.labels(record.function_name).inc()
+        self.prometheus.duration.labels(record.function_name).observe(record.duration_ms / 1000)
+
+    def invocation_throttled(self, function_name: str, qualifier: str | None) -> None:
+        self._record(LambdaMetric.THROTTLES, dimension_sets(function_name, qualifier, None), 1)
+        self.prometheus.throttles.labels(function_name).inc()
+
+    def record_metric(self, metric: LambdaMetric, function_name: str | None, value: float,
+                      qualifier: str | None = None, executed_version: str | None = None) -> None:
+        if function_name is None:
+            self._record(metric, [_ACCOUNT], value)
+            return
+        self._record(metric, dimension_sets(function_name, qualifier, executed_version), value)
+        self.prometheus.record_other(metric, function_name, value)
