@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from botocore.model import Shape
 
 from ember.edge.app import InternalRoute
-from ember.edge.service import BodyLimit, Handler, RequestContext, Service, load_model
-from ember.errors import NotImplementedOperation, RequestEntityTooLargeException, RequestTooLargeException
+from ember.edge.handlers import bind_handlers
+from ember.edge.service import BodyLimit, Service, load_model
+from ember.errors import RequestEntityTooLargeException, RequestTooLargeException
 from ember.lambda_.account import AccountOperations
 from ember.lambda_.aliases import AliasOperations
 from ember.lambda_.backend import LambdaBackend
@@ -27,10 +27,6 @@ from ember.lambda_.versions import VersionOperations
 MAX_CODE_REQUEST_BYTES = 70_167_211
 
 
-def _camel_to_snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 def build_lambda_service(backend: LambdaBackend) -> tuple[Service, list[InternalRoute]]:
     """The Lambda service and Ember's own routes that go with it (code downloads)."""
     model = load_model("lambda")
@@ -46,16 +42,7 @@ def build_lambda_service(backend: LambdaBackend) -> tuple[Service, list[Internal
         TagOperations(backend, functions),
         AccountOperations(backend),
     ]
-    handlers: dict[str, Handler] = {}
-    for operation_name in model.operation_names:
-        method_name = _camel_to_snake(operation_name)
-        for group in groups:
-            handler = getattr(group, method_name, None)
-            if handler is not None:
-                handlers[operation_name] = handler
-                break
-        else:
-            handlers[operation_name] = _not_implemented(operation_name)
+    handlers = bind_handlers(model, groups, "Lambda")
 
     def code_limit(operation: str) -> BodyLimit:
         return BodyLimit(MAX_CODE_REQUEST_BYTES, lambda: RequestEntityTooLargeException(
@@ -88,9 +75,3 @@ def build_lambda_service(backend: LambdaBackend) -> tuple[Service, list[Internal
     )
     return service, [code_download_route(backend)]
 
-
-def _not_implemented(operation_name: str) -> Handler:
-    async def handler(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedOperation(f"Ember does not implement the Lambda operation {operation_name} yet.")
-
-    return handler

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ember.errors import ResourceConflictException
 from ember.models import Alias, FunctionConfig, LayerVersion, ProvisionedConfig
 from ember.store.base import Store
+from ember.store.sqlite_thread import SQLiteThread
 
 T = TypeVar("T")
 
@@ -74,26 +73,9 @@ MIGRATIONS: list[str] = [
 
 class SQLiteStore(Store):
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # One thread owns the connection: SQLite writes are serialised anyway, and the
-        # event loop never blocks on a commit's fsync.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ember-sqlite")
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # durable before we answer 2xx
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for index, statement in enumerate(MIGRATIONS[version:], start=version):
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version={index + 1}")
-            self._db.execute("COMMIT")
-
-    async def _run(self, work: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        self._sqlite = SQLiteThread(path, MIGRATIONS, is_durable=True, name="store")  # durable before 2xx
+        self._db = self._sqlite.db
+        self._run = self._sqlite.run
 
     async def create_function(self, function: FunctionConfig) -> None:
         def insert() -> None:
@@ -311,8 +293,7 @@ class SQLiteStore(Store):
         return int(row[0]), int(row[1])
 
     async def close(self) -> None:
-        await self._run(self._db.close)
-        self._executor.shutdown(wait=True)
+        await self._sqlite.close()
 
 
 def _dump(function: FunctionConfig) -> str:

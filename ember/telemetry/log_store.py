@@ -11,16 +11,15 @@ A cluster backend would implement the same methods over PostgreSQL.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from ember.errors import ResourceAlreadyExistsException, ResourceNotFoundException
+from ember.store.sqlite_thread import SQLiteThread
 
 T = TypeVar("T")
 #: a position in a group's (or stream's) event order: (timestamp_ms, id)
@@ -112,24 +111,13 @@ def now_ms() -> int:
 
 class LogStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ember-logs")
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
         # Logs are not acknowledged to anyone: a committed batch need only survive Ember's crash.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for index, statement in enumerate(MIGRATIONS[version:], start=version):
-            self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version={index + 1}")
-
-    async def _run(self, work: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        self._sqlite = SQLiteThread(path, MIGRATIONS, is_durable=False, name="logs")
+        self._db = self._sqlite.db
+        self._run = self._sqlite.run
 
     async def close(self) -> None:
-        await self._run(self._db.close)
-        self._executor.shutdown(wait=True)
+        await self._sqlite.close()
 
     # Writing ---------------------------------------------------------------------------
 

@@ -8,15 +8,13 @@ so a minute recorded partly before and partly after a restart adds up.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from ember.store.sqlite_thread import SQLiteThread
 from ember.telemetry.sketch import Aggregate
 
 T = TypeVar("T")
@@ -63,23 +61,13 @@ class Point:
 
 class MetricStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ember-metrics")
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # a crash of Ember loses no committed minute
-        self._db.execute("PRAGMA busy_timeout=5000")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for index, statement in enumerate(MIGRATIONS[version:], start=version):
-            self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version={index + 1}")
-
-    async def _run(self, work: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        # a crash of Ember loses no committed minute
+        self._sqlite = SQLiteThread(path, MIGRATIONS, is_durable=False, name="metrics")
+        self._db = self._sqlite.db
+        self._run = self._sqlite.run
 
     async def close(self) -> None:
-        await self._run(self._db.close)
-        self._executor.shutdown(wait=True)
+        await self._sqlite.close()
 
     async def merge(self, points: Sequence[Point]) -> None:
         """Add each point's aggregate into its series' minute, in one transaction."""

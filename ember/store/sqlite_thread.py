@@ -1,0 +1,45 @@
+"""One SQLite database owned by one thread: the shape every embedded SQLite file of Ember has.
+
+SQLite serialises writes anyway, and a commit may wait on fsync: one dedicated thread runs
+every statement, so the event loop never blocks and no two threads share a connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class SQLiteThread:
+    """A WAL database at `path`, migrated to the end of `migrations` (ordered, idempotent SQL;
+    the index of each is its schema version), with statements run by `run` on its thread."""
+
+    def __init__(self, path: Path, migrations: Sequence[str], *, is_durable: bool, name: str) -> None:
+        """`is_durable`: fsync every commit (synchronous=FULL), for what is acknowledged to
+        callers; otherwise a commit survives a crash of Ember but not of the machine."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ember-{name}")
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={'FULL' if is_durable else 'NORMAL'}")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for index, statement in enumerate(migrations[version:], start=version):
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(statement)
+            self.db.execute(f"PRAGMA user_version={index + 1}")
+            self.db.execute("COMMIT")
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """`work()` on the database's thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    async def close(self) -> None:
+        await self.run(self.db.close)
+        self._executor.shutdown(wait=True)
