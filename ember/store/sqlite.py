@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ember.errors import ResourceConflictException
-from ember.models import Alias, FunctionConfig, LayerVersion, ProvisionedConfig
+from ember.models import Alias, EventInvokeConfig, FunctionConfig, LayerVersion, ProvisionedConfig
 from ember.store.base import Store
 
 T = TypeVar("T")
@@ -66,6 +66,14 @@ MIGRATIONS: list[str] = [
         qualifier TEXT NOT NULL,
         requested INTEGER NOT NULL,
         last_modified TEXT NOT NULL,
+        PRIMARY KEY (function_name, qualifier)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS event_invoke_configs (
+        function_name TEXT NOT NULL,
+        qualifier TEXT NOT NULL,
+        record TEXT NOT NULL,
         PRIMARY KEY (function_name, qualifier)
     )
     """,
@@ -139,6 +147,7 @@ class SQLiteStore(Store):
                 deleted = self._db.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount == 1
                 self._db.execute("DELETE FROM versions WHERE function_name = ?", (name,))
                 self._db.execute("DELETE FROM aliases WHERE function_name = ?", (name,))
+                self._db.execute("DELETE FROM event_invoke_configs WHERE function_name = ?", (name,))
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -183,10 +192,22 @@ class SQLiteStore(Store):
         return cursor.rowcount == 1
 
     async def delete_version(self, function_name: str, version: str) -> bool:
-        cursor = await self._run(lambda: self._db.execute(
-            "DELETE FROM versions WHERE function_name = ? AND number = ?", (function_name, int(version))
-        ))
-        return cursor.rowcount == 1
+        return await self._run(lambda: self._delete_with_config(
+            "DELETE FROM versions WHERE function_name = ? AND number = ?", (function_name, int(version)),
+            function_name, version))
+
+    def _delete_with_config(self, statement: str, args: tuple[Any, ...], function_name: str, qualifier: str) -> bool:
+        """Delete a version or alias row and the event invoke config of that qualifier in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = self._db.execute(statement, args).rowcount == 1
+            self._db.execute("DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?",
+                             (function_name, qualifier))
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return deleted
 
     async def create_alias(self, alias: Alias) -> None:
         def insert() -> None:
@@ -222,10 +243,8 @@ class SQLiteStore(Store):
         return cursor.rowcount == 1
 
     async def delete_alias(self, function_name: str, name: str) -> bool:
-        cursor = await self._run(lambda: self._db.execute(
-            "DELETE FROM aliases WHERE function_name = ? AND name = ?", (function_name, name)
-        ))
-        return cursor.rowcount == 1
+        return await self._run(lambda: self._delete_with_config(
+            "DELETE FROM aliases WHERE function_name = ? AND name = ?", (function_name, name), function_name, name))
 
     async def add_layer_version(self, layer_name: str, make: Callable[[int], LayerVersion]) -> LayerVersion:
         def insert() -> LayerVersion:
@@ -303,6 +322,28 @@ class SQLiteStore(Store):
                                     (function_name, qualifier)).rowcount
 
         return await self._run(delete) > 0
+
+    async def put_event_invoke_config(self, config: EventInvokeConfig) -> None:
+        await self._run(lambda: self._db.execute(
+            "INSERT OR REPLACE INTO event_invoke_configs (function_name, qualifier, record) VALUES (?, ?, ?)",
+            (config.function_name, config.qualifier, json.dumps(config.to_record()))))
+
+    async def get_event_invoke_config(self, function_name: str, qualifier: str) -> EventInvokeConfig | None:
+        row = await self._run(lambda: self._db.execute(
+            "SELECT record FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?",
+            (function_name, qualifier)).fetchone())
+        return EventInvokeConfig.from_record(json.loads(row[0])) if row else None
+
+    async def list_event_invoke_configs(self, function_name: str) -> list[EventInvokeConfig]:
+        rows = await self._run(lambda: self._db.execute(
+            "SELECT record FROM event_invoke_configs WHERE function_name = ? ORDER BY qualifier",
+            (function_name,)).fetchall())
+        return [EventInvokeConfig.from_record(json.loads(row[0])) for row in rows]
+
+    async def delete_event_invoke_config(self, function_name: str, qualifier: str) -> bool:
+        cursor = await self._run(lambda: self._db.execute(
+            "DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?", (function_name, qualifier)))
+        return cursor.rowcount == 1
 
     async def count_functions(self) -> tuple[int, int]:
         row = await self._run(
