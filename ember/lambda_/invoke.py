@@ -1,4 +1,8 @@
-"""Invoke and the legacy InvokeAsync: the synchronous, event and dry-run invocation types."""
+"""Invoke and the legacy InvokeAsync: the synchronous, event and dry-run invocation types.
+
+An Event invocation (and InvokeAsync) is committed to the durable async queue before the
+202 is sent; the dispatcher runs it from there (ember/invoke/dispatcher.py).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from ember.errors import (
     InvalidRequestContentException,
     RequestTooLargeException,
 )
-from ember.invoke.invoker import InvokeRequest, invoke_in_background
+from ember.invoke.async_queue import NewEvent
+from ember.invoke.invoker import InvokeRequest
 from ember.lambda_.backend import LambdaBackend
 
 #: AWS's limits on an invocation's request payload
@@ -45,16 +50,18 @@ class InvokeOperations:
         payload = _checked_json(payload)
         if invocation_type == "DryRun":
             return {"StatusCode": 204}
+        trace_id = ctx.headers.get("x-amzn-trace-id") or new_trace_id()
+        if invocation_type == "Event":
+            # Durable before the 202; the version an alias picks is chosen when it runs.
+            await self.backend.async_queue.put(NewEvent(ctx.request_id, ref.name, ref.qualifier, payload, trace_id))
+            return {"StatusCode": 202, "Payload": b""}
         request = InvokeRequest(
             payload=payload,
             request_id=ctx.request_id,
-            trace_id=ctx.headers.get("x-amzn-trace-id") or new_trace_id(),
+            trace_id=trace_id,
             client_context=_client_context(p.get("ClientContext")),
             qualifier=ref.qualifier,
         )
-        if invocation_type == "Event":
-            await invoke_in_background(self.backend.invoker, function, request, self.backend.background)
-            return {"StatusCode": 202, "Payload": b""}
         result = await self.backend.invoker.invoke(function, request)
         response: dict[str, Any] = {
             "StatusCode": 200,
@@ -68,10 +75,12 @@ class InvokeOperations:
         return response
 
     async def invoke_async(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        function = await self.backend.get(self.backend.resolve(p["FunctionName"]))
+        ref = self.backend.resolve(p["FunctionName"])
+        await self.backend.get(ref)
         payload = _checked_json(p.get("InvokeArgs") or b"")
-        request = InvokeRequest(payload=payload, request_id=ctx.request_id)  # the id the caller is told
-        await invoke_in_background(self.backend.invoker, function, request, self.backend.background)
+        trace_id = ctx.headers.get("x-amzn-trace-id") or new_trace_id()
+        # The request id the caller is told is the function's aws_request_id.
+        await self.backend.async_queue.put(NewEvent(ctx.request_id, ref.name, ref.qualifier, payload, trace_id))
         return {"Status": 202}
 
 
