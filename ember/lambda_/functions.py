@@ -16,6 +16,7 @@ from ember.errors import (
 )
 from ember.lambda_ import versions, wire
 from ember.lambda_.backend import LambdaBackend
+from ember.lambda_.destinations import check_dead_letter_target
 from ember.lambda_.layers import resolve_function_layers
 from ember.lambda_.settings_check import check_environment, check_limits, check_runtime, check_tag_count
 from ember.models import FunctionConfig
@@ -54,6 +55,7 @@ class FunctionOperations:
         variables = (p.get("Environment") or {}).get("Variables") or {}
         check_environment(variables)
         check_tag_count(p.get("Tags") or {})
+        dead_letter_target_arn = check_dead_letter_target(p.get("DeadLetterConfig"))
         if await self.backend.store.get_function(ref.name) is not None:
             raise ResourceConflictException(f"Function already exist: {ref.name}")
         code_param = p["Code"]
@@ -73,6 +75,7 @@ class FunctionOperations:
             architectures=tuple(p.get("Architectures") or ("x86_64",)),
             tags=dict(p.get("Tags") or {}),
             layers=layers,
+            dead_letter_target_arn=dead_letter_target_arn,
         )
         await self.backend.store.create_function(function)
         if p.get("Publish"):
@@ -141,6 +144,8 @@ class FunctionOperations:
         changes.update({field: p[key] for key, field in simple.items() if key in p})
         if "EphemeralStorage" in p:
             changes["ephemeral_storage_mb"] = p["EphemeralStorage"]["Size"]
+        if "DeadLetterConfig" in p:
+            changes["dead_letter_target_arn"] = check_dead_letter_target(p["DeadLetterConfig"])
         if "Layers" in p:
             current = await self.backend.get(ref)
             changes["layers"] = await resolve_function_layers(self.backend, p["Layers"] or [], current.code)
