@@ -8,6 +8,7 @@ import click
 
 from ember.cli.client import reporting_api_errors
 from ember.cli.functions import COMMANDS as FUNCTION_COMMANDS
+from ember.cli.queue import queue_command
 from ember.cli.serve import serve
 
 DEFAULT_ENDPOINT_URL = "http://127.0.0.1:4566"
@@ -46,7 +47,7 @@ def cli(ctx: click.Context, endpoint_url: str, region: str) -> None:
     ctx.obj = {"endpoint_url": endpoint_url, "region": region}
 
 
-for _command in (*FUNCTION_COMMANDS, serve):
+for _command in (*FUNCTION_COMMANDS, queue_command, serve):
     cli.add_command(_command)
 
 
