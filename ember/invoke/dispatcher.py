@@ -236,7 +236,8 @@ class AsyncDispatcher:
         if attempts <= allowed:
             delays = self.settings.async_retry_delays_s
             delay_ms = int(delays[min(attempts, len(delays)) - 1] * 1000)
-            await self.queue.defer(event.event_id, Deferral(min(now_ms + delay_ms, expires_at_ms), attempts, 0,
+            retry_at_ms = int(time.time() * 1000) + delay_ms  # counted from the failure, not the start
+            await self.queue.defer(event.event_id, Deferral(min(retry_at_ms, expires_at_ms), attempts, 0,
                                                             expires_at_ms, last_run))
             return
         await self._discard(event, target, Condition.RETRIES_EXHAUSTED, last_run, attempts)
