@@ -1,10 +1,11 @@
 """Group commit for SQLite: many concurrent writers share one transaction and one fsync.
 
 Callers on the event loop submit units of work; one thread owns the connection, takes
-everything pending, runs it inside a single transaction (each unit in its own SAVEPOINT,
-so one failing unit rolls back alone), commits once, and only then resolves each caller's
-future. With synchronous=FULL a commit is durable, so a resolved future means the work
-is on disk; N callers cost one fsync instead of N.
+everything pending, runs it inside a single transaction, commits once, and only then
+resolves each caller's future. With synchronous=FULL a commit is durable, so a resolved
+future means the work is on disk; N callers cost one fsync instead of N. A unit that raises
+rolls back alone: the group is then redone with a SAVEPOINT around each unit, so units must
+be safe to run again after a rollback.
 """
 
 from __future__ import annotations
@@ -79,12 +80,35 @@ class GroupCommitWriter:
                 loop.call_soon_threadsafe(_resolve, outcomes)
 
     def _commit(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> list[Outcome]:
-        outcomes: list[Outcome] = []
+        try:
+            return self._commit_together(batch)
+        except _UnitFailed:
+            # Rare: redo the group with a savepoint per unit, so only the failing ones roll back.
+            return self._commit_each_isolated(batch)
+
+    def _commit_together(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> list[Outcome]:
+        """The fast path: every unit in one transaction, with no savepoints."""
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             return [(future, None, exc) for _, future in batch]
+        outcomes: list[Outcome] = []
+        for work, future in batch:
+            try:
+                outcomes.append((future, work(db), None))
+            except Exception as exc:
+                db.execute("ROLLBACK")
+                raise _UnitFailed from exc
+        return self._finish(batch, outcomes)
+
+    def _commit_each_isolated(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> list[Outcome]:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            return [(future, None, exc) for _, future in batch]
+        outcomes: list[Outcome] = []
         for work, future in batch:
             db.execute("SAVEPOINT unit")
             try:
@@ -96,6 +120,10 @@ class GroupCommitWriter:
             else:
                 db.execute("RELEASE unit")
                 outcomes.append((future, result, None))
+        return self._finish(batch, outcomes)
+
+    def _finish(self, batch: list[tuple[Work, asyncio.Future[Any]]], outcomes: list[Outcome]) -> list[Outcome]:
+        db = self._db
         try:
             db.execute("COMMIT")
         except sqlite3.Error as exc:  # disk full, I/O error: nothing in the group is durable
@@ -112,6 +140,10 @@ class GroupCommitWriter:
             self._wakeup.notify()
         self._thread.join()
         self._db.close()
+
+
+class _UnitFailed(Exception):
+    """A unit raised in the fast path: the group is rolled back and redone unit by unit."""
 
 
 def _resolve(outcomes: list[Outcome]) -> None:

@@ -91,6 +91,17 @@ class SQLiteStore(Store):
         self._db.execute("PRAGMA synchronous=FULL")  # durable before we answer 2xx
         self._db.execute("PRAGMA busy_timeout=5000")
         self._migrate()
+        # Point reads (a function, version or alias by its key) run on the event loop against a
+        # second, read-only connection: in WAL mode a reader never waits for the writer, and one
+        # indexed row costs less than the hop to the writer thread that every invoke would pay.
+        self._reader = sqlite3.connect(path, isolation_level=None)
+        self._reader.execute("PRAGMA query_only=1")
+        #: function name → (its stored JSON, decoded): decoding is skipped while the text is unchanged
+        self._decoded: dict[str, tuple[str, FunctionConfig]] = {}
+
+    def _read_one(self, query: str, args: tuple[Any, ...]) -> Any:
+        rows = self._reader.execute(query, args).fetchall()  # fetchall: the read transaction ends here
+        return rows[0][0] if rows else None
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -116,10 +127,16 @@ class SQLiteStore(Store):
         await self._run(insert)
 
     async def get_function(self, name: str) -> FunctionConfig | None:
-        row = await self._run(
-            lambda: self._db.execute("SELECT record FROM functions WHERE name = ?", (name,)).fetchone()
-        )
-        return _load(row[0]) if row else None
+        text = self._read_one("SELECT record FROM functions WHERE name = ?", (name,))
+        if text is None:
+            self._decoded.pop(name, None)
+            return None
+        cached = self._decoded.get(name)
+        if cached is not None and cached[0] == text:
+            return cached[1]  # frozen, and callers change records with replace(): safe to share
+        function = _load(text)
+        self._decoded[name] = (text, function)
+        return function
 
     async def list_functions(self, after_name: str | None, limit: int) -> list[FunctionConfig]:
         rows = await self._run(
@@ -172,10 +189,9 @@ class SQLiteStore(Store):
     async def get_version(self, function_name: str, version: str) -> FunctionConfig | None:
         if not version.isdigit():
             return None
-        row = await self._run(lambda: self._db.execute(
-            "SELECT record FROM versions WHERE function_name = ? AND number = ?", (function_name, int(version))
-        ).fetchone())
-        return _load(row[0]) if row else None
+        text = self._read_one("SELECT record FROM versions WHERE function_name = ? AND number = ?",
+                              (function_name, int(version)))
+        return _load(text) if text is not None else None
 
     async def list_versions(self, function_name: str) -> list[FunctionConfig]:
         rows = await self._run(lambda: self._db.execute(
@@ -224,10 +240,8 @@ class SQLiteStore(Store):
         await self._run(insert)
 
     async def get_alias(self, function_name: str, name: str) -> Alias | None:
-        row = await self._run(lambda: self._db.execute(
-            "SELECT record FROM aliases WHERE function_name = ? AND name = ?", (function_name, name)
-        ).fetchone())
-        return Alias.from_record(json.loads(row[0])) if row else None
+        text = self._read_one("SELECT record FROM aliases WHERE function_name = ? AND name = ?", (function_name, name))
+        return Alias.from_record(json.loads(text)) if text is not None else None
 
     async def list_aliases(self, function_name: str) -> list[Alias]:
         rows = await self._run(lambda: self._db.execute(
@@ -352,6 +366,7 @@ class SQLiteStore(Store):
         return int(row[0]), int(row[1])
 
     async def close(self) -> None:
+        self._reader.close()
         await self._run(self._db.close)
         self._executor.shutdown(wait=True)
 
