@@ -343,10 +343,10 @@ class SQLiteStore(Store):
             (config.function_name, config.qualifier, json.dumps(config.to_record()))))
 
     async def get_event_invoke_config(self, function_name: str, qualifier: str) -> EventInvokeConfig | None:
-        row = await self._run(lambda: self._db.execute(
-            "SELECT record FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?",
-            (function_name, qualifier)).fetchone())
-        return EventInvokeConfig.from_record(json.loads(row[0])) if row else None
+        # A point read on the loop: the dispatcher looks this up for every Event invocation it runs.
+        text = self._read_one("SELECT record FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?",
+                              (function_name, qualifier))
+        return EventInvokeConfig.from_record(json.loads(text)) if text is not None else None
 
     async def list_event_invoke_configs(self, function_name: str) -> list[EventInvokeConfig]:
         rows = await self._run(lambda: self._db.execute(
