@@ -29,6 +29,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -55,13 +56,13 @@ def free_port() -> int:
 class Server:
     """An `ember serve` subprocess."""
 
-    def __init__(self, data_dir: Path, environment: dict[str, str]) -> None:
+    def __init__(self, data_dir: Path, environment: dict[str, str], log_level: str = "warning") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(data_dir.parent / f"server-{self.port}.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [str(VENV_BIN / "ember"), "serve", "--port", str(self.port), "--data-dir", str(data_dir),
-             "--sandbox", "plain", "--log-level", "warning"],
+             "--sandbox", "plain", "--log-level", log_level],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **environment})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -144,35 +145,61 @@ def wait_for_empty_queue(server: Server, timeout_s: float) -> float:
     return time.perf_counter() - started
 
 
-def sqlite_one_per_transaction(folder: Path, count: int) -> float:
-    """Events/s committing each in its own transaction (WAL, synchronous=FULL): the fsync-per-event baseline."""
-    db = sqlite3.connect(folder / "baseline.db", isolation_level=None)
+def _baseline_db(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
-    db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, request_id TEXT, function_name TEXT, payload BLOB, "
-               "enqueued_at_ms INTEGER)")
+    db.execute("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, request_id TEXT, function_name TEXT, "
+               "payload BLOB, enqueued_at_ms INTEGER)")
+    return db
+
+
+def _insert_one(db: sqlite3.Connection) -> None:
+    """One event in its own transaction: autocommit, so the INSERT commits (and fsyncs) by itself."""
+    db.execute("INSERT INTO events (request_id, function_name, payload, enqueued_at_ms) VALUES (?, ?, ?, ?)",
+               (str(uuid.uuid4()), FUNCTION, PAYLOAD, int(time.time() * 1000)))
+
+
+def sqlite_one_per_transaction(folder: Path, count: int, threads: int = 1) -> float:
+    """Events/s committing each in its own transaction (WAL, synchronous=FULL): the fsync-per-event baseline,
+    from one thread or from `threads` threads with a connection each (no grouping: they queue on the lock)."""
+    path = folder / f"baseline-{threads}.db"
+    _baseline_db(path).close()
+    connections = [_baseline_db(path) for _ in range(threads)]
+
+    def work(db: sqlite3.Connection, n: int) -> None:
+        for _ in range(n):
+            _insert_one(db)
+
     started = time.perf_counter()
-    for _ in range(count):
-        db.execute("INSERT INTO events (request_id, function_name, payload, enqueued_at_ms) VALUES (?, ?, ?, ?)",
-                   (str(uuid.uuid4()), FUNCTION, PAYLOAD, int(time.time() * 1000)))
+    workers = [threading.Thread(target=work, args=(db, count // threads)) for db in connections]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
     elapsed = time.perf_counter() - started
-    db.close()
-    return count / elapsed
+    for db in connections:
+        db.close()
+    return (count // threads) * threads / elapsed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--callers", type=int, default=32)
+    parser.add_argument("--server-log-level", default="warning", choices=["debug", "info", "warning"],
+                        help="info logs a line per request, as `ember serve` does by default")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="ember-bench-async-"))
     rows: list[tuple[str, str]] = []
 
     baseline = sqlite_one_per_transaction(folder, min(args.events, 5000))
     rows.append(("baseline: SQLite, 1 event per transaction (fsync each), no HTTP", f"{baseline:,.0f} events/s"))
+    baseline = sqlite_one_per_transaction(folder, min(args.events, 5000), threads=args.callers)
+    rows.append((f"baseline: the same from {args.callers} threads, a connection each", f"{baseline:,.0f} events/s"))
 
     data_dir = folder / "data"
-    server = Server(data_dir, {"EMBER_ASYNC_CONCURRENCY": "0"})
+    server = Server(data_dir, {"EMBER_ASYNC_CONCURRENCY": "0"}, args.server_log_level)
     try:
         create_function(server)
         asyncio.run(send_events(server.port, 500, args.callers))  # warm up connections and code paths
@@ -183,7 +210,8 @@ def main() -> None:
     finally:
         server.stop()
 
-    server = Server(data_dir, {})  # the same data dir: the backlog is there after the restart
+    # The same data dir: the backlog is there after the restart.
+    server = Server(data_dir, {}, args.server_log_level)
     try:
         # Dispatch starts with the server, so time from the first depth seen, not from the start.
         backlog = server.get("/_ember/async")["total_depth"]
@@ -203,7 +231,8 @@ def main() -> None:
     print(f"\n{'measurement':<{width}}  result\n{'-' * width}  {'-' * 18}")
     for label, value in rows:
         print(f"{label:<{width}}  {value}")
-    print(f"\n{args.events:,} events of {len(PAYLOAD)} bytes; {os.cpu_count()} CPUs; data in {folder}")
+    print(f"\n{args.events:,} events of {len(PAYLOAD)} bytes; {os.cpu_count()} CPUs; server log level "
+          f"{args.server_log_level}; load average {os.getloadavg()[0]:.1f}; data in {folder}")
 
 
 if __name__ == "__main__":
