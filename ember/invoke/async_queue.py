@@ -120,6 +120,11 @@ class AsyncQueue(ABC):
         """Put claimed events back in line at once, unchanged."""
 
     @abstractmethod
+    async def discard_function(self, function_name: str) -> int:
+        """Remove every waiting event of a function (it was deleted); return how many. Events
+        running now are removed when their run ends, whether finished, deferred or released."""
+
+    @abstractmethod
     async def wait_for_put(self, timeout_s: float) -> None:
         """Return soon after an event is put (or finished with follow-ups), or after `timeout_s`."""
 

@@ -37,6 +37,8 @@ MIGRATIONS: list[str] = [
         trace_id TEXT,
         enqueued_at_ms INTEGER NOT NULL,
         is_running INTEGER NOT NULL DEFAULT 0,
+        -- its function was deleted while it ran: removed, not put back, when its run ends
+        is_discarded INTEGER NOT NULL DEFAULT 0,
         visible_at_ms INTEGER NOT NULL,
         expires_at_ms INTEGER,
         attempts INTEGER NOT NULL DEFAULT 0,
@@ -64,7 +66,9 @@ class SQLiteAsyncQueue(AsyncQueue):
     def __init__(self, path: Path) -> None:
         db = connect(path)
         _migrate(db)
-        # Whoever held these claims is gone (the previous server process): run them again.
+        # Whoever held these claims is gone (the previous server process): run them again,
+        # unless their function was deleted meanwhile.
+        db.execute("DELETE FROM events WHERE is_discarded = 1")
         db.execute("UPDATE events SET is_running = 0, visible_at_ms = ? WHERE is_running = 1", (_now_ms(),))
         #: functions that may have events, in round-robin order (touched on the writer thread only)
         self._functions: list[str] = [row[0] for row in db.execute("SELECT DISTINCT function_name FROM events")]
@@ -143,21 +147,41 @@ class SQLiteAsyncQueue(AsyncQueue):
 
     async def defer(self, event_id: int, deferral: Deferral) -> None:
         last = deferral.last_run
-        await self._writer.run(lambda db: db.execute(
-            "UPDATE events SET is_running = 0, visible_at_ms = ?, expires_at_ms = ?, attempts = ?, throttles = ?, "
-            "last_payload = COALESCE(?, last_payload), last_function_error = CASE WHEN ? THEN ? "
-            "ELSE last_function_error END, last_executed_version = COALESCE(?, last_executed_version) WHERE id = ?",
-            (deferral.visible_at_ms, deferral.expires_at_ms, deferral.attempts, deferral.throttles,
-             last.payload if last else None, last is not None, last.function_error if last else None,
-             last.executed_version if last else None, event_id)))
+
+        def defer(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE events SET is_running = 0, visible_at_ms = ?, expires_at_ms = ?, attempts = ?, throttles = ?, "
+                "last_payload = COALESCE(?, last_payload), last_function_error = CASE WHEN ? THEN ? "
+                "ELSE last_function_error END, last_executed_version = COALESCE(?, last_executed_version) "
+                "WHERE id = ? AND is_discarded = 0",
+                (deferral.visible_at_ms, deferral.expires_at_ms, deferral.attempts, deferral.throttles,
+                 last.payload if last else None, last is not None, last.function_error if last else None,
+                 last.executed_version if last else None, event_id))
+            db.execute("DELETE FROM events WHERE id = ? AND is_discarded = 1", (event_id,))
+
+        await self._writer.run(defer)
 
     async def release(self, event_ids: Sequence[int]) -> None:
         if not event_ids:
             return
         now_ms = _now_ms()
-        await self._writer.run(lambda db: db.executemany(
-            "UPDATE events SET is_running = 0, visible_at_ms = ? WHERE id = ?",
-            [(now_ms, event_id) for event_id in event_ids]))
+
+        def release(db: sqlite3.Connection) -> None:
+            db.executemany("UPDATE events SET is_running = 0, visible_at_ms = ? WHERE id = ? AND is_discarded = 0",
+                           [(now_ms, event_id) for event_id in event_ids])
+            db.executemany("DELETE FROM events WHERE id = ? AND is_discarded = 1", [(e,) for e in event_ids])
+
+        await self._writer.run(release)
+
+    async def discard_function(self, function_name: str) -> int:
+        def discard(db: sqlite3.Connection) -> int:
+            # Running ones are marked, so they are not put back in line when their run ends.
+            db.execute("UPDATE events SET is_discarded = 1 WHERE function_name = ? AND is_running = 1",
+                       (function_name,))
+            return db.execute("DELETE FROM events WHERE function_name = ? AND is_running = 0",
+                              (function_name,)).rowcount
+
+        return await self._writer.run(discard)
 
     async def wait_for_put(self, timeout_s: float) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +21,8 @@ from ember.lambda_.destinations import check_dead_letter_target
 from ember.lambda_.layers import resolve_function_layers
 from ember.lambda_.settings_check import check_environment, check_limits, check_runtime, check_tag_count
 from ember.models import FunctionConfig
+
+log = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 64
 #: CAS retries when a concurrent update changed the function between read and write
@@ -182,6 +185,11 @@ class FunctionOperations:
         self.backend.scheduler.set_reserved(ref.name, None)
         if not await self.backend.store.delete_function(ref.name):
             raise ResourceNotFoundException(f"Function not found: {self.backend.arn(ref.name)}")
+        # Its queued Event invocations go with it, rather than running against a function
+        # created later under the same name.
+        discarded = await self.backend.async_queue.discard_function(ref.name)
+        if discarded:
+            log.info("discarded %d queued Event invocation(s) of deleted function %s", discarded, ref.name)
         await self.backend.scheduler.retire_function(ref.name)
         return {"StatusCode": 204}  # the model says 200, but Lambda answers 204 (botocore reports it)
 

@@ -80,8 +80,8 @@ class Lab:
     def __post_init__(self) -> None:
         self.client = self.server.lambda_client()
 
-    def function(self, code: str, **settings: object) -> str:
-        name = unique_name("async")
+    def function(self, code: str, name: str | None = None, **settings: object) -> str:
+        name = name or unique_name("async")
         self.client.create_function(FunctionName=name, Runtime=DEFAULT_RUNTIME, Role=ROLE, Handler="index.handler",
                                     Code={"ZipFile": make_zip({"index.py": code})}, **settings)
         return name
@@ -331,6 +331,24 @@ def test_throttled_events_wait_their_turn_and_all_run_once(fast: Lab) -> None:
     shown = subprocess.run([str(VENV_BIN / "ember"), "--endpoint-url", fast.server.url, "queue"],
                            capture_output=True, text=True, timeout=30)
     assert name not in shown.stdout
+
+
+def test_deleting_a_function_discards_its_queued_events(fast: Lab) -> None:
+    name = fast.function(WORKER)
+    fast.client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    log = fast.folder / f"{name}.log"
+    fast.send(name, {"id": "holder", "log": str(log), "sleep": 1.5})
+    wait_until(lambda: fast.attempts(log, "holder"), 10, "the invocation holding the only slot to start")
+    for n in range(3):
+        fast.send(name, {"id": f"queued-{n}", "log": str(log)})
+    fast.client.delete_function(FunctionName=name)
+    fast.function(WORKER, name=name)  # the same name again, at once: a different function
+
+    time.sleep(2.5)  # the holder has finished; the old events would have run by now
+    assert [fast.attempts(log, f"queued-{n}") for n in range(3)] == [[], [], []]
+    assert not any(f["function_name"] == name for f in fast.depths()["functions"])
+    fast.send(name, {"id": "new", "log": str(log)})
+    wait_until(lambda: fast.attempts(log, "new"), 10, "an event of the new function to run")
 
 
 # Maximum event age (events sent when the module started) ----------------------------------------

@@ -128,6 +128,24 @@ class TestAsyncQueueContract:
 
         asyncio.run(scenario())
 
+    def test_discard_function_removes_its_waiting_events_only(self, open_queue) -> None:
+        async def scenario() -> None:
+            queue = open_queue()
+            for n in range(3):
+                await queue.put(event("deleted", n))
+            await queue.put(event("kept"))
+            running = (await queue.claim(2, lease_s=60, skip={"kept"})).events
+            assert await queue.discard_function("deleted") == 1
+            depths = {d.function_name: (d.depth, d.running) for d in await queue.depths()}
+            assert depths == {"deleted": (2, 2), "kept": (1, 0)}
+            # Its runs end: deferred or released, they are removed rather than put back in line.
+            await queue.defer(running[0].event_id, Deferral(0, 1, 0))
+            await queue.release([running[1].event_id])
+            assert [d.function_name for d in await queue.depths()] == ["kept"]
+            await queue.close()
+
+        asyncio.run(scenario())
+
     def test_wait_for_put_wakes_on_a_put_and_times_out_otherwise(self, open_queue) -> None:
         async def scenario() -> None:
             queue = open_queue()
