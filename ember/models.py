@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -65,6 +66,8 @@ class FunctionConfig:
     reserved_concurrency: int | None = None
     #: resource-policy statements added with AddPermission, in order
     policy_statements: tuple[dict[str, Any], ...] = ()
+    #: DeadLetterConfig.TargetArn: where discarded Event invocations go (None: nowhere)
+    dead_letter_target_arn: str | None = None
     state: FunctionState = FunctionState.ACTIVE
     state_reason: str | None = None
     state_reason_code: str | None = None
@@ -163,6 +166,40 @@ class FunctionLayer:
 
     arn: str
     code: FunctionCode
+
+
+#: Lambda's defaults for Event invocations of a function without an event invoke config
+DEFAULT_MAX_RETRY_ATTEMPTS = 2
+DEFAULT_MAX_EVENT_AGE_S = 21_600
+
+
+@dataclass(frozen=True)
+class EventInvokeConfig:
+    """PutFunctionEventInvokeConfig: how Event invocations of one function, version or alias are
+    retried, how long they may wait, and where their records go."""
+
+    function_name: str
+    qualifier: str  #: "$LATEST" for the unqualified function, a version number or an alias name
+    max_retry_attempts: int | None = None  #: None: not set (Lambda's default of 2 applies)
+    max_event_age_s: int | None = None  #: None: not set (Lambda's default of 6 hours applies)
+    on_success_arn: str | None = None  #: destination of records of successful invocations
+    on_failure_arn: str | None = None  #: destination of records of discarded invocations
+    last_modified_s: float = field(default_factory=time.time)  #: epoch seconds
+
+    @property
+    def effective_retry_attempts(self) -> int:
+        return DEFAULT_MAX_RETRY_ATTEMPTS if self.max_retry_attempts is None else self.max_retry_attempts
+
+    @property
+    def effective_max_age_s(self) -> int:
+        return DEFAULT_MAX_EVENT_AGE_S if self.max_event_age_s is None else self.max_event_age_s
+
+    def to_record(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> EventInvokeConfig:
+        return cls(**record)
 
 
 @dataclass(frozen=True)

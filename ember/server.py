@@ -1,4 +1,4 @@
-"""Assembles a running Ember from Settings: stores, sandbox, scheduler, services, edge app."""
+"""Assembles a running Ember from Settings: stores, sandbox, scheduler, async queue, services, edge app."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from ember.config import Settings
 from ember.dashboard.routes import dashboard_routes
 from ember.edge.app import EdgeApp, InternalRoute
 from ember.errors import EmberError
+from ember.invoke.async_queue import open_async_queue
+from ember.invoke.dispatcher import AsyncDispatcher
 from ember.invoke.invoker import Invoker
 from ember.invoke.provisioning import Provisioner
 from ember.invoke.scheduler import Limits, Scheduler
@@ -42,8 +44,10 @@ class Ember:
         self.is_ready = False
         self.backend: LambdaBackend | None = None
         self.telemetry: TelemetryPipeline | None = None
+        self.dispatcher: AsyncDispatcher | None = None
         self._grace_deadline: float | None = None  #: monotonic; set when the drain starts
-        self.app = EdgeApp([], [self._health_route(), self._metrics_route()], settings.region, settings.account_id,
+        self.app = EdgeApp([], [self._health_route(), self._metrics_route(), self._async_route()], settings.region,
+                           settings.account_id,
                            lifespan=self)
 
     async def startup(self) -> None:
@@ -57,8 +61,10 @@ class Ember:
         invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes, self.telemetry.recorder)
         provisioner = Provisioner(invoker, scheduler)
         provisioner.start()
+        # Opening the queue puts back in line any event a previous server was running when it died.
+        async_queue = open_async_queue("sqlite", path=settings.async_queue_path)
         self.backend = LambdaBackend(settings, store, LocalBlobStore(settings.code_dir), self.runtimes,
-                                     scheduler, invoker, provisioner)
+                                     scheduler, invoker, provisioner, async_queue)
         lambda_service, routes = build_lambda_service(self.backend)
         logs_service = build_logs_service(self.telemetry.log_store, self.telemetry.log_writer, settings.region,
                                           settings.account_id)
@@ -67,6 +73,8 @@ class Ember:
         self.app.internal_routes.extend(routes)
         self.app.internal_routes.extend(dashboard_routes(scheduler))
         await self._restore_state()
+        self.dispatcher = AsyncDispatcher(async_queue, invoker, settings, self.backend.async_target)
+        self.dispatcher.start()
         self._log_banner()
         self.is_ready = True
 
@@ -106,26 +114,31 @@ class Ember:
         if self.backend is None:
             return
         self._grace_deadline = time.monotonic() + grace_s
+        if self.dispatcher is not None:
+            self.dispatcher.stop_claiming()  # queued events wait for the next start
         await asyncio.sleep(grace_s)
         await self.backend.scheduler.shutdown()
 
     async def shutdown(self) -> None:
-        """Shutdown checklist: let Event invokes finish within the grace, stop environments, close the store."""
+        """Shutdown checklist: stop dispatching, let running Event invocations finish within the
+        grace, stop environments, put unfinished events back in line, close the queue and store."""
         self.is_ready = False
         if self.backend is None:
             return
-        # Event invocations have no connection for uvicorn to wait on: they get what is left of
-        # the grace here, rather than being killed as soon as the last connection closes.
-        deadline = self._grace_deadline or time.monotonic() + self.settings.shutdown_grace_s
-        if self.backend.background and deadline > time.monotonic():
-            await asyncio.wait(list(self.backend.background), timeout=deadline - time.monotonic())
+        dispatcher = self.dispatcher
+        if dispatcher is not None:
+            dispatcher.stop_claiming()
+            # Event invocations have no connection for uvicorn to wait on: they get what is left
+            # of the grace here, rather than being killed as soon as the last connection closes.
+            deadline = self._grace_deadline or time.monotonic() + self.settings.shutdown_grace_s
+            await dispatcher.wait_idle(deadline - time.monotonic())
         await self.backend.provisioner.shutdown()
         if self.backend.invoker.parking is not None:
             await self.backend.invoker.parking.close()
         await self.backend.scheduler.shutdown()
-        for task in list(self.backend.background):
-            task.cancel()
-        await asyncio.gather(*self.backend.background, return_exceptions=True)
+        if dispatcher is not None:
+            await dispatcher.shutdown()
+        await self.backend.async_queue.close()
         if self.telemetry is not None:
             await self.telemetry.close()  # the logs and metrics of every finished invocation
         await self.backend.store.close()
@@ -154,3 +167,22 @@ class Ember:
             return HttpResponse(200, [("content-type", CONTENT_TYPE_LATEST)], self.telemetry.prometheus.render())
 
         return ("GET", re.compile(r"^/metrics/?$"), metrics)
+
+    def _async_route(self) -> InternalRoute:
+        async def async_status(request: HttpRequest, match: re.Match[str]) -> HttpResponse:
+            if self.backend is None:
+                return HttpResponse(503, [("content-type", "application/json")],
+                                    json.dumps({"message": "Ember is starting"}).encode())
+            now_ms = time.time() * 1000
+            functions = [{"function_name": d.function_name, "depth": d.depth, "running": d.running,
+                          "delayed": d.delayed,
+                          "oldest_age_s": round(max(0.0, now_ms - d.oldest_enqueued_at_ms) / 1000, 3)}
+                         for d in await self.backend.async_queue.depths()]
+            document = {
+                "dispatching": self.dispatcher is not None and self.dispatcher.is_claiming,
+                "total_depth": sum(f["depth"] for f in functions),
+                "functions": functions,
+            }
+            return HttpResponse(200, [("content-type", "application/json")], json.dumps(document).encode())
+
+        return ("GET", re.compile(r"^/_ember/async/?$"), async_status)

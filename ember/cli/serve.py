@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import uvicorn
 
-from ember.config import Settings
+from ember.config import Settings, SettingsError
 from ember.sandbox import SandboxUnavailable, choose_sandbox
 from ember.server import Ember
 
@@ -62,7 +62,11 @@ def serve(host: str, port: int, data_dir: Path, sandbox_level: str, keep_alive_s
         sandbox = choose_sandbox(sandbox_level, data_dir)
     except SandboxUnavailable as exc:
         raise click.ClickException(f"cannot use sandbox level {sandbox_level!r}: {exc}") from None
-    settings = Settings(host=host, port=port, data_dir=data_dir, keep_alive_s=keep_alive_s, sandbox=sandbox_level)
+    try:
+        settings = Settings(host=host, port=port, data_dir=data_dir, keep_alive_s=keep_alive_s,
+                            sandbox=sandbox_level)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
     ember = Ember(settings, sandbox)
     config = uvicorn.Config(
         ember.app,

@@ -323,21 +323,3 @@ def _with_request_id(body: bytes, request_id: str) -> bytes:
 
 def new_request_id() -> str:
     return str(uuid.uuid4())
-
-
-async def invoke_in_background(invoker: Invoker, function: FunctionConfig, request: InvokeRequest,
-                               tasks: set[asyncio.Task[None]]) -> None:
-    """Run an Event invocation without a caller waiting (durable queueing is not here yet)."""
-
-    async def run() -> None:
-        try:
-            result = await invoker.invoke(function, request)
-            if result.function_error:
-                log.info("async invoke %s of %s failed: %s", request.request_id, function.name,
-                         result.payload[:200].decode(errors="replace"))
-        except Exception:
-            log.exception("async invoke %s of %s could not run", request.request_id, function.name)
-
-    task = asyncio.create_task(run())
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)

@@ -1,4 +1,4 @@
-"""What the Lambda operation handlers share: settings, store, blobs, runtimes and invoker."""
+"""What the Lambda operation handlers share: settings, store, blobs, runtimes, invoker and async queue."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import asyncio
 import base64
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ember.arns import FunctionRef, function_arn, parse_function_ref
 from ember.blobs.local import LocalBlobStore
 from ember.config import Settings
 from ember.errors import InvalidParameterValueException, ResourceNotFoundException
+from ember.invoke.async_queue import AsyncQueue
+from ember.invoke.dispatcher import AsyncTarget
 from ember.invoke.invoker import Invoker
 from ember.invoke.provisioning import Provisioner
 from ember.invoke.scheduler import Scheduler
@@ -31,8 +33,8 @@ class LambdaBackend:
     scheduler: Scheduler
     invoker: Invoker
     provisioner: Provisioner
-    #: Event invocations still running, so shutdown can account for them
-    background: set[asyncio.Task[None]] = field(default_factory=set)
+    #: Event invocations, durable from the 202 until they have run
+    async_queue: AsyncQueue
 
     def arn(self, name: str, qualifier: str | None = None) -> str:
         return function_arn(self.settings.region, self.settings.account_id, name, qualifier)
@@ -126,3 +128,17 @@ class LambdaBackend:
                 if chosen is not None:
                     return chosen
         return primary
+
+    async def async_target(self, function_name: str, qualifier: str | None) -> AsyncTarget:
+        """What a queued Event invocation of `function_name` (and `qualifier`) runs now, with its
+        event invoke config; ResourceNotFoundException when the function or qualifier is gone."""
+        shown = qualifier or "$LATEST"
+        function, alias = await self.get_with_alias(FunctionRef(function_name, shown), show_qualifier=True)
+        if alias is not None:
+            function = await self.pick_version(alias, function)
+        # Reserved concurrency belongs to the function, so it is read from $LATEST.
+        latest = function if function.version == "$LATEST" else await self.store.get_function(function_name)
+        if latest is None:
+            raise self.not_found(function_name)
+        config = await self.store.get_event_invoke_config(function_name, shown)
+        return AsyncTarget(function, latest.reserved_concurrency, config, self.arn(function_name, shown))

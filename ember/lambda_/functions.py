@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -16,9 +17,12 @@ from ember.errors import (
 )
 from ember.lambda_ import versions, wire
 from ember.lambda_.backend import LambdaBackend
+from ember.lambda_.destinations import check_dead_letter_target
 from ember.lambda_.layers import resolve_function_layers
 from ember.lambda_.settings_check import check_environment, check_limits, check_runtime, check_tag_count
 from ember.models import FunctionConfig
+
+log = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 64
 #: CAS retries when a concurrent update changed the function between read and write
@@ -54,6 +58,7 @@ class FunctionOperations:
         variables = (p.get("Environment") or {}).get("Variables") or {}
         check_environment(variables)
         check_tag_count(p.get("Tags") or {})
+        dead_letter_target_arn = check_dead_letter_target(p.get("DeadLetterConfig"))
         if await self.backend.store.get_function(ref.name) is not None:
             raise ResourceConflictException(f"Function already exist: {ref.name}")
         code_param = p["Code"]
@@ -73,6 +78,7 @@ class FunctionOperations:
             architectures=tuple(p.get("Architectures") or ("x86_64",)),
             tags=dict(p.get("Tags") or {}),
             layers=layers,
+            dead_letter_target_arn=dead_letter_target_arn,
         )
         await self.backend.store.create_function(function)
         if p.get("Publish"):
@@ -142,6 +148,8 @@ class FunctionOperations:
         changes.update({field: p[key] for key, field in simple.items() if key in p})
         if "EphemeralStorage" in p:
             changes["ephemeral_storage_mb"] = p["EphemeralStorage"]["Size"]
+        if "DeadLetterConfig" in p:
+            changes["dead_letter_target_arn"] = check_dead_letter_target(p["DeadLetterConfig"])
         if "Layers" in p:
             current = await self.backend.get(ref)
             changes["layers"] = await resolve_function_layers(self.backend, p["Layers"] or [], current.code)
@@ -178,6 +186,11 @@ class FunctionOperations:
         self.backend.scheduler.set_reserved(ref.name, None)
         if not await self.backend.store.delete_function(ref.name):
             raise ResourceNotFoundException(f"Function not found: {self.backend.arn(ref.name)}")
+        # Its queued Event invocations go with it, rather than running against a function
+        # created later under the same name.
+        discarded = await self.backend.async_queue.discard_function(ref.name)
+        if discarded:
+            log.info("discarded %d queued Event invocation(s) of deleted function %s", discarded, ref.name)
         await self.backend.scheduler.retire_function(ref.name)
         return {"StatusCode": 204}  # the model says 200, but Lambda answers 204 (botocore reports it)
 

@@ -24,7 +24,8 @@ def _publishable(function: FunctionConfig) -> tuple[Any, ...]:
     """What makes two snapshots the same version (not names, dates or revision ids)."""
     return (function.code.sha256_hex, function.runtime, function.handler, function.role, function.timeout_s,
             function.memory_mb, function.ephemeral_storage_mb, sorted(function.environment.items()),
-            function.architectures, function.description, [layer.code.sha256_hex for layer in function.layers])
+            function.architectures, function.description, [layer.code.sha256_hex for layer in function.layers],
+            function.dead_letter_target_arn)
 
 
 async def publish(backend: LambdaBackend, latest: FunctionConfig, description: str | None = None) -> FunctionConfig:

@@ -42,6 +42,8 @@ def configuration(function: FunctionConfig, region: str, account_id: str,
         wire["Environment"] = {"Variables": dict(function.environment)}
     if function.layers:
         wire["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code.size_bytes} for layer in function.layers]
+    if function.dead_letter_target_arn:
+        wire["DeadLetterConfig"] = {"TargetArn": function.dead_letter_target_arn}
     if function.state_reason:
         wire["StateReason"] = function.state_reason
         wire["StateReasonCode"] = function.state_reason_code

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
-from ember.models import Alias, FunctionConfig, LayerVersion, ProvisionedConfig
+from ember.models import Alias, EventInvokeConfig, FunctionConfig, LayerVersion, ProvisionedConfig
 
 
 class Store(ABC):
@@ -32,7 +32,8 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_function(self, name: str) -> bool:
-        """Remove the function with its versions and aliases, atomically; False if there was none."""
+        """Remove the function with its versions, aliases and event invoke configs, atomically;
+        False if there was none."""
 
     # Versions: immutable snapshots of $LATEST, numbered 1, 2, ... per function.
 
@@ -54,7 +55,7 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_version(self, function_name: str, version: str) -> bool:
-        """Remove one published version; False if there was none."""
+        """Remove one published version and its event invoke config, atomically; False if there was none."""
 
     # Aliases
 
@@ -76,7 +77,7 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_alias(self, function_name: str, name: str) -> bool:
-        """Remove the alias; False if there was none."""
+        """Remove the alias and its event invoke config, atomically; False if there was none."""
 
     # Layers: versions numbered from 1 per layer name; deleting one never renumbers.
 
@@ -113,6 +114,24 @@ class Store(ABC):
     @abstractmethod
     async def delete_provisioned(self, function_name: str, qualifier: str | None = None) -> bool:
         """Remove one configuration (or all of a function's); False if there was none."""
+
+    # Event invoke configs (async invocation settings), by function and qualifier.
+
+    @abstractmethod
+    async def put_event_invoke_config(self, config: EventInvokeConfig) -> None:
+        """Insert or replace the configuration for its function and qualifier."""
+
+    @abstractmethod
+    async def get_event_invoke_config(self, function_name: str, qualifier: str) -> EventInvokeConfig | None:
+        """The configuration of one qualifier ("$LATEST", a version, an alias), or None."""
+
+    @abstractmethod
+    async def list_event_invoke_configs(self, function_name: str) -> list[EventInvokeConfig]:
+        """A function's configurations, ordered by qualifier."""
+
+    @abstractmethod
+    async def delete_event_invoke_config(self, function_name: str, qualifier: str) -> bool:
+        """Remove one configuration; False if there was none."""
 
     @abstractmethod
     async def count_functions(self) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ember.errors import ResourceConflictException
-from ember.models import Alias, FunctionConfig, LayerVersion, ProvisionedConfig
+from ember.models import Alias, EventInvokeConfig, FunctionConfig, LayerVersion, ProvisionedConfig
 from ember.store.base import Store
 from ember.store.sqlite_thread import SQLiteThread
 
@@ -68,6 +68,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (function_name, qualifier)
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS event_invoke_configs (
+        function_name TEXT NOT NULL,
+        qualifier TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (function_name, qualifier)
+    )
+    """,
 ]
 
 
@@ -76,6 +84,17 @@ class SQLiteStore(Store):
         self._sqlite = SQLiteThread(path, MIGRATIONS, is_durable=True, name="store")  # durable before 2xx
         self._db = self._sqlite.db
         self._run = self._sqlite.run
+        # Point reads (a function, version or alias by its key) run on the event loop against a
+        # second, read-only connection: in WAL mode a reader never waits for the writer, and one
+        # indexed row costs less than the hop to the writer thread that every invoke would pay.
+        self._reader = sqlite3.connect(path, isolation_level=None)
+        self._reader.execute("PRAGMA query_only=1")
+        #: function name → (its stored JSON, decoded): decoding is skipped while the text is unchanged
+        self._decoded: dict[str, tuple[str, FunctionConfig]] = {}
+
+    def _read_one(self, query: str, args: tuple[Any, ...]) -> Any:
+        rows = self._reader.execute(query, args).fetchall()  # fetchall: the read transaction ends here
+        return rows[0][0] if rows else None
 
     async def create_function(self, function: FunctionConfig) -> None:
         def insert() -> None:
@@ -90,10 +109,16 @@ class SQLiteStore(Store):
         await self._run(insert)
 
     async def get_function(self, name: str) -> FunctionConfig | None:
-        row = await self._run(
-            lambda: self._db.execute("SELECT record FROM functions WHERE name = ?", (name,)).fetchone()
-        )
-        return _load(row[0]) if row else None
+        text = self._read_one("SELECT record FROM functions WHERE name = ?", (name,))
+        if text is None:
+            self._decoded.pop(name, None)
+            return None
+        cached = self._decoded.get(name)
+        if cached is not None and cached[0] == text:
+            return cached[1]  # frozen, and callers change records with replace(): safe to share
+        function = _load(text)
+        self._decoded[name] = (text, function)
+        return function
 
     async def list_functions(self, after_name: str | None, limit: int) -> list[FunctionConfig]:
         rows = await self._run(
@@ -121,6 +146,7 @@ class SQLiteStore(Store):
                 deleted = self._db.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount == 1
                 self._db.execute("DELETE FROM versions WHERE function_name = ?", (name,))
                 self._db.execute("DELETE FROM aliases WHERE function_name = ?", (name,))
+                self._db.execute("DELETE FROM event_invoke_configs WHERE function_name = ?", (name,))
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -145,10 +171,9 @@ class SQLiteStore(Store):
     async def get_version(self, function_name: str, version: str) -> FunctionConfig | None:
         if not version.isdigit():
             return None
-        row = await self._run(lambda: self._db.execute(
-            "SELECT record FROM versions WHERE function_name = ? AND number = ?", (function_name, int(version))
-        ).fetchone())
-        return _load(row[0]) if row else None
+        text = self._read_one("SELECT record FROM versions WHERE function_name = ? AND number = ?",
+                              (function_name, int(version)))
+        return _load(text) if text is not None else None
 
     async def list_versions(self, function_name: str) -> list[FunctionConfig]:
         rows = await self._run(lambda: self._db.execute(
@@ -165,10 +190,22 @@ class SQLiteStore(Store):
         return cursor.rowcount == 1
 
     async def delete_version(self, function_name: str, version: str) -> bool:
-        cursor = await self._run(lambda: self._db.execute(
-            "DELETE FROM versions WHERE function_name = ? AND number = ?", (function_name, int(version))
-        ))
-        return cursor.rowcount == 1
+        return await self._run(lambda: self._delete_with_config(
+            "DELETE FROM versions WHERE function_name = ? AND number = ?", (function_name, int(version)),
+            function_name, version))
+
+    def _delete_with_config(self, statement: str, args: tuple[Any, ...], function_name: str, qualifier: str) -> bool:
+        """Delete a version or alias row and the event invoke config of that qualifier in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = self._db.execute(statement, args).rowcount == 1
+            self._db.execute("DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?",
+                             (function_name, qualifier))
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return deleted
 
     async def create_alias(self, alias: Alias) -> None:
         def insert() -> None:
@@ -185,10 +222,8 @@ class SQLiteStore(Store):
         await self._run(insert)
 
     async def get_alias(self, function_name: str, name: str) -> Alias | None:
-        row = await self._run(lambda: self._db.execute(
-            "SELECT record FROM aliases WHERE function_name = ? AND name = ?", (function_name, name)
-        ).fetchone())
-        return Alias.from_record(json.loads(row[0])) if row else None
+        text = self._read_one("SELECT record FROM aliases WHERE function_name = ? AND name = ?", (function_name, name))
+        return Alias.from_record(json.loads(text)) if text is not None else None
 
     async def list_aliases(self, function_name: str) -> list[Alias]:
         rows = await self._run(lambda: self._db.execute(
@@ -204,10 +239,8 @@ class SQLiteStore(Store):
         return cursor.rowcount == 1
 
     async def delete_alias(self, function_name: str, name: str) -> bool:
-        cursor = await self._run(lambda: self._db.execute(
-            "DELETE FROM aliases WHERE function_name = ? AND name = ?", (function_name, name)
-        ))
-        return cursor.rowcount == 1
+        return await self._run(lambda: self._delete_with_config(
+            "DELETE FROM aliases WHERE function_name = ? AND name = ?", (function_name, name), function_name, name))
 
     async def add_layer_version(self, layer_name: str, make: Callable[[int], LayerVersion]) -> LayerVersion:
         def insert() -> LayerVersion:
@@ -286,6 +319,28 @@ class SQLiteStore(Store):
 
         return await self._run(delete) > 0
 
+    async def put_event_invoke_config(self, config: EventInvokeConfig) -> None:
+        await self._run(lambda: self._db.execute(
+            "INSERT OR REPLACE INTO event_invoke_configs (function_name, qualifier, record) VALUES (?, ?, ?)",
+            (config.function_name, config.qualifier, json.dumps(config.to_record()))))
+
+    async def get_event_invoke_config(self, function_name: str, qualifier: str) -> EventInvokeConfig | None:
+        # A point read on the loop: the dispatcher looks this up for every Event invocation it runs.
+        text = self._read_one("SELECT record FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?",
+                              (function_name, qualifier))
+        return EventInvokeConfig.from_record(json.loads(text)) if text is not None else None
+
+    async def list_event_invoke_configs(self, function_name: str) -> list[EventInvokeConfig]:
+        rows = await self._run(lambda: self._db.execute(
+            "SELECT record FROM event_invoke_configs WHERE function_name = ? ORDER BY qualifier",
+            (function_name,)).fetchall())
+        return [EventInvokeConfig.from_record(json.loads(row[0])) for row in rows]
+
+    async def delete_event_invoke_config(self, function_name: str, qualifier: str) -> bool:
+        cursor = await self._run(lambda: self._db.execute(
+            "DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?", (function_name, qualifier)))
+        return cursor.rowcount == 1
+
     async def count_functions(self) -> tuple[int, int]:
         row = await self._run(
             lambda: self._db.execute("SELECT COUNT(*), COALESCE(SUM(code_size), 0) FROM functions").fetchone()
@@ -293,6 +348,7 @@ class SQLiteStore(Store):
         return int(row[0]), int(row[1])
 
     async def close(self) -> None:
+        self._reader.close()
         await self._sqlite.close()
 
 

@@ -1,0 +1,284 @@
+"""The async dispatcher: runs queued Event invocations, retries them, and sends their records on.
+
+For each claimed event, as Lambda does:
+- too old (MaximumEventAgeInSeconds) → discarded with condition EventAgeExceeded;
+- the function's reserved concurrency is 0 → discarded at once, without retries;
+- run through `Invoker.invoke`, the sync path, so reserved and account concurrency apply;
+  - throttled (429) → back in line after a backoff doubling from 1 s to 5 minutes, not counted
+    as an attempt, until it is too old;
+  - the function failed (FunctionError, timeouts included) → retried after 1, then 2 minutes,
+    up to MaximumRetryAttempts, then discarded with condition RetriesExhausted;
+  - success → done.
+Done and discarded events send an invocation record to the OnSuccess/OnFailure destination
+function, enqueued in the same transaction that removes the event.
+
+Concurrency: at most `Settings.async_concurrency` events run at once. A function that
+throttles is not given more events than it ran when it throttled (probing one more after
+each success), so a backlog does not turn into a storm of 429s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from ember.arns import parse_function_ref
+from ember.config import Settings
+from ember.errors import EmberError, ResourceNotFoundException, TooManyRequestsException
+from ember.invoke.async_queue import AsyncQueue, Deferral, LastRun, NewEvent, QueuedEvent
+from ember.invoke.async_records import Condition, invocation_record
+from ember.invoke.invoker import Invoker, InvokeRequest
+from ember.models import DEFAULT_MAX_EVENT_AGE_S, DEFAULT_MAX_RETRY_ATTEMPTS, EventInvokeConfig, FunctionConfig
+
+log = logging.getLogger(__name__)
+
+#: a claim outlives the longest invocation (900 s timeout, plus init and margin)
+LEASE_S = 960.0
+#: the longest the dispatcher sleeps without looking at the queue (a safety net; puts wake it)
+IDLE_S = 30.0
+#: Lambda's limit on an Event invocation's payload, which a record to a destination function is
+MAX_RECORD_BYTES = 1_048_576
+
+
+@dataclass(frozen=True)
+class AsyncTarget:
+    """What an Event invocation of a function (and qualifier) runs, and how it is handled."""
+
+    function: FunctionConfig  #: the configuration to run: the version an alias picked, or $LATEST
+    reserved_concurrency: int | None
+    config: EventInvokeConfig | None  #: the qualifier's event invoke config, if any
+    function_arn: str  #: qualified, as records name it (`...:function:NAME:$LATEST`)
+
+
+#: (function name, qualifier or None) → its AsyncTarget; raises ResourceNotFoundException when gone
+TargetResolver = Callable[[str, str | None], Awaitable[AsyncTarget]]
+
+
+class AsyncDispatcher:
+    def __init__(self, queue: AsyncQueue, invoker: Invoker, settings: Settings, resolve: TargetResolver) -> None:
+        self.queue = queue
+        self.invoker = invoker
+        self.settings = settings
+        self.resolve = resolve
+        self._running: dict[int, asyncio.Task[None]] = {}  # event id → its task
+        self._in_flight: Counter[str] = Counter()  # function name → events running
+        self._caps: dict[str, int] = {}  # function name → events it ran at once when it last throttled
+        self._blocked_until: dict[str, float] = {}  # function name → monotonic time its throttle backoff ends
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self.is_claiming = False
+
+    def start(self) -> None:
+        if self.settings.async_concurrency == 0:
+            log.warning("async dispatch is paused (EMBER_ASYNC_CONCURRENCY=0): Event invocations are queued, "
+                        "not run")
+            return
+        self.is_claiming = True
+        self._loop_task = asyncio.create_task(self._dispatch_forever())
+
+    # Shutdown ------------------------------------------------------------------------
+
+    def stop_claiming(self) -> None:
+        """Shutdown step 1: run nothing new; events already running go on."""
+        self.is_claiming = False
+        self._wake.set()
+
+    async def wait_idle(self, timeout_s: float) -> None:
+        """Let running events finish for up to `timeout_s` (the shutdown grace)."""
+        if self._running and timeout_s > 0:
+            await asyncio.wait(list(self._running.values()), timeout=timeout_s)
+
+    async def shutdown(self) -> None:
+        """After environments are killed: end the loop, and put events still running back in line."""
+        self.stop_claiming()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        # Their environments are gone, so these end quickly (released as interrupted).
+        if self._running:
+            await asyncio.wait(list(self._running.values()), timeout=5.0)
+        leftover = list(self._running)
+        for task in self._running.values():
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        await self.queue.release(leftover)
+
+    # The loop ------------------------------------------------------------------------
+
+    async def _dispatch_forever(self) -> None:
+        while self.is_claiming:
+            capacity = self.settings.async_concurrency - len(self._running)
+            if capacity <= 0:
+                await self._sleep(IDLE_S, wait_for_put=False)
+                continue
+            try:
+                claim = await self.queue.claim(capacity, LEASE_S, skip=self._skipped())
+            except Exception:
+                log.exception("could not claim queued Event invocations; trying again shortly")
+                await asyncio.sleep(1.0)
+                continue
+            if not self.is_claiming:  # stopped while claiming: these wait for the next start
+                await self.queue.release([event.event_id for event in claim.events])
+                return
+            for event in claim.events:
+                self._start(event)
+            if claim.events:
+                continue
+            await self._sleep(self._idle_timeout_s(claim.next_visible_at_ms), wait_for_put=True)
+
+    def _skipped(self) -> set[str]:
+        now = time.monotonic()
+        for name in [name for name, until in self._blocked_until.items() if until <= now]:
+            del self._blocked_until[name]
+        saturated = {name for name, count in self._in_flight.items()
+                     if count >= max(self._caps.get(name, count + 1), 1)}
+        return saturated | set(self._blocked_until)
+
+    def _idle_timeout_s(self, next_visible_at_ms: int | None) -> float:
+        timeout_s = IDLE_S
+        if next_visible_at_ms is not None:
+            timeout_s = min(timeout_s, max(0.0, next_visible_at_ms / 1000 - time.time()))
+        if self._blocked_until:
+            timeout_s = min(timeout_s, max(0.0, min(self._blocked_until.values()) - time.monotonic()))
+        return timeout_s
+
+    async def _sleep(self, timeout_s: float, *, wait_for_put: bool) -> None:
+        """Until a put (if `wait_for_put`), a finished event, a stop, or `timeout_s`."""
+        waiters = {asyncio.ensure_future(self._wake.wait())}
+        if wait_for_put:
+            waiters.add(asyncio.ensure_future(self.queue.wait_for_put(timeout_s)))
+        try:
+            await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            self._wake.clear()
+
+    def _start(self, event: QueuedEvent) -> None:
+        self._in_flight[event.function_name] += 1
+        task = asyncio.create_task(self._handle(event))
+        self._running[event.event_id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._running.pop(event.event_id, None)
+            self._in_flight[event.function_name] -= 1
+            if self._in_flight[event.function_name] <= 0:
+                del self._in_flight[event.function_name]
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    # One event -----------------------------------------------------------------------
+
+    async def _handle(self, event: QueuedEvent) -> None:
+        try:
+            await self._run(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Event invocation %s of %s could not be handled", event.request_id, event.function_name)
+            try:
+                await self.queue.release([event.event_id])
+            except Exception:
+                # The queue itself is failing: the event stays claimed, and runs again when its
+                # lease ends or the server restarts.
+                log.exception("could not put Event invocation %s back in line", event.request_id)
+
+    async def _run(self, event: QueuedEvent) -> None:
+        try:
+            target = await self.resolve(event.function_name, event.qualifier)
+        except ResourceNotFoundException:
+            log.warning("dropping Event invocation %s: function %s%s no longer exists", event.request_id,
+                        event.function_name, f":{event.qualifier}" if event.qualifier else "")
+            await self.queue.finish(event.event_id)
+            return
+        now_ms = int(time.time() * 1000)
+        max_age_s = target.config.effective_max_age_s if target.config else DEFAULT_MAX_EVENT_AGE_S
+        expires_at_ms = event.enqueued_at_ms + max_age_s * 1000
+        if now_ms >= expires_at_ms:
+            await self._discard(event, target, Condition.EVENT_AGE_EXCEEDED, event.last_run, event.attempts)
+            return
+        if target.reserved_concurrency == 0:
+            # Lambda: with reserved concurrency 0, new events go to the failure destination, no retries.
+            await self._discard(event, target, Condition.RETRIES_EXHAUSTED, event.last_run, event.attempts)
+            return
+        request = InvokeRequest(payload=event.payload, request_id=event.request_id, trace_id=event.trace_id,
+                                qualifier=event.qualifier)
+        try:
+            result = await self.invoker.invoke(target.function, request)
+        except TooManyRequestsException:
+            await self._back_off(event, expires_at_ms, is_throttle=True)
+            return
+        except EmberError as exc:
+            if not self.is_claiming:  # the server is stopping: not the function's fault, run it again later
+                await self.queue.release([event.event_id])
+                return
+            # A system error: as for throttles, Lambda puts the event back and tries again later.
+            log.warning("Event invocation %s of %s could not run (%s); trying again later", event.request_id,
+                        event.function_name, exc.message)
+            await self._back_off(event, expires_at_ms, is_throttle=False)
+            return
+        self._admitted(event.function_name)
+        attempts = event.attempts + 1
+        last_run = LastRun(result.payload, result.function_error, result.executed_version)
+        if not result.function_error:
+            on_success = target.config.on_success_arn if target.config else None
+            await self.queue.finish(event.event_id, self._deliveries(
+                on_success, event, Condition.SUCCESS, target, last_run, attempts))
+            return
+        allowed = target.config.effective_retry_attempts if target.config else DEFAULT_MAX_RETRY_ATTEMPTS
+        if attempts <= allowed:
+            delays = self.settings.async_retry_delays_s
+            delay_ms = int(delays[min(attempts, len(delays)) - 1] * 1000)
+            retry_at_ms = int(time.time() * 1000) + delay_ms  # counted from the failure, not the start
+            await self.queue.defer(event.event_id, Deferral(min(retry_at_ms, expires_at_ms), attempts, 0,
+                                                            expires_at_ms, last_run))
+            return
+        await self._discard(event, target, Condition.RETRIES_EXHAUSTED, last_run, attempts)
+
+    async def _back_off(self, event: QueuedEvent, expires_at_ms: int, *, is_throttle: bool) -> None:
+        """Back in line after a backoff doubling from 1 s to 5 minutes; not counted as an attempt."""
+        name = event.function_name
+        throttles = event.throttles + 1
+        first_s, max_s = self.settings.async_throttle_backoff_s
+        delay_s = min(first_s * 2 ** (throttles - 1), max_s)
+        if is_throttle:
+            others = self._in_flight[name] - 1
+            self._caps[name] = others  # it ran this many when it throttled: give it no more at once
+            if others == 0:  # nothing of its own will finish to make room (the account limit is reached)
+                self._blocked_until[name] = time.monotonic() + delay_s
+        visible_at_ms = min(int(time.time() * 1000) + math.ceil(delay_s * 1000), expires_at_ms)
+        await self.queue.defer(event.event_id, Deferral(visible_at_ms, event.attempts, throttles, expires_at_ms,
+                                                        event.last_run))
+
+    def _admitted(self, function_name: str) -> None:
+        """It ran: probe for one more at once next time."""
+        if function_name in self._caps:
+            self._caps[function_name] += 1
+
+    async def _discard(self, event: QueuedEvent, target: AsyncTarget, condition: Condition,
+                       last_run: LastRun | None, attempts: int) -> None:
+        on_failure = target.config.on_failure_arn if target.config else None
+        log.info("discarding Event invocation %s of %s: %s after %d attempt(s)%s", event.request_id,
+                 target.function_arn, condition.value, attempts, f"; record sent to {on_failure}" if on_failure else "")
+        await self.queue.finish(event.event_id, self._deliveries(on_failure, event, condition, target, last_run,
+                                                                 attempts))
+
+    def _deliveries(self, destination_arn: str | None, event: QueuedEvent, condition: Condition, target: AsyncTarget,
+                    last_run: LastRun | None, attempts: int) -> list[NewEvent]:
+        """The Event invocation of a destination function that carries the record (none without one)."""
+        if not destination_arn:
+            return []
+        record = invocation_record(event, condition, target.function_arn, last_run, attempts)
+        if len(record) > MAX_RECORD_BYTES:
+            log.warning("the %s record of %s is %d bytes, over the %d a destination function takes: not delivered",
+                        condition.value, event.request_id, len(record), MAX_RECORD_BYTES)
+            return []
+        destination = parse_function_ref(destination_arn)
+        return [NewEvent(str(uuid.uuid4()), destination.name, destination.qualifier, record)]
