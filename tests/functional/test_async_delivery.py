@@ -305,7 +305,9 @@ def test_throttled_events_wait_their_turn_and_all_run_once(fast: Lab) -> None:
 
     # While they wait, the queue shows them, through the endpoint and the CLI.
     depth = next(f for f in fast.depths()["functions"] if f["function_name"] == name)
-    assert depth["depth"] >= 4 and depth["running"] <= 2 and depth["oldest_age_s"] >= 0
+    # "running" counts claimed events, and the dispatcher may claim a few more than the function's
+    # concurrency before its first throttle tells it so: only the depth is certain here.
+    assert depth["depth"] >= 4 and depth["oldest_age_s"] >= 0
     shown = subprocess.run([str(VENV_BIN / "ember"), "--endpoint-url", fast.server.url, "queue"],
                            capture_output=True, text=True, timeout=30)
     assert shown.returncode == 0, shown.stderr
