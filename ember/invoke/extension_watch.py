@@ -73,6 +73,8 @@ class ExtensionWatch:
 
     def _is_one_gone(self) -> bool:
         """Fewer live extension processes than extensions Ember waits for: one of those has exited."""
+        if not self.hub.expected_names:
+            return False  # only internal extensions (in the runtime process): the runtime's exit tells
         if asyncio.get_running_loop().time() - self.launched_at < START_GRACE_S:
             return False  # the launcher may still be starting them
         alive = self.process.detached_process_count()
