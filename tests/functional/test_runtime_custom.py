@@ -140,13 +140,36 @@ def test_a_shell_bootstrap_with_curl_serves_results_errors_and_context(lambda_cl
     assert "Init Duration" in tail(response)  # a new environment after the exit
 
 
-def test_an_init_error_posted_by_the_bootstrap_fails_the_invocation(lambda_client, make_custom) -> None:
+def test_the_callers_trace_header_reaches_the_runtime(server, make_custom) -> None:
+    name = make_custom(package({"bootstrap": SHELL_BOOTSTRAP}), MemorySize=ONE_VCPU_MB)
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    client = server.lambda_client()
+
+    def add_trace_header(request, **_: object) -> None:
+        request.headers["X-Amzn-Trace-Id"] = trace
+
+    client.meta.events.register("before-sign.lambda.Invoke", add_trace_header)
+    try:
+        response, result = invoke_json(client, name, {"traced": True})
+    finally:
+        client.close()
+    assert "FunctionError" not in response, result
+    assert result["trace"] == trace
+
+
+def test_an_init_error_posted_by_the_bootstrap_fails_the_invocation(server, lambda_client, make_custom,
+                                                                    tmp_path: Path) -> None:
     name = make_custom(package({"bootstrap": SHELL_BOOTSTRAP}), MemorySize=ONE_VCPU_MB,
                        Environment={"Variables": {"INIT_FAIL": "1"}})
     response, error = invoke_json(lambda_client, name, LogType="Tail")
     assert response["FunctionError"] == "Unhandled"
     assert error == {"errorMessage": "cannot start: no config", "errorType": "Custom.InitFailed"}
     assert "shell bootstrap up" in tail(response)
+    # the same through the aws CLI: the error is the result, flagged in FunctionError
+    out = tmp_path / "out.json"
+    completed = server.aws("lambda", "invoke", "--function-name", name, str(out))
+    assert json.loads(completed.stdout)["FunctionError"] == "Unhandled"
+    assert json.loads(out.read_text())["errorType"] == "Custom.InitFailed"
 
 
 def test_a_bootstrap_may_come_from_a_layer(lambda_client, make_custom) -> None:
