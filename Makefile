@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	@# The isolated sandbox level needs bubblewrap; as root on Debian/Ubuntu, install it.
 	@if [ "$$(id -u)" = 0 ] && ! command -v bwrap >/dev/null && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap e2fsprogs >/dev/null; fi
+	@# The Node.js runtimes run on the host's node; as root on Debian/Ubuntu, install one when there is none.
+	@if [ "$$(id -u)" = 0 ] && ! command -v node >/dev/null && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; fi
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'

@@ -22,7 +22,7 @@ from ember.invoke.scheduler import Limits, Scheduler
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.service import build_lambda_service
 from ember.protocol import HttpRequest, HttpResponse
-from ember.runtimes.catalog import discover
+from ember.runtimes.catalog import Runtime, discover
 from ember.sandbox import Sandbox, choose_sandbox
 from ember.services.cloudwatch.service import build_cloudwatch_service
 from ember.services.logs.service import build_logs_service
@@ -33,13 +33,20 @@ from ember.telemetry.prometheus import CONTENT_TYPE_LATEST
 log = logging.getLogger("ember")
 
 
+def runtime_entry(runtime: Runtime) -> str | None:
+    """What /_ember/health says runs a runtime: its interpreter, or None when it cannot run here."""
+    if not runtime.is_available:
+        return None
+    return str(runtime.interpreter) if runtime.interpreter else "the function's own bootstrap"
+
+
 class Ember:
     """One Ember server's parts, and the start-up and shutdown checklists that tie them."""
 
     def __init__(self, settings: Settings, sandbox: Sandbox | None = None) -> None:
         self.settings = settings
         self.sandbox = sandbox or choose_sandbox(settings.sandbox, settings.data_dir)
-        self.runtimes = discover()
+        self.runtimes = discover(helper_python_needed=self.sandbox.needs_helper_python)
         self.started_monotonic = time.monotonic()
         self.is_ready = False
         self.backend: LambdaBackend | None = None
@@ -89,7 +96,7 @@ class Ember:
             for function in page:
                 self.backend.scheduler.set_reserved(function.name, function.reserved_concurrency)
                 runtime = self.runtimes.get(function.runtime)
-                if parking is not None and runtime is not None and runtime.is_available:
+                if parking is not None and runtime is not None and runtime.is_available and runtime.can_park:
                     parking.prepare(function.runtime)
             after = page[-1].name
         for config in await store.list_provisioned():
@@ -108,6 +115,9 @@ class Ember:
         missing = [name for name, runtime in self.runtimes.items() if not runtime.is_available]
         log.info("runtimes: %s%s", ", ".join(available) or "none",
                  f" (not on this host: {', '.join(missing)})" if missing else "")
+        for runtime in self.runtimes.values():
+            if runtime.blocked_reason:
+                log.warning("runtime %s cannot run here: %s", runtime.name, runtime.blocked_reason)
 
     async def drain(self, grace_s: float) -> None:
         """Shutdown step 2: let in-flight invokes finish for `grace_s`, then end their environments."""
@@ -152,7 +162,7 @@ class Ember:
                 "sandbox": {"level": self.sandbox.level, "description": self.sandbox.description,
                             "warning": self.sandbox.warning},
                 "uptime_s": round(time.monotonic() - self.started_monotonic, 3),
-                "runtimes": {name: str(r.interpreter) if r.interpreter else None for name, r in self.runtimes.items()},
+                "runtimes": {name: runtime_entry(r) for name, r in self.runtimes.items()},
                 "environments": self.backend.scheduler.environment_count if self.backend else 0,
             }
             return HttpResponse(200 if self.is_ready else 503, [("content-type", "application/json")],

@@ -1,8 +1,8 @@
 """One execution environment: a sandboxed runtime, its Runtime API server and its output.
 
-Life cycle, as on Lambda: INIT (start the runtime, import the handler; timed as Init
-Duration) → INVOKE (one at a time, repeated) → SHUTDOWN (idle past keep-alive,
-configuration change, timeout, crash, server shutdown).
+Life cycle, as on Lambda: INIT (start the extensions and the runtime, import the handler;
+timed as Init Duration) → INVOKE (one at a time, repeated) → SHUTDOWN (idle past keep-alive,
+configuration change, timeout, crash, server shutdown; extensions get a SHUTDOWN event).
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ import secrets
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from ember.invoke.extension_watch import ExtensionWatch
 from ember.invoke.output import OutputCollector
 from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation, RuntimeChannel
+from ember.runtime_api.extensions import ExtensionsHub, FunctionInfo
 from ember.runtime_api.server import RuntimeApiServer
 from ember.sandbox import Sandbox, SandboxProcess, SandboxSpec
 
@@ -27,6 +30,10 @@ from ember.sandbox import Sandbox, SandboxProcess, SandboxSpec
 INIT_TIMEOUT_S = 10.0
 #: how long to wait for an invocation's output marker once its result is in
 OUTPUT_SETTLE_S = 1.0
+#: a runtime without Ember's output marker (a custom runtime): its invocation's output is taken
+#: once the pipe has been quiet this long after its result, waiting at most QUIET_OUTPUT_MAX_S
+QUIET_OUTPUT_S = 0.02
+QUIET_OUTPUT_MAX_S = 0.25
 
 
 class EnvironmentState(StrEnum):
@@ -34,7 +41,7 @@ class EnvironmentState(StrEnum):
     STARTING = "starting"  #: the runtime is initialising
     IDLE = "idle"  #: warm, waiting for an invocation
     BUSY = "busy"  #: running an invocation
-    DEAD = "dead"  #: shut down; never reused
+    DEAD = "dead"  #: shut down, or its runtime exited while idle; never reused
 
 
 @dataclass(frozen=True)
@@ -61,11 +68,16 @@ def log_stream_name(version: str = "$LATEST") -> str:
     return time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{version}]" + secrets.token_hex(16)
 
 
+#: told what an environment printed outside any invocation (its extensions' shutdown phase)
+StrayOutput = Callable[["Environment", bytes], None]
+
+
 class Environment:
     """A sandboxed runtime for one function configuration (its `config_key`)."""
 
-    def __init__(self, function_name: str, version: str, config_key: str, sandbox: Sandbox,
-                 spec: SandboxSpec) -> None:
+    def __init__(self, function_name: str, version: str, config_key: str, sandbox: Sandbox, spec: SandboxSpec, *,
+                 writes_end_marker: bool = True, extensions: tuple[str, ...] = (), account_id: str = "",
+                 on_stray_output: StrayOutput | None = None) -> None:
         self.function_name = function_name
         self.version = version  #: "$LATEST" or a published version number
         self.config_key = config_key
@@ -81,25 +93,46 @@ class Environment:
         self.invocation_count = 0
         self._sandbox = sandbox
         self._spec = spec
+        #: Ember's bootstraps end each invocation's output with a marker; custom runtimes do not
+        self._writes_end_marker = writes_end_marker
+        self._on_stray_output = on_stray_output
+        self._extensions = ExtensionsHub(extensions, _function_info(spec.env, account_id))
         self._process: SandboxProcess | None = None
         self._server: RuntimeApiServer | None = None
         self._output: OutputCollector | None = None
         self._channel: RuntimeChannel | None = None
         self._exit: asyncio.Task[int] | None = None
+        self._watch: ExtensionWatch | None = None
+        self._is_destroyed = False
 
     async def _launch(self) -> None:
         self._channel = RuntimeChannel()
         self._process = await self._sandbox.start(self._spec)
-        self._server = RuntimeApiServer(self._channel)
+        self._server = RuntimeApiServer(self._channel, self._extensions)
         await self._server.start(self._process.listener)
         self._output = OutputCollector(self._process.output)
         self._exit = asyncio.create_task(self._process.wait())
+        self._exit.add_done_callback(self._on_exit)
+        self._watch = ExtensionWatch(self._extensions, self._process, self._exit)
+
+    def _on_exit(self, _: asyncio.Task[int]) -> None:
+        # A runtime that exits between invocations (Node.js after an uncaught exception, a custom
+        # bootstrap that quits) must not be handed the next one: the scheduler retires it.
+        if self.state is EnvironmentState.IDLE:
+            self.state = EnvironmentState.DEAD
 
     async def start(self) -> InitResult:
         """Start the runtime and wait until it asks for work, fails its init, or exits."""
         started = time.perf_counter()
         await self._launch()
         return await self._await_init(started)
+
+    def refuse(self, error: Outcome) -> InitResult:
+        """Fail this environment's init before starting anything (a custom runtime without a
+        bootstrap it can run)."""
+        self.state = EnvironmentState.DEAD
+        self._is_destroyed = True
+        return InitResult(False, 0.0, b"", error)
 
     async def park(self) -> bool:
         """Start a runtime with no function yet (its spec has no code): it warms its interpreter
@@ -123,6 +156,7 @@ class Environment:
         self.memory_mb = spec.memory_mb
         self.log_stream_name = spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.is_provisioned = spec.env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency"
+        self._extensions.function = _function_info(spec.env, self._extensions.function.account_id)
         self.state = EnvironmentState.STARTING
         started = time.perf_counter()
         assert spec.task_dir is not None and self._output is not None
@@ -133,19 +167,39 @@ class Environment:
 
     async def _await_init(self, started: float) -> InitResult:
         assert self._channel is not None and self._process is not None and self._exit is not None
-        assert self._output is not None
+        assert self._output is not None and self._watch is not None
+        deadline = asyncio.get_running_loop().time() + INIT_TIMEOUT_S
+        hub = self._extensions
+        failure: Outcome | None = None  # an extension's, once the runtime is ready
+        if hub.expected_names:
+            # Extension init: every extension registers before the runtime starts (the start gate).
+            failure = await self._watch.wait(hub.all_expected_registered, deadline, None)
+            if failure is not None:
+                return await self._fail_init(started, failure)
+            await self._process.open_gate()
         ready = asyncio.create_task(self._channel.ready.wait())
         assert self._channel.init_outcome is not None
         waiters = {ready, self._exit, self._channel.init_outcome}
-        done, _ = await asyncio.wait(waiters, timeout=INIT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+        done, _ = await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
         ready.cancel()
-        duration_ms = (time.perf_counter() - started) * 1000
         if self._channel.ready.is_set() and not self._channel.init_outcome.done():
-            self.state = EnvironmentState.IDLE
-            self._process.init_done()
-            return InitResult(True, duration_ms, self._output.drain())
-        error = await self._init_failure(done)
-        await self.destroy()
+            # Init ends when the runtime and every registered extension have asked for their next event.
+            failure = await self._watch.wait(hub.is_settled, deadline, None) if hub.extensions else None
+            if failure is None and not self._exit.done():
+                hub.close_registration()
+                self.state = EnvironmentState.IDLE
+                self._process.init_done()
+                return InitResult(True, (time.perf_counter() - started) * 1000, self._output.drain())
+            if failure is None:
+                done = {self._exit}
+        error = failure if self._channel.ready.is_set() and failure is not None else await self._init_failure(done)
+        return await self._fail_init(started, error)
+
+    async def _fail_init(self, started: float, error: Outcome) -> InitResult:
+        assert self._output is not None
+        duration_ms = (time.perf_counter() - started) * 1000
+        await self.destroy("failure", report_output=False)
         return InitResult(False, duration_ms, self._output.drain(), error)
 
     async def _init_failure(self, done: set[asyncio.Future]) -> Outcome:
@@ -164,44 +218,78 @@ class Environment:
     async def run(self, invocation: PendingInvocation, timeout_s: float) -> RunResult:
         """Run one invocation; kill the environment if it overruns `timeout_s` or dies."""
         assert self._channel is not None and self._exit is not None and self._output is not None
-        assert self._process is not None
+        assert self._process is not None and self._watch is not None
         self.state = EnvironmentState.BUSY
         self.invocation_count += 1
         started = time.perf_counter()
+        deadline = asyncio.get_running_loop().time() + timeout_s
         result = self._channel.submit(invocation)
+        hub = self._extensions
+        if hub.extensions:
+            hub.deliver_invoke(invocation.request_id, invocation.deadline_ms, invocation.invoked_function_arn,
+                               invocation.trace_id)
         done, _ = await asyncio.wait({result, self._exit}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        failure: Outcome | None = None  # what went wrong around the function, if anything did
+        if result in done and not result.cancelled():
+            if hub.extensions:  # the invocation ends for the environment once its extensions are done too
+                failure = await self._watch.wait(hub.is_settled, deadline, invocation.request_id)
+                if failure is None and self._exit.done() and not hub.is_settled():
+                    failure = _exit_error(invocation.request_id, self._exit.result(), self._process.oom_killed())
+        elif self._exit in done:
+            await asyncio.sleep(0)
+            failure = _exit_error(invocation.request_id, self._exit.result(), self._process.oom_killed())
+        else:
+            failure = Outcome(OutcomeKind.ERROR, b"", "Sandbox.Timedout")
         duration_ms = (time.perf_counter() - started) * 1000
         memory_mb = self._process.peak_memory_mb()
-        if result in done and not result.cancelled():
-            output = await self._output.take(invocation.request_id, OUTPUT_SETTLE_S)
-            self.state = EnvironmentState.IDLE
+        if failure is None:
+            if result.result().is_runtime_exiting:
+                with contextlib.suppress(TimeoutError):  # it said it exits now: let it, then retire it
+                    await asyncio.wait_for(asyncio.shield(self._exit), 1.0)
+            output = await self._invocation_output(invocation.request_id)
+            # A runtime that exited right after answering is retired, not handed the next invocation.
+            self.state = EnvironmentState.DEAD if self._exit.done() else EnvironmentState.IDLE
             self.idle_since = time.monotonic()
             return RunResult(result.result(), duration_ms, output, memory_mb, False)
         self._channel.abandon(invocation.request_id)
-        if self._exit in done:
-            await asyncio.sleep(0)
-            outcome = _exit_error(invocation.request_id, self._exit.result(), self._process.oom_killed())
-        else:
+        is_timeout = failure.error_type == "Sandbox.Timedout"
+        if is_timeout:
             message = f"RequestId: {invocation.request_id} Error: Task timed out after {timeout_s:.2f} seconds"
-            outcome = Outcome(OutcomeKind.ERROR, _error_json(message, "Sandbox.Timedout"), "Sandbox.Timedout")
-        await self.destroy()
+            failure = Outcome(OutcomeKind.ERROR, _error_json(message, "Sandbox.Timedout"), "Sandbox.Timedout")
+        await self.destroy("timeout" if is_timeout else "failure", report_output=False)
         output = self._output.drain()
-        if outcome.error_type == "Sandbox.Timedout":
+        if is_timeout:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
             output += f"{stamp}Z {invocation.request_id} Task timed out after {timeout_s:.2f} seconds\n".encode()
-        return RunResult(outcome, duration_ms, output, memory_mb, True)
+        return RunResult(failure, duration_ms, output, memory_mb, True)
+
+    async def _invocation_output(self, request_id: str) -> bytes:
+        assert self._output is not None
+        if not self._writes_end_marker:
+            return await self._output.take_quiet(QUIET_OUTPUT_S, QUIET_OUTPUT_MAX_S)
+        output = await self._output.take(request_id, OUTPUT_SETTLE_S)
+        if self._extensions.extensions:
+            # What extensions printed after the runtime's marker, before they asked for their next event.
+            output += await self._output.take_quiet(QUIET_OUTPUT_S, QUIET_OUTPUT_MAX_S)
+        return output
 
     def peak_memory_mb(self) -> int:
         """The most memory the environment has used so far (0 before it has a process)."""
-        if self._process is None or self.state is EnvironmentState.DEAD:
+        if self._process is None or self._is_destroyed:
             return 0
         return self._process.peak_memory_mb()
 
-    async def destroy(self) -> None:
-        """Kill the whole tree and release everything the environment held. Idempotent."""
-        if self.state is EnvironmentState.DEAD:
+    async def destroy(self, reason: str = "spindown", *, report_output: bool = True) -> None:
+        """Shut the environment down: SHUTDOWN to its extensions (`reason`: spindown, timeout or
+        failure, as Lambda says), then kill the whole tree and release everything it held.
+        What it printed meanwhile goes to `on_stray_output` unless `report_output` is false
+        (the caller takes it with the output). Idempotent."""
+        if self._is_destroyed:
             return
+        self._is_destroyed = True
         self.state = EnvironmentState.DEAD
+        if self._watch is not None and self._exit is not None and not self._exit.done():
+            await self._watch.shut_down(reason)
         if self._process is not None:
             await self._process.kill()
         if self._server is not None:
@@ -209,7 +297,16 @@ class Environment:
         if self._output is not None:
             await self._output.settle(0.2)  # what the process wrote before dying
             await self._output.close()
+            if report_output and self._on_stray_output is not None:
+                stray = self._output.drain()
+                if stray:
+                    self._on_stray_output(self, stray)
         shutil.rmtree(self._spec.work_dir, ignore_errors=True)
+
+
+def _function_info(env: dict[str, str], account_id: str) -> FunctionInfo:
+    return FunctionInfo(env.get("AWS_LAMBDA_FUNCTION_NAME", ""), env.get("AWS_LAMBDA_FUNCTION_VERSION", ""),
+                        env.get("_HANDLER", ""), account_id)
 
 
 def _exit_error(request_id: str | None, return_code: int, is_out_of_memory: bool = False) -> Outcome:

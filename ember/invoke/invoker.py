@@ -17,13 +17,15 @@ from pathlib import Path
 from ember.arns import function_arn
 from ember.config import Settings
 from ember.errors import ServiceException, TooManyRequestsException
-from ember.invoke.environment import Environment, InitResult, RunResult, log_stream_name, new_environment_id
-from ember.invoke.parking import PARKED_MEMORY_MB, PARKED_TMP_SIZE_MB, ParkingLot
+from ember.invoke.entrypoints import InvalidEntrypoint, external_extensions
+from ember.invoke.environment import Environment, InitResult, RunResult
+from ember.invoke.parking import ParkingLot
 from ember.invoke.scheduler import Scheduler
+from ember.invoke.specs import SpecBuilder
 from ember.lambda_ import package
 from ember.models import FunctionConfig
-from ember.runtime_api.channel import OutcomeKind, PendingInvocation
-from ember.runtimes.catalog import RUNTIME_FILES_DIR, Runtime, sdk_paths
+from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation
+from ember.runtimes.catalog import Runtime, RuntimeKind
 from ember.sandbox import Sandbox, SandboxSpec
 from ember.telemetry.hooks import InvocationRecord, Telemetry
 
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 #: LogType=Tail returns the last 4 KB of the invocation's log
 TAIL_BYTES = 4096
 SHUTDOWN_MESSAGE = "The invocation was stopped because the Ember server is shutting down."
+#: init failures the platform words (not the runtime): their message names the invocation
+PLATFORM_INIT_ERRORS = frozenset({"Runtime.ExitError", "Runtime.OutOfMemory", "Runtime.InvalidEntrypoint",
+                                  "Extension.Crash", "Extension.InitError", "Extension.LaunchError"})
 
 
 @dataclass(frozen=True)
@@ -74,13 +79,10 @@ class Invoker:
         #: told of every invocation's start, end (log, duration, error) and throttle
         self.telemetry = telemetry or Telemetry()
         self._merged_layers: set[Path] = set()
-        self.sdk_paths = sdk_paths()
+        self.specs = SpecBuilder(settings, sandbox)
         self.parking: ParkingLot | None = None
         if sandbox.can_park and settings.parked_per_runtime > 0:
             self.parking = ParkingLot(settings.parked_per_runtime, self.parked_environment)
-
-    def code_dir(self, function: FunctionConfig) -> Path:
-        return self.settings.unpacked_dir / function.code.sha256_hex
 
     async def invoke(self, function: FunctionConfig, request: InvokeRequest) -> InvokeResult:
         key = config_key(function)
@@ -127,11 +129,13 @@ class Invoker:
         assert init.error is not None
         if self.scheduler.is_shutting_down:  # killed mid-init by the shutdown, not by its own fault
             raise ServiceException(SHUTDOWN_MESSAGE)
-        if init.error.error_type in ("Runtime.ExitError", "Runtime.OutOfMemory"):
-            # The runtime died without reporting: AWS names the invocation that started it.
+        if init.error.error_type in PLATFORM_INIT_ERRORS:
+            # The runtime died (or never started) without reporting: AWS names the invocation that started it.
             payload = _with_message_prefix(init.error.body, f"RequestId: {request.request_id} Error: ")
+        elif self.runtimes[function.runtime].kind is RuntimeKind.PYTHON:
+            payload = _with_request_id(init.error.body, "")  # AWS's Python runtime says "requestId": ""
         else:
-            payload = _with_request_id(init.error.body, "")
+            payload = init.error.body
         header = f"START RequestId: {request.request_id} Version: {function.version}\n"
         log_text = _lines(init.output) + header + f"END RequestId: {request.request_id}\n" + self._report(
             function, request.request_id, init.duration_ms, 0, init.duration_ms)
@@ -181,114 +185,47 @@ class Invoker:
     async def _cold_start(self, function: FunctionConfig, opt_dir: Path | None, initialization_type: str,
                           track: Callable[[Environment], None]) -> tuple[Environment, InitResult]:
         """A new environment for `function`: a parked one given the function, else a fresh one."""
-        spec = self._spec(function, opt_dir, initialization_type)
+        runtime = self.runtimes[function.runtime]
+        extensions = external_extensions(opt_dir)
+        try:
+            spec = self.specs.for_function(function, runtime, opt_dir, extensions, initialization_type)
+        except InvalidEntrypoint as exc:
+            env = self._environment(function, runtime, self.specs.refused(function), extensions)
+            track(env)
+            return env, env.refuse(Outcome(OutcomeKind.INIT_ERROR, _error_json(str(exc), "Runtime.InvalidEntrypoint"),
+                                           "Runtime.InvalidEntrypoint"))
         parked = None
-        # A parked runtime's LD_LIBRARY_PATH was fixed when it started: a function that sets
-        # its own needs a fresh process.
-        if self.parking is not None and "LD_LIBRARY_PATH" not in function.environment:
+        # Only Python runtimes park, without extensions (they start before the runtime). A parked
+        # runtime's LD_LIBRARY_PATH was fixed when it started: a function that sets its own needs a
+        # fresh process.
+        if (self.parking is not None and runtime.can_park and not extensions
+                and "LD_LIBRARY_PATH" not in function.environment):
             parked = self.parking.take(function.runtime, function.ephemeral_storage_mb)
         if parked is not None:
             track(parked)
             return parked, await parked.specialise(function.name, function.version, config_key(function), spec)
-        env = Environment(function.name, function.version, config_key(function), self.sandbox, spec)
+        env = self._environment(function, runtime, spec, extensions)
         track(env)
         return env, await env.start()
 
+    def _environment(self, function: FunctionConfig, runtime: Runtime, spec: SandboxSpec,
+                     extensions: tuple[str, ...]) -> Environment:
+        return Environment(function.name, function.version, config_key(function), self.sandbox, spec,
+                           writes_end_marker=runtime.writes_end_marker, extensions=extensions,
+                           account_id=self.settings.account_id, on_stray_output=self._stray_output)
+
+    def _stray_output(self, env: Environment, output: bytes) -> None:
+        """What an environment printed outside any invocation (its extensions' SHUTDOWN phase) goes to
+        its log stream, as on Lambda."""
+        if env.function_name:
+            self.telemetry.environment_output(env.function_name, env.log_stream_name, _lines(output))
+
     def parked_environment(self, runtime_name: str) -> Environment:
-        """An environment for `runtime_name` with no function yet, for the parking lot."""
-        runtime = self.runtimes[runtime_name]
-        lang_dir = runtime.lang_dir()
-        environment_id = new_environment_id()
-        # Only levels whose paths do not depend on the function park (Sandbox.can_park), so
-        # the search paths are already those the function will get.
-        roots = _Roots(task=self.sandbox.task_root(Path("/")), runtime=self.sandbox.runtime_root(RUNTIME_FILES_DIR),
-                       lang=self.sandbox.lang_root(lang_dir) if lang_dir else None, opt=self.sandbox.opt_root(None))
-        env = {**_search_paths(roots), "LANG": "en_US.UTF-8", "TZ": ":UTC",
-               "_EMBER_PARKED": "1", "_EMBER_PREIMPORT": ",".join(self.settings.preimport_modules),
-               "_EMBER_SDK_PATHS": self.sandbox.sdk_root(self.sdk_paths)}
-        lang_root = roots.lang
-        spec = SandboxSpec(
-            environment_id=environment_id,
-            argv=runtime.argv(self.sandbox.runtime_root(RUNTIME_FILES_DIR), lang_root),
-            env=env,
-            task_dir=None,
-            runtime_dir=RUNTIME_FILES_DIR,
-            lang_dir=lang_dir,
-            opt_dir=None,
-            work_dir=self.settings.environments_dir / environment_id,
-            sdk_paths=self.sdk_paths,
-            memory_mb=PARKED_MEMORY_MB,
-            tmp_size_mb=PARKED_TMP_SIZE_MB,
-        )
-        return Environment("", "", "", self.sandbox, spec)
-
-    def _spec(self, function: FunctionConfig, opt_dir: Path | None, initialization_type: str) -> SandboxSpec:
-        runtime = self.runtimes[function.runtime]
-        environment_id = new_environment_id()
-        lang_dir = runtime.lang_dir()
-        roots = _Roots(
-            task=self.sandbox.task_root(self.code_dir(function)),
-            runtime=self.sandbox.runtime_root(RUNTIME_FILES_DIR),
-            lang=self.sandbox.lang_root(lang_dir) if lang_dir else None,
-            opt=self.sandbox.opt_root(opt_dir),
-        )
-        return SandboxSpec(
-            environment_id=environment_id,
-            argv=runtime.argv(roots.runtime, roots.lang),
-            env={**self._environment_variables(function, roots),
-                 "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type},
-            task_dir=self.code_dir(function),
-            runtime_dir=RUNTIME_FILES_DIR,
-            lang_dir=lang_dir,
-            opt_dir=opt_dir,
-            work_dir=self.settings.environments_dir / environment_id,
-            sdk_paths=self.sdk_paths,
-            memory_mb=function.memory_mb,
-            tmp_size_mb=function.ephemeral_storage_mb,
-        )
-
-    def _environment_variables(self, function: FunctionConfig, roots: _Roots) -> dict[str, str]:
-        region = self.settings.region
-        defaults = {"TZ": ":UTC", "LANG": "en_US.UTF-8", **_search_paths(roots)}
-        reserved = {
-            "AWS_LAMBDA_FUNCTION_NAME": function.name,
-            "AWS_LAMBDA_FUNCTION_VERSION": function.version,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name(function.version),
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
-            "LAMBDA_TASK_ROOT": roots.task,
-            "LAMBDA_RUNTIME_DIR": roots.runtime,
-            "_HANDLER": function.handler,
-        }
-        if roots.opt != "/opt":
-            reserved["_EMBER_OPT_ROOT"] = roots.opt  # the plain level has no /opt: tell the bootstrap
-        reserved["_EMBER_SDK_PATHS"] = self.sandbox.sdk_root(self.sdk_paths)
-        # As on Lambda: users may override PATH, TZ, LANG..., never the reserved keys.
-        return {**defaults, **function.environment, **reserved}
-
-
-def _search_paths(roots: _Roots) -> dict[str, str]:
-    """Lambda's own PATH and LD_LIBRARY_PATH, with /opt/bin and /opt/lib for layers."""
-    lang_bin = f"{roots.lang}/bin:" if roots.lang else ""
-    lang_lib = f"{roots.lang}/lib:" if roots.lang else ""  # a shared libpython lives there
-    return {
-        "PATH": f"{lang_bin}/usr/local/bin:/usr/bin:/bin:{roots.opt}/bin",
-        "LD_LIBRARY_PATH": f"{lang_lib}/lib64:/usr/lib64:{roots.runtime}:{roots.runtime}/lib:{roots.task}:"
-                           f"{roots.task}/lib:{roots.opt}/lib",
-    }
-
-
-@dataclass(frozen=True)
-class _Roots:
-    """Where an environment sees its code, Ember's runtime files, the interpreter and /opt."""
-
-    task: str
-    runtime: str
-    lang: str | None
-    opt: str
+        """An environment for `runtime_name` (a runtime that can park) with no function yet, for the
+        parking lot."""
+        spec = self.specs.parked(self.runtimes[runtime_name])
+        return Environment("", "", "", self.sandbox, spec, account_id=self.settings.account_id,
+                           on_stray_output=self._stray_output)
 
 
 def _decode(data: bytes) -> str:
@@ -309,6 +246,10 @@ def _with_message_prefix(body: bytes, prefix: str) -> bytes:
     if isinstance(document, dict) and isinstance(document.get("errorMessage"), str):
         document["errorMessage"] = prefix + document["errorMessage"]
     return json.dumps(document).encode()
+
+
+def _error_json(message: str, error_type: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
 def _with_request_id(body: bytes, request_id: str) -> bytes:

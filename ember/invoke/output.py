@@ -4,6 +4,11 @@ Ember's bootstraps end each invocation's output with a marker,
 ``\\0EMBER-END <request id>\\0\\n``, written after flushing and before reporting the
 result; so once the result has arrived, all of that invocation's output is in the
 pipe, and waiting for the marker gives it in full.
+
+A custom runtime's bootstrap writes no marker: its output is taken once the pipe has been
+quiet for a moment (`take_quiet`). What it wrote before posting its result is in the pipe by
+then; what it writes later (or keeps in a buffer it has not flushed) goes with the next
+invocation, as it would on Lambda.
 """
 
 from __future__ import annotations
@@ -77,6 +82,22 @@ class OutputCollector:
                 await asyncio.wait_for(self._changed.wait(), remaining)
         if request_id in self._finished:
             return self._finished.pop(request_id)
+        return self.drain()
+
+    async def take_quiet(self, quiet_s: float, max_wait_s: float) -> bytes:
+        """Everything read so far, once no new output has arrived for `quiet_s` (waiting at most
+        `max_wait_s` in all): the output of a runtime that writes no marker."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait_s
+        while not self.is_closed:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(quiet_s, remaining))
+            except TimeoutError:
+                break  # quiet for quiet_s: what was written before the result is in
         return self.drain()
 
     async def settle(self, wait_s: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from ember.errors import InvalidParameterValueException, ValidationException
 from ember.runtimes.catalog import Runtime
@@ -24,7 +25,10 @@ DEPRECATED_RUNTIMES = {
     "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6", "dotnet7", "ruby2.5", "ruby2.7", "go1.x",
     "provided",
 }
-RECOMMENDED_PYTHON = "python3.13"
+#: the runtime AWS recommends instead of a deprecated one, by family (the name's leading letters)
+RECOMMENDED_RUNTIMES = {"python": "python3.13", "nodejs": "nodejs22.x", "java": "java21", "dotnet": "dotnet8",
+                        "dotnetcore": "dotnet8", "ruby": "ruby3.3", "go": "provided.al2023",
+                        "provided": "provided.al2023"}
 #: Lambda's limits for a function: the service model allows more (32 GB, 5400 s) only for
 #: Managed Instances and durable functions, which Ember does not offer, so the model cannot check them
 MAX_MEMORY_MB = 10240
@@ -72,9 +76,11 @@ def check_environment(variables: dict[str, str]) -> None:
 def check_runtime(name: str, runtimes: dict[str, Runtime]) -> Runtime:
     """The runtime to run `name` on, or the error saying why it cannot be used here."""
     if name in DEPRECATED_RUNTIMES:
+        family = re.match(r"[a-z]+", name)
+        recommended = RECOMMENDED_RUNTIMES.get(family[0] if family else "", "python3.13")
         raise InvalidParameterValueException(
             f"The runtime parameter of {name} is no longer supported for creating or updating AWS Lambda "
-            f"functions. We recommend you use the new runtime ({RECOMMENDED_PYTHON}) while creating or "
+            f"functions. We recommend you use the new runtime ({recommended}) while creating or "
             "updating functions."
         )
     runtime = runtimes.get(name)
@@ -82,6 +88,10 @@ def check_runtime(name: str, runtimes: dict[str, Runtime]) -> Runtime:
         supported = ", ".join(runtimes)
         raise InvalidParameterValueException(
             f"Runtime {name} is not supported by Ember yet. Supported runtimes: {supported}."
+        )
+    if runtime.blocked_reason is not None:
+        raise InvalidParameterValueException(
+            f"Runtime {name} is not available on this Ember host: {runtime.blocked_reason}."
         )
     if not runtime.is_available:
         raise InvalidParameterValueException(

@@ -20,6 +20,9 @@ class Outcome:
     kind: OutcomeKind
     body: bytes
     error_type: str | None = None
+    #: Ember's bootstraps say so (header Ember-Runtime-Exiting) when the runtime exits right after
+    #: this outcome (Node.js after an uncaught exception): the environment is then not reused
+    is_runtime_exiting: bool = False
 
 
 @dataclass(frozen=True)

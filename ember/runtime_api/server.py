@@ -1,10 +1,19 @@
 """An HTTP/1.1 server for one environment's Runtime API, on a socket the sandbox made.
 
-Routes (AWS's Runtime API):
+Routes (AWS's Runtime API, and its Extensions API on the same port):
     GET  /2018-06-01/runtime/invocation/next
     POST /2018-06-01/runtime/invocation/{id}/response
     POST /2018-06-01/runtime/invocation/{id}/error
     POST /2018-06-01/runtime/init/error
+    POST /2020-01-01/extension/register
+    GET  /2020-01-01/extension/event/next
+    POST /2020-01-01/extension/init/error
+    POST /2020-01-01/extension/exit/error
+
+Status codes and error bodies follow Lambda's: 202 {"status":"OK"} for what is accepted,
+400 InvalidRequestID for an invocation that is not current, 403 InvalidStateTransition for
+/init/error once init is over, 413 RequestEntityTooLarge for a response over 6 MB (the
+invocation then fails with Function.ResponseSizeTooLarge).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import socket
 import h11
 
 from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation, RuntimeChannel
+from ember.runtime_api.extensions import ExtensionsHub
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +38,15 @@ _PREFIX = "/2018-06-01/runtime"
 #: Ember's own route: a parked runtime waits here for the function it will run
 _SPECIALISE_PATH = "/2018-06-01/ember/specialise"
 _INVOCATION_ROUTE = re.compile(rf"^{_PREFIX}/invocation/(?P<id>[^/]+)/(?P<kind>response|error)$")
+_EXTENSION_PREFIX = "/2020-01-01/extension"
 
 
 class RuntimeApiServer:
     """Serves the Runtime API for one environment until closed."""
 
-    def __init__(self, channel: RuntimeChannel) -> None:
+    def __init__(self, channel: RuntimeChannel, extensions: ExtensionsHub) -> None:
         self.channel = channel
+        self.extensions = extensions
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -89,35 +101,57 @@ class RuntimeApiServer:
             variables = await self.channel.wait_for_function()
             return 200, [], json.dumps(variables).encode()
         headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
+        if path.startswith(_EXTENSION_PREFIX + "/"):
+            return await self._extension(method, path.removeprefix(_EXTENSION_PREFIX), headers, body)
         status, response_body = self._post(method, path, headers, body, too_large)
         return status, [], response_body
 
+    async def _extension(self, method: str, route: str, headers: dict[str, str],
+                         body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        hub = self.extensions
+        if method == "POST" and route == "/register":
+            return hub.register(headers, body)
+        if method == "GET" and route == "/event/next":
+            return await hub.next_event(headers)
+        if method == "POST" and route in ("/init/error", "/exit/error"):
+            return hub.report_error(headers, body)
+        if route in ("/register", "/event/next", "/init/error", "/exit/error"):
+            return 405, [], _error_body("InvalidRequest", f"{method} is not allowed on {_EXTENSION_PREFIX}{route}")
+        return 404, [], _error_body("InvalidRequest", f"no Extensions API route {_EXTENSION_PREFIX}{route}")
+
     def _post(self, method: str, path: str, headers: dict[str, str], body: bytes,
                     too_large: bool) -> tuple[int, bytes]:
+        match = _INVOCATION_ROUTE.match(path)
+        if not match and path != f"{_PREFIX}/init/error":
+            return 404, _error_body("InvalidRequest", f"no Runtime API route {path}")
         if method != "POST":
             return 405, _error_body("InvalidRequest", f"{method} is not allowed on {path}")
         error_type = headers.get("lambda-runtime-function-error-type")
-        if path == f"{_PREFIX}/init/error":
-            self.channel.report_init_error(Outcome(OutcomeKind.INIT_ERROR, body, error_type))
+        if match is None:  # /init/error
+            if self.channel.ready.is_set():
+                return 403, _error_body("InvalidStateTransition", "State transition from Ready to InitError failed "
+                                        "for runtime. Error: init is over: report errors of an invocation to "
+                                        "/runtime/invocation/{id}/error")
+            self.channel.report_init_error(Outcome(OutcomeKind.INIT_ERROR, body, error_type or "Unhandled"))
             return 202, b'{"status":"OK"}'
-        match = _INVOCATION_ROUTE.match(path)
-        if not match:
-            return 404, _error_body("InvalidRequest", f"no Runtime API route {path}")
         request_id = match["id"]
         if not self.channel.is_current(request_id):
-            return 400, _error_body("InvalidRequestID", f"Invalid request ID: {request_id}")
+            return 400, _error_body("InvalidRequestID", "Invalid request ID")
+        if too_large:
+            # The result goes to the caller as Function.ResponseSizeTooLarge; the runtime gets a 413.
+            message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+            self.channel.report(request_id, Outcome(
+                OutcomeKind.ERROR,
+                json.dumps({"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}).encode(),
+                "Function.ResponseSizeTooLarge",
+            ))
+            return 413, _error_body("RequestEntityTooLarge",
+                                    f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).")
+        is_exiting = headers.get("ember-runtime-exiting") == "1"
         if match["kind"] == "response":
-            if too_large:
-                message = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
-                self.channel.report(request_id, Outcome(
-                    OutcomeKind.ERROR,
-                    json.dumps({"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}).encode(),
-                    "Function.ResponseSizeTooLarge",
-                ))
-                return 413, _error_body("RequestEntityTooLarge", message)
-            self.channel.report(request_id, Outcome(OutcomeKind.RESPONSE, body))
+            self.channel.report(request_id, Outcome(OutcomeKind.RESPONSE, body, is_runtime_exiting=is_exiting))
         else:
-            self.channel.report(request_id, Outcome(OutcomeKind.ERROR, body, error_type or "Unhandled"))
+            self.channel.report(request_id, Outcome(OutcomeKind.ERROR, body, error_type or "Unhandled", is_exiting))
         return 202, b'{"status":"OK"}'
 
 

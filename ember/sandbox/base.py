@@ -7,6 +7,7 @@ an implementation, never its callers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -33,6 +34,12 @@ class SandboxSpec:
     memory_mb: int
     tmp_size_mb: int  #: EphemeralStorage
     sdk_paths: tuple[Path, ...] = ()  #: the SDK's packages (boto3...), shown read-only at sdk_root
+    #: a Python 3.9+ the environment can run (its path inside), for levels that start a helper
+    #: before the runtime (Sandbox.needs_helper_python); None when there is none
+    python: str | None = None
+    #: the runtime's stdin is a pipe that stays silent until the host opens the gate
+    #: (SandboxProcess.open_gate): the extensions launcher waits on it before starting the runtime
+    has_start_gate: bool = False
 
 
 class SandboxProcess(ABC):
@@ -42,6 +49,21 @@ class SandboxProcess(ABC):
     listener: socket.socket
     #: the runtime's stdout and stderr, merged in write order
     output: asyncio.StreamReader
+    #: the write end of the runtime's stdin when its spec asked for a start gate
+    gate: asyncio.StreamWriter | None = None
+
+    async def open_gate(self) -> None:
+        """Let a gated start proceed (see SandboxSpec.has_start_gate). Idempotent."""
+        if self.gate is not None and not self.gate.is_closing():
+            self.gate.write(b"go\n")
+            self.gate.close()
+            with contextlib.suppress(ConnectionError):
+                await self.gate.wait_closed()
+
+    def detached_process_count(self) -> int | None:
+        """Live processes of the environment outside the runtime's own tree (started detached, as
+        the extensions launcher starts extensions), or None when the level cannot tell."""
+        return None
 
     @abstractmethod
     async def wait(self) -> int:
@@ -78,6 +100,8 @@ class Sandbox(ABC):
     description: str = ""
     #: whether environments can be started before their function is known, then specialised
     can_park: ClassVar[bool] = False
+    #: whether the level runs a Python helper before the runtime (SandboxSpec.python must be set)
+    needs_helper_python: ClassVar[bool] = False
 
     def task_root(self, task_dir: Path) -> str:
         """Where the function's code appears inside an environment (LAMBDA_TASK_ROOT)."""

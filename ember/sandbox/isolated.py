@@ -141,7 +141,7 @@ class IsolatedProcess(SandboxProcess):
         env = {**spec.env, "AWS_LAMBDA_RUNTIME_API": self.sandbox.runtime_api}
         try:
             self._process = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                *argv, stdin=gate_or_devnull(spec), stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, env=env, pass_fds=child_fds, limit=1 << 20,
             )
         finally:
@@ -162,6 +162,7 @@ class IsolatedProcess(SandboxProcess):
         self._detaching = asyncio.create_task(self._detach_tmp_once_bound())
         assert self._process.stdout is not None
         self.output = self._process.stdout
+        self.gate = self._process.stdin
 
     async def _detach_tmp_once_bound(self) -> None:
         """Drop the host's mount of /tmp as soon as the sandbox holds its own (tmpdisk.detach).
@@ -211,6 +212,9 @@ class IsolatedProcess(SandboxProcess):
     def oom_killed(self) -> bool:
         return self.cgroup is not None and self.cgroup.oom_kills() > 0
 
+    def detached_process_count(self) -> int | None:
+        return None if self.init_pid is None else detached_under_init(self.init_pid)
+
     def peak_memory_mb(self) -> int:
         if self.cgroup is None:
             return 0
@@ -254,6 +258,20 @@ class IsolatedProcess(SandboxProcess):
             self.cgroup.remove()
         tmpdisk.destroy(self.tmp_image, self.tmp_mount)
         self.sandbox.uids.give_back(self.uid)
+
+
+def gate_or_devnull(spec: SandboxSpec) -> int:
+    """The runtime's stdin: a pipe for a gated start (SandboxSpec.has_start_gate), else /dev/null."""
+    return asyncio.subprocess.PIPE if spec.has_start_gate else asyncio.subprocess.DEVNULL
+
+
+def detached_under_init(init_pid: int) -> int:
+    """Processes re-parented to a pid namespace's init (bwrap's), besides the runtime: its first child."""
+    try:
+        children = Path(f"/proc/{init_pid}/task/{init_pid}/children").read_text().split()
+    except OSError:
+        return 0  # the namespace is gone, and everything in it
+    return max(0, len(children) - 1)
 
 
 def read_info(fd: int) -> dict:

@@ -70,7 +70,7 @@ class PlainSandbox(Sandbox):
         try:
             process = await asyncio.create_subprocess_exec(
                 *spec.argv,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE if spec.has_start_gate else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 env=env,
@@ -101,6 +101,7 @@ class PlainProcess(SandboxProcess):
         self.listener = listener
         assert process.stdout is not None
         self.output = process.stdout
+        self.gate = process.stdin
         self._marker = f"{MARKER_VARIABLE}={environment_id}".encode()
         self._peak_mb = 0
 
@@ -109,6 +110,10 @@ class PlainProcess(SandboxProcess):
 
     def oom_killed(self) -> bool:
         return self._watch.is_over_memory
+
+    def detached_process_count(self) -> int | None:
+        parents, marked = _scan(self._marker)
+        return len(marked - _descendants(parents, {self._process.pid}))
 
     async def specialise(self, task_dir: Path, opt_dir: Path | None, memory_mb: int) -> None:
         self._watch.memory_limit_bytes = memory_mb * 1024 * 1024
@@ -147,8 +152,17 @@ def _tree(root_pid: int, marker: bytes) -> set[int]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(root_pid, signal.SIGKILL)
         return set()
+    parents, marked = _scan(marker)
+    found = {root_pid} if root_pid in parents else set()
+    return _descendants(parents, found | marked)
+
+
+def _scan(marker: bytes) -> tuple[dict[int, int], set[int]]:
+    """Every live process's parent, and the pids of those carrying `marker` (Linux /proc)."""
     parents: dict[int, int] = {}
     marked: set[int] = set()
+    if not sys.platform.startswith("linux"):
+        return parents, marked
     own_pid = os.getpid()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -166,8 +180,12 @@ def _tree(root_pid: int, marker: bytes) -> set[int]:
                         marked.add(pid)
         except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
             continue
-    found = {root_pid} if root_pid in parents else set()
-    found |= marked
+    return parents, marked
+
+
+def _descendants(parents: dict[int, int], roots: set[int]) -> set[int]:
+    """`roots` and every live process below them."""
+    found = {pid for pid in roots if pid in parents}
     grew = True
     while grew:
         children = {pid for pid, parent in parents.items() if parent in found and pid not in found}

@@ -25,8 +25,8 @@ import sys
 from pathlib import Path
 
 from ember.sandbox import bwrap
-from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec
-from ember.sandbox.isolated import MAX_OPEN_FILES, MAX_PROCESSES, read_info
+from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnavailable
+from ember.sandbox.isolated import MAX_OPEN_FILES, MAX_PROCESSES, detached_under_init, gate_or_devnull, read_info
 from ember.sandbox.netns import RUNTIME_API_PORT
 from ember.sandbox.seccomp import deny_list_bpf
 from ember.sandbox.watchdog import TreeWatchdog, Watch
@@ -38,6 +38,7 @@ CHANNEL_VARIABLE = "EMBER_LISTENER_CHANNEL_FD"
 class RootlessSandbox(Sandbox):
     level = "rootless"
     warning = None
+    needs_helper_python = True  # the listener shim
     description = ("bubblewrap namespaces in a user namespace, seccomp; memory and processes held by a "
                    "watchdog (approximate), CPU not limited")
 
@@ -83,6 +84,10 @@ class RootlessProcess(SandboxProcess):
 
     async def launch(self) -> None:
         spec = self.spec
+        # The shim is Python: a Python runtime's own interpreter, else the host's (catalog.helper_python);
+        # the catalog marks runtimes unavailable at this level when there is none.
+        if spec.python is None:
+            raise SandboxUnavailable("the rootless level needs a Python 3.9+ in /usr/bin to start this runtime")
         host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         info_read, info_write = os.pipe()
         child_fds = [info_write, child_end.fileno()]
@@ -98,13 +103,12 @@ class RootlessProcess(SandboxProcess):
                 *bwrap.filesystem_args(layout), "--info-fd", str(info_write)]
         if seccomp_fd is not None:
             argv += ["--seccomp", str(seccomp_fd)]
-        interpreter = spec.argv[0]
-        argv += [interpreter, "-S", "-I", f"{bwrap.RUNTIME_DIR}/listener_shim.py", *spec.argv]
+        argv += [spec.python, "-S", "-I", f"{bwrap.RUNTIME_DIR}/listener_shim.py", *spec.argv]
         env = {**spec.env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{RUNTIME_API_PORT}",
                CHANNEL_VARIABLE: str(child_end.fileno())}
         try:
             self._process = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                *argv, stdin=gate_or_devnull(spec), stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, env=env, pass_fds=child_fds, limit=1 << 20,
             )
         finally:
@@ -122,6 +126,7 @@ class RootlessProcess(SandboxProcess):
             host_end.close()
         assert self._process.stdout is not None
         self.output = self._process.stdout
+        self.gate = self._process.stdin
 
     async def wait(self) -> int:
         assert self._process is not None
@@ -130,6 +135,9 @@ class RootlessProcess(SandboxProcess):
 
     def oom_killed(self) -> bool:
         return self._watch is not None and self._watch.is_over_memory
+
+    def detached_process_count(self) -> int | None:
+        return None if self.init_pid is None else detached_under_init(self.init_pid)
 
     def peak_memory_mb(self) -> int:
         return 0 if self._watch is None else -(-self._watch.peak_bytes // (1024 * 1024))

@@ -1,8 +1,9 @@
 """What the invoke path tells telemetry, and the do-nothing telemetry used where none is wired.
 
 The invoker calls `invocation_started` once an environment is acquired, `invocation_finished`
-with the invocation's log and duration, and `invocation_throttled` when the scheduler refuses
-with TooManyRequestsException. Features that own other Lambda metrics (async queue, destinations,
+with the invocation's log and duration, `invocation_throttled` when the scheduler refuses
+with TooManyRequestsException, and `environment_output` with what an environment printed
+outside any invocation (extensions shutting down). Features that own other Lambda metrics (async queue, destinations,
 DLQ, provisioned concurrency) call `record_metric`. Every call must be cheap and never raise:
 they sit on the hot path, so work beyond bookkeeping happens later, off it.
 """
@@ -68,6 +69,9 @@ class Telemetry:
 
     def invocation_throttled(self, function_name: str, qualifier: str | None) -> None:
         """The scheduler refused the invocation with TooManyRequestsException."""
+
+    def environment_output(self, function_name: str, log_stream_name: str, text: str) -> None:
+        """An environment printed `text` outside any invocation (its extensions' SHUTDOWN phase)."""
 
     def record_metric(self, metric: LambdaMetric, function_name: str | None, value: float,
                       qualifier: str | None = None, executed_version: str | None = None) -> None:

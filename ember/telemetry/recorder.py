@@ -9,6 +9,7 @@ dimensions) and for {FunctionName}; an invocation that named a qualifier also fo
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 from ember.telemetry.hooks import InvocationRecord, LambdaMetric, Telemetry, unit_of
@@ -100,6 +101,15 @@ class TelemetryRecorder(Telemetry):
     def invocation_throttled(self, function_name: str, qualifier: str | None) -> None:
         self._record(LambdaMetric.THROTTLES, dimension_sets(function_name, qualifier, None), 1)
         self.prometheus.throttles.labels(function_name).inc()
+
+    def environment_output(self, function_name: str, log_stream_name: str, text: str) -> None:
+        now_ms = int(time.time() * 1000)
+        lines = text.split("\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        events = [(now_ms, (line + "\n")[:MAX_EVENT_BYTES]) for line in lines]
+        if events:
+            self.logs.submit(log_group_name(function_name), log_stream_name, events)
 
     def record_metric(self, metric: LambdaMetric, function_name: str | None, value: float,
                       qualifier: str | None = None, executed_version: str | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import sysconfig
 import tempfile
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -120,6 +122,75 @@ def handler(event, context):
     time.sleep(30)
     return "returned"
 '''
+
+
+NODE_HANDLER = """export const handler = async (event, context) =>
+  ({echo: event, taskRoot: process.env.LAMBDA_TASK_ROOT, requestId: context.awsRequestId});
+"""
+#: a custom runtime's bootstrap in Python: the host's /usr/bin/python3 is visible at every level
+CUSTOM_BOOTSTRAP = """#!/usr/bin/python3
+import http.client, json, os
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+conn = http.client.HTTPConnection(host, int(port))
+while True:
+    conn.request("GET", "/2018-06-01/runtime/invocation/next")
+    answer = conn.getresponse()
+    event, request_id = json.loads(answer.read()), answer.getheader("Lambda-Runtime-Aws-Request-Id")
+    print("custom runtime handling", request_id, flush=True)
+    body = json.dumps({"echo": event, "taskRoot": os.environ["LAMBDA_TASK_ROOT"]})
+    conn.request("POST", f"/2018-06-01/runtime/invocation/{request_id}/response", body)
+    conn.getresponse().read()
+"""
+#: an extension that only prints what it gets (the plain level's /tmp is the host's)
+ECHO_EXTENSION = """#!/bin/sh
+API="http://${AWS_LAMBDA_RUNTIME_API}/2020-01-01/extension"
+ID=$(curl -sS -i -X POST "$API/register" -H "Lambda-Extension-Name: echoer" -d '{"events":["INVOKE","SHUTDOWN"]}' \\
+  | grep -i '^Lambda-Extension-Identifier:' | cut -d: -f2 | tr -d ' \\r')
+while true; do
+  EVENT=$(curl -sS "$API/event/next" -H "Lambda-Extension-Identifier: $ID")
+  echo "[echoer] $EVENT"
+  case "$EVENT" in *SHUTDOWN*) exit 0 ;; esac
+done
+"""
+
+
+def executable_zip(files: dict[str, str], executables: tuple[str, ...]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = (0o755 if name in executables else 0o644) << 16
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+def assert_node_and_custom_runtimes_run(server: EmberServer, client) -> None:
+    """A Node.js function (when the host has a node) and a custom runtime with an extension both work."""
+    runtimes = health(server)["runtimes"]
+    node = next((name for name in ("nodejs20.x", "nodejs22.x", "nodejs18.x") if runtimes.get(name)), None)
+    if node is not None:
+        name = unique_name("sbx-node")
+        client.create_function(FunctionName=name, Runtime=node, Role=ROLE, Handler="index.handler",
+                               Code={"ZipFile": make_zip({"index.mjs": NODE_HANDLER})})
+        response, result = invoke_json(client, name, {"n": 1})
+        assert "FunctionError" not in response, result
+        assert result["echo"] == {"n": 1} and result["requestId"] == request_id(response)
+    layers = []
+    if Path("/usr/bin/curl").exists():
+        layer = client.publish_layer_version(LayerName=unique_name("echoer"), Content={"ZipFile": executable_zip(
+            {"extensions/echoer": ECHO_EXTENSION}, ("extensions/echoer",))})
+        layers.append(layer["LayerVersionArn"])
+    name = unique_name("sbx-custom")
+    client.create_function(FunctionName=name, Runtime="provided.al2023", Role=ROLE, Handler="unused", MemorySize=1024,
+                           Code={"ZipFile": executable_zip({"bootstrap": CUSTOM_BOOTSTRAP}, ("bootstrap",))},
+                           Layers=layers)
+    response, result = invoke_json(client, name, {"n": 2}, LogType="Tail")
+    assert "FunctionError" not in response, result
+    assert result["echo"] == {"n": 2}
+    log = tail(response)
+    assert f"custom runtime handling {request_id(response)}" in log
+    if layers:
+        assert '[echoer] {"eventType": "INVOKE"' in log, log
 
 
 def create(client, code: str, runtime: str, *, memory: int = 128, timeout: int = 10,
@@ -369,6 +440,13 @@ def test_rootless_timeout_leaves_nothing_behind(rootless_client) -> None:
     assert_timeout_leaves_nothing(rootless_client, ROOTLESS_RUNTIME)
 
 
+def test_rootless_runs_node_and_custom_runtimes_through_the_host_python(rootless: UnprivilegedEmber,
+                                                                         rootless_client) -> None:
+    # The listener shim is Python: for these runtimes it runs on /usr/bin/python3.
+    assert health(rootless)["runtimes"]["provided.al2023"] is not None
+    assert_node_and_custom_runtimes_run(rootless, rootless_client)
+
+
 def test_isolated_is_refused_without_root(nobody_home: Path) -> None:
     port = free_port()
     refused = subprocess.run(
@@ -420,3 +498,7 @@ def test_plain_memory_hog_is_ended_by_the_watchdog(plain_client) -> None:
 
 def test_plain_timeout_kills_setsid_children_and_grandchildren(plain_client) -> None:
     assert_timeout_leaves_nothing(plain_client, DEFAULT_RUNTIME)
+
+
+def test_plain_runs_node_and_custom_runtimes(plain: EmberServer, plain_client) -> None:
+    assert_node_and_custom_runtimes_run(plain, plain_client)

@@ -1,0 +1,154 @@
+"""What the sandbox starts for a function: its command, environment variables and folders.
+
+The paths inside an environment depend on the sandbox level (/var/task, /opt... where there is
+a mount namespace; the host's folders at the plain level), so every path a variable or an argv
+names comes from the Sandbox's roots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ember.config import Settings
+from ember.invoke.entrypoints import custom_bootstrap, with_extensions
+from ember.invoke.environment import log_stream_name, new_environment_id
+from ember.invoke.parking import PARKED_MEMORY_MB, PARKED_TMP_SIZE_MB
+from ember.models import FunctionConfig
+from ember.runtimes.catalog import RUNTIME_FILES_DIR, Runtime, RuntimeKind, sdk_paths
+from ember.runtimes.interpreters import helper_python
+from ember.sandbox import Sandbox, SandboxSpec
+
+
+@dataclass(frozen=True)
+class Roots:
+    """Where an environment sees its code, Ember's runtime files, the interpreter and /opt."""
+
+    task: str
+    runtime: str
+    lang: str | None
+    opt: str
+
+
+class SpecBuilder:
+    """Builds SandboxSpecs for one server's settings and sandbox level."""
+
+    def __init__(self, settings: Settings, sandbox: Sandbox) -> None:
+        self.settings = settings
+        self.sandbox = sandbox
+        self.sdk_paths = sdk_paths()
+        #: a host Python for helpers the sandbox starts before a runtime that is not Python
+        helper = helper_python()
+        self.helper_python = str(helper) if helper else None
+
+    def code_dir(self, function: FunctionConfig) -> Path:
+        return self.settings.unpacked_dir / function.code.sha256_hex
+
+    def _roots(self, task_dir: Path, lang_dir: Path | None, opt_dir: Path | None) -> Roots:
+        return Roots(task=self.sandbox.task_root(task_dir), runtime=self.sandbox.runtime_root(RUNTIME_FILES_DIR),
+                     lang=self.sandbox.lang_root(lang_dir) if lang_dir else None, opt=self.sandbox.opt_root(opt_dir))
+
+    def for_function(self, function: FunctionConfig, runtime: Runtime, opt_dir: Path | None,
+                     extensions: tuple[str, ...], initialization_type: str) -> SandboxSpec:
+        """What the sandbox starts for `function` (with `extensions` from its layers' /opt/extensions);
+        InvalidEntrypoint for a custom runtime without a bootstrap it can run."""
+        environment_id = new_environment_id()
+        lang_dir = runtime.lang_dir()
+        task_dir = self.code_dir(function)
+        roots = self._roots(task_dir, lang_dir, opt_dir)
+        entrypoint = None
+        if runtime.kind is RuntimeKind.PROVIDED:
+            entrypoint = custom_bootstrap(task_dir, opt_dir, roots.task, roots.opt)
+        argv = runtime.argv(roots.runtime, roots.lang, entrypoint)
+        is_python = runtime.kind is RuntimeKind.PYTHON
+        return SandboxSpec(
+            environment_id=environment_id,
+            argv=with_extensions(argv, extensions, roots.runtime, roots.opt),
+            env={**self._variables(function, runtime, roots), "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type},
+            task_dir=task_dir,
+            runtime_dir=RUNTIME_FILES_DIR,
+            lang_dir=lang_dir,
+            opt_dir=opt_dir,
+            work_dir=self.settings.environments_dir / environment_id,
+            sdk_paths=self.sdk_paths if is_python else (),
+            memory_mb=function.memory_mb,
+            tmp_size_mb=function.ephemeral_storage_mb,
+            python=argv[0] if is_python else self.helper_python,
+            has_start_gate=bool(extensions),
+        )
+
+    def parked(self, runtime: Runtime) -> SandboxSpec:
+        """A spec for `runtime` (one that can park) with no function yet: see invoke/parking.py."""
+        assert runtime.can_park, runtime.name
+        lang_dir = runtime.lang_dir()
+        environment_id = new_environment_id()
+        # Only levels whose paths do not depend on the function park (Sandbox.can_park), so
+        # the search paths are already those the function will get.
+        roots = self._roots(Path("/"), lang_dir, None)
+        env = {**search_paths(roots), "LANG": "en_US.UTF-8", "TZ": ":UTC",
+               "_EMBER_PARKED": "1", "_EMBER_PREIMPORT": ",".join(self.settings.preimport_modules),
+               "_EMBER_SDK_PATHS": self.sandbox.sdk_root(self.sdk_paths)}
+        argv = runtime.argv(roots.runtime, roots.lang)
+        return SandboxSpec(
+            environment_id=environment_id,
+            argv=argv,
+            env=env,
+            task_dir=None,
+            runtime_dir=RUNTIME_FILES_DIR,
+            lang_dir=lang_dir,
+            opt_dir=None,
+            work_dir=self.settings.environments_dir / environment_id,
+            sdk_paths=self.sdk_paths,
+            memory_mb=PARKED_MEMORY_MB,
+            tmp_size_mb=PARKED_TMP_SIZE_MB,
+            python=argv[0],
+        )
+
+    def refused(self, function: FunctionConfig) -> SandboxSpec:
+        """The spec of an environment refused before it starts (nothing is made from it)."""
+        environment_id = new_environment_id()
+        return SandboxSpec(environment_id=environment_id, argv=[], env={}, task_dir=self.code_dir(function),
+                           runtime_dir=RUNTIME_FILES_DIR, lang_dir=None, opt_dir=None,
+                           work_dir=self.settings.environments_dir / environment_id, memory_mb=function.memory_mb,
+                           tmp_size_mb=function.ephemeral_storage_mb)
+
+    def _variables(self, function: FunctionConfig, runtime: Runtime, roots: Roots) -> dict[str, str]:
+        region = self.settings.region
+        defaults = {"TZ": ":UTC", "LANG": "en_US.UTF-8", **search_paths(roots)}
+        if runtime.kind is RuntimeKind.NODEJS:
+            # Lambda's: layers' packages (/opt/nodejs/nodeNN/node_modules, /opt/nodejs/node_modules), then
+            # the runtime's, then the function's own.
+            defaults["NODE_PATH"] = (f"{roots.opt}/nodejs/node{runtime.node_major}/node_modules:"
+                                     f"{roots.opt}/nodejs/node_modules:{roots.runtime}/node_modules:{roots.runtime}:"
+                                     f"{roots.task}")
+        reserved = {
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": function.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name(function.version),
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "LAMBDA_TASK_ROOT": roots.task,
+            "LAMBDA_RUNTIME_DIR": roots.runtime,
+            "_HANDLER": function.handler,
+        }
+        if runtime.execution_env:
+            reserved["AWS_EXECUTION_ENV"] = runtime.execution_env  # unset for OS-only runtimes, as on Lambda
+        if runtime.kind is RuntimeKind.PYTHON:
+            if roots.opt != "/opt":
+                reserved["_EMBER_OPT_ROOT"] = roots.opt  # the plain level has no /opt: tell the bootstrap
+            reserved["_EMBER_SDK_PATHS"] = self.sandbox.sdk_root(self.sdk_paths)
+        # As on Lambda: users may override PATH, TZ, LANG..., never the reserved keys.
+        return {**defaults, **function.environment, **reserved}
+
+
+def search_paths(roots: Roots) -> dict[str, str]:
+    """Lambda's own PATH and LD_LIBRARY_PATH, with /opt/bin and /opt/lib for layers."""
+    lang_bin = f"{roots.lang}/bin:" if roots.lang else ""
+    lang_lib = f"{roots.lang}/lib:" if roots.lang else ""  # a shared libpython lives there
+    return {
+        "PATH": f"{lang_bin}/usr/local/bin:/usr/bin:/bin:{roots.opt}/bin",
+        "LD_LIBRARY_PATH": f"{lang_lib}/lib64:/usr/lib64:{roots.runtime}:{roots.runtime}/lib:{roots.task}:"
+                           f"{roots.task}/lib:{roots.opt}/lib",
+    }
