@@ -209,7 +209,8 @@ class AsyncDispatcher:
         except Exception:
             log.exception("Event invocation %s of %s could not be handled", event.request_id, event.function_name)
             try:
-                await self.queue.release([event.event_id])
+                # Backed off, not released: a fault that repeats must not spin. It expires in time.
+                await self._back_off(event, event.enqueued_at_ms + DEFAULT_MAX_EVENT_AGE_S * 1000)
             except Exception:
                 # The queue itself is failing: the event stays claimed, and runs again when its
                 # lease ends or the server restarts.
