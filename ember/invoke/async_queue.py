@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,8 @@ class NewEvent:
     qualifier: str | None  #: the version or alias named by the caller; None: unqualified ($LATEST)
     payload: bytes
     trace_id: str | None = None
+    #: MaximumEventAgeInSeconds when it was accepted: claims hand it out once that old, whatever the room
+    max_age_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class Deferral:
     visible_at_ms: int  #: epoch ms before which no claim returns it
     attempts: int
     throttles: int
-    #: when it is too old to run (epoch ms): claims return it then even for skipped functions
+    #: when it is too old to run (epoch ms): claims return it then even for functions without room
     expires_at_ms: int | None = None
     last_run: LastRun | None = None
 
@@ -76,7 +78,7 @@ class Deferral:
 @dataclass(frozen=True)
 class Claim:
     events: list[QueuedEvent]
-    #: the earliest epoch ms a deferred event of a function not skipped becomes claimable (None: none)
+    #: the earliest epoch ms a deferred event of a function with room becomes claimable (None: none)
     next_visible_at_ms: int | None
 
 
@@ -102,10 +104,10 @@ class AsyncQueue(ABC):
         """
 
     @abstractmethod
-    async def claim(self, limit: int, lease_s: float, skip: Collection[str] = ()) -> Claim:
+    async def claim(self, limit: int, lease_s: float, room: Mapping[str, int] | None = None) -> Claim:
         """Lease up to `limit` claimable events for `lease_s`, oldest first within a function and
-        spread across functions. Functions in `skip` give none, except events past their
-        `expires_at_ms`."""
+        spread across functions. `room` caps how many a function may get (0: none); functions it
+        does not name may get up to `limit`. Events past their `expires_at_ms` come regardless."""
 
     @abstractmethod
     async def finish(self, event_id: int, follow_ups: Sequence[NewEvent] = ()) -> None:

@@ -12,9 +12,13 @@ For each claimed event, as Lambda does:
 Done and discarded events send an invocation record to the OnSuccess/OnFailure destination
 function, enqueued in the same transaction that removes the event.
 
-Concurrency: at most `Settings.async_concurrency` events run at once. A function that
-throttles is not given more events than it ran when it throttled (probing one more after
-each success), so a backlog does not turn into a storm of 429s.
+Concurrency: at most `Settings.async_concurrency` events run at once, and a function is
+not handed more than it has room for: its reserved concurrency, or — once it throttled
+while running others — what it was running then (probing one more after each round of that
+many successes), minus what it runs now, synchronous invokes included. A 429 that room
+tracking did not foresee puts the event back in line at once, unpenalised; only when none of
+the function's invocations is running (the account limit is spent elsewhere) does the
+event back off. So a backlog never turns into a storm of 429s and doubling backoffs.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ log = logging.getLogger(__name__)
 LEASE_S = 960.0
 #: the longest the dispatcher sleeps without looking at the queue (a safety net; puts wake it)
 IDLE_S = 30.0
+#: how soon it looks again when a function's room is taken by invocations it does not run
+RECHECK_S = 0.25
 #: Lambda's limit on an Event invocation's payload, which a record to a destination function is
 MAX_RECORD_BYTES = 1_048_576
 
@@ -67,8 +73,10 @@ class AsyncDispatcher:
         self.settings = settings
         self.resolve = resolve
         self._running: dict[int, asyncio.Task[None]] = {}  # event id → its task
-        self._in_flight: Counter[str] = Counter()  # function name → events running
-        self._caps: dict[str, int] = {}  # function name → events it ran at once when it last throttled
+        self._in_flight: Counter[str] = Counter()  # function name → events this dispatcher is running
+        self._reserved: dict[str, int] = {}  # function name → its reserved concurrency, as last seen
+        self._caps: dict[str, int] = {}  # function name → invocations it ran at once when it last throttled
+        self._successes: Counter[str] = Counter()  # function name → successes since its cap last changed
         self._blocked_until: dict[str, float] = {}  # function name → monotonic time its throttle backoff ends
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -118,7 +126,7 @@ class AsyncDispatcher:
                 await self._sleep(IDLE_S, wait_for_put=False)
                 continue
             try:
-                claim = await self.queue.claim(capacity, LEASE_S, skip=self._skipped())
+                claim = await self.queue.claim(capacity, LEASE_S, room=self._room())
             except Exception:
                 log.exception("could not claim queued Event invocations; trying again shortly")
                 await asyncio.sleep(1.0)
@@ -132,16 +140,33 @@ class AsyncDispatcher:
                 continue
             await self._sleep(self._idle_timeout_s(claim.next_visible_at_ms), wait_for_put=True)
 
-    def _skipped(self) -> set[str]:
+    def _room(self) -> dict[str, int]:
+        """How many more events each limited function may be handed now (0 while its backoff lasts)."""
         now = time.monotonic()
         for name in [name for name, until in self._blocked_until.items() if until <= now]:
             del self._blocked_until[name]
-        saturated = {name for name, count in self._in_flight.items()
-                     if count >= max(self._caps.get(name, count + 1), 1)}
-        return saturated | set(self._blocked_until)
+        room: dict[str, int] = {}
+        for name in self._reserved.keys() | self._caps.keys():
+            limits = [max(cap, 1) for cap in (self._caps.get(name),) if cap is not None]
+            reserved = self._reserved.get(name)
+            if reserved:  # 0 is left out: its events are claimed, to be discarded at once
+                limits.append(reserved)
+            if not limits:
+                continue
+            # The scheduler counts synchronous invokes too; ours count from their claim.
+            busy = max(self._in_flight[name], self.invoker.scheduler.in_flight(name))
+            room[name] = max(0, min(limits) - busy)
+        room.update((name, 0) for name in self._blocked_until)
+        return room
+
+    def _is_waiting_on_others(self) -> bool:
+        """A function has no room only because of invocations this dispatcher does not run (sync
+        invokes): their end wakes nothing here, so the loop looks again soon."""
+        return any(self._in_flight[name] == 0 and name not in self._blocked_until
+                   for name, free in self._room().items() if free == 0)
 
     def _idle_timeout_s(self, next_visible_at_ms: int | None) -> float:
-        timeout_s = IDLE_S
+        timeout_s = RECHECK_S if self._is_waiting_on_others() else IDLE_S
         if next_visible_at_ms is not None:
             timeout_s = min(timeout_s, max(0.0, next_visible_at_ms / 1000 - time.time()))
         if self._blocked_until:
@@ -184,7 +209,8 @@ class AsyncDispatcher:
         except Exception:
             log.exception("Event invocation %s of %s could not be handled", event.request_id, event.function_name)
             try:
-                await self.queue.release([event.event_id])
+                # Backed off, not released: a fault that repeats must not spin. It expires in time.
+                await self._back_off(event, event.enqueued_at_ms + DEFAULT_MAX_EVENT_AGE_S * 1000)
             except Exception:
                 # The queue itself is failing: the event stays claimed, and runs again when its
                 # lease ends or the server restarts.
@@ -204,6 +230,10 @@ class AsyncDispatcher:
         if now_ms >= expires_at_ms:
             await self._discard(event, target, Condition.EVENT_AGE_EXCEEDED, event.last_run, event.attempts)
             return
+        if target.reserved_concurrency is None:
+            self._reserved.pop(event.function_name, None)
+        else:
+            self._reserved[event.function_name] = target.reserved_concurrency  # claims respect it from now
         if target.reserved_concurrency == 0:
             # Lambda: with reserved concurrency 0, new events go to the failure destination, no retries.
             await self._discard(event, target, Condition.RETRIES_EXHAUSTED, event.last_run, event.attempts)
@@ -213,7 +243,7 @@ class AsyncDispatcher:
         try:
             result = await self.invoker.invoke(target.function, request)
         except TooManyRequestsException:
-            await self._back_off(event, expires_at_ms, is_throttle=True)
+            await self._throttled(event, expires_at_ms)
             return
         except EmberError as exc:
             if not self.is_claiming:  # the server is stopping: not the function's fault, run it again later
@@ -222,7 +252,7 @@ class AsyncDispatcher:
             # A system error: as for throttles, Lambda puts the event back and tries again later.
             log.warning("Event invocation %s of %s could not run (%s); trying again later", event.request_id,
                         event.function_name, exc.message)
-            await self._back_off(event, expires_at_ms, is_throttle=False)
+            await self._back_off(event, expires_at_ms)
             return
         self._admitted(event.function_name)
         attempts = event.attempts + 1
@@ -242,25 +272,37 @@ class AsyncDispatcher:
             return
         await self._discard(event, target, Condition.RETRIES_EXHAUSTED, last_run, attempts)
 
-    async def _back_off(self, event: QueuedEvent, expires_at_ms: int, *, is_throttle: bool) -> None:
-        """Back in line after a backoff doubling from 1 s to 5 minutes; not counted as an attempt."""
+    async def _throttled(self, event: QueuedEvent, expires_at_ms: int) -> None:
         name = event.function_name
+        running = self.invoker.scheduler.in_flight(name)
+        if running == 0:  # none of its own will end to make room: the account limit is spent elsewhere
+            await self._back_off(event, expires_at_ms)
+            return
+        # It is at its limit: it runs no more than this at once until a round of successes says otherwise.
+        self._caps[name] = running
+        self._successes[name] = 0
+        await self.queue.defer(event.event_id, Deferral(int(time.time() * 1000), event.attempts, event.throttles,
+                                                        expires_at_ms, event.last_run))
+
+    async def _back_off(self, event: QueuedEvent, expires_at_ms: int) -> None:
+        """Back in line after a backoff doubling from 1 s to 5 minutes; not counted as an attempt."""
         throttles = event.throttles + 1
         first_s, max_s = self.settings.async_throttle_backoff_s
         delay_s = min(first_s * 2 ** (throttles - 1), max_s)
-        if is_throttle:
-            others = self._in_flight[name] - 1
-            self._caps[name] = others  # it ran this many when it throttled: give it no more at once
-            if others == 0:  # nothing of its own will finish to make room (the account limit is reached)
-                self._blocked_until[name] = time.monotonic() + delay_s
+        self._blocked_until[event.function_name] = time.monotonic() + delay_s
         visible_at_ms = min(int(time.time() * 1000) + math.ceil(delay_s * 1000), expires_at_ms)
         await self.queue.defer(event.event_id, Deferral(visible_at_ms, event.attempts, throttles, expires_at_ms,
                                                         event.last_run))
 
     def _admitted(self, function_name: str) -> None:
-        """It ran: probe for one more at once next time."""
-        if function_name in self._caps:
-            self._caps[function_name] += 1
+        """It ran: after a round of successes at its cap, try one more at once."""
+        cap = self._caps.get(function_name)
+        if cap is None:
+            return
+        self._successes[function_name] += 1
+        if self._successes[function_name] >= cap:
+            self._caps[function_name] = cap + 1
+            self._successes[function_name] = 0
 
     async def _discard(self, event: QueuedEvent, target: AsyncTarget, condition: Condition,
                        last_run: LastRun | None, attempts: int) -> None:
@@ -281,4 +323,7 @@ class AsyncDispatcher:
                         condition.value, event.request_id, len(record), MAX_RECORD_BYTES)
             return []
         destination = parse_function_ref(destination_arn)
-        return [NewEvent(str(uuid.uuid4()), destination.name, destination.qualifier, record)]
+        # Its expiry is checked against the destination's own configuration when it is claimed;
+        # the default age here only makes a claim hand it out by then at the latest.
+        return [NewEvent(str(uuid.uuid4()), destination.name, destination.qualifier, record,
+                         max_age_s=DEFAULT_MAX_EVENT_AGE_S)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ember.invoke.async_queue import (
@@ -50,7 +50,7 @@ MIGRATIONS: list[str] = [
     """,
     # A function's claimable events in order: what each claim reads.
     "CREATE INDEX IF NOT EXISTS events_claimable ON events (function_name, is_running, visible_at_ms, id)",
-    # Events known to expire: few, so a claim can find them across skipped functions cheaply.
+    # When events become too old to run: claims find those across functions without room.
     "CREATE INDEX IF NOT EXISTS events_expiring ON events (expires_at_ms) WHERE expires_at_ms IS NOT NULL",
 ]
 
@@ -81,22 +81,24 @@ class SQLiteAsyncQueue(AsyncQueue):
         self._put_signal.set()
 
     def _insert(self, db: sqlite3.Connection, event: NewEvent, now_ms: int) -> None:
+        expires_at_ms = now_ms + event.max_age_s * 1000 if event.max_age_s is not None else None
         db.execute(
             "INSERT INTO events (request_id, function_name, qualifier, payload, trace_id, enqueued_at_ms, "
-            "visible_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event.request_id, event.function_name, event.qualifier, event.payload, event.trace_id, now_ms, now_ms),
+            "visible_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (event.request_id, event.function_name, event.qualifier, event.payload, event.trace_id, now_ms, now_ms,
+             expires_at_ms),
         )
         if event.function_name not in self._functions:
             self._functions.append(event.function_name)
 
-    async def claim(self, limit: int, lease_s: float, skip: Collection[str] = ()) -> Claim:
-        skipped = frozenset(skip)
-        return await self._writer.run(lambda db: self._claim(db, limit, lease_s, skipped))
+    async def claim(self, limit: int, lease_s: float, room: Mapping[str, int] | None = None) -> Claim:
+        rooms = dict(room or {})
+        return await self._writer.run(lambda db: self._claim(db, limit, lease_s, rooms))
 
-    def _claim(self, db: sqlite3.Connection, limit: int, lease_s: float, skip: frozenset[str]) -> Claim:
+    def _claim(self, db: sqlite3.Connection, limit: int, lease_s: float, room: dict[str, int]) -> Claim:
         now_ms = _now_ms()
         rows: dict[int, tuple] = {}
-        # Events too old to run are handed out whatever the skip, so they are discarded on time.
+        # Events too old to run are handed out whatever the room, so they are discarded on time.
         for row in db.execute(f"SELECT {_COLUMNS} FROM events WHERE expires_at_ms IS NOT NULL AND "
                               "expires_at_ms <= ? AND is_running = 0 ORDER BY expires_at_ms LIMIT ?",
                               (now_ms, limit)):
@@ -107,13 +109,14 @@ class SQLiteAsyncQueue(AsyncQueue):
         order = [self._functions[(self._next_function + i) % count] for i in range(count)] if count else []
         self._next_function = self._next_function + 1 if count else 0
         for name in order:
-            if name in skip:
+            wanted = min(limit, room.get(name, limit))
+            if wanted <= 0:
                 continue
             due = db.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE function_name = ? AND is_running = 0 AND visible_at_ms <= ? "
-                "ORDER BY visible_at_ms, id LIMIT ?", (name, now_ms, limit)).fetchall()
+                "ORDER BY visible_at_ms, id LIMIT ?", (name, now_ms, wanted)).fetchall()
             per_function.append(due)
-            if len(due) < limit:
+            if len(due) < wanted:
                 later = db.execute("SELECT MIN(visible_at_ms) FROM events WHERE function_name = ? AND is_running = 0 "
                                    "AND visible_at_ms > ?", (name, now_ms)).fetchone()[0]
                 if later is not None:

@@ -23,6 +23,7 @@ from ember.errors import (
 from ember.invoke.async_queue import NewEvent
 from ember.invoke.invoker import InvokeRequest
 from ember.lambda_.backend import LambdaBackend
+from ember.models import DEFAULT_MAX_EVENT_AGE_S
 
 #: AWS's limits on an invocation's request payload
 MAX_SYNC_PAYLOAD_BYTES = 6_291_456
@@ -53,7 +54,7 @@ class InvokeOperations:
         trace_id = ctx.headers.get("x-amzn-trace-id") or new_trace_id()
         if invocation_type == "Event":
             # Durable before the 202; the version an alias picks is chosen when it runs.
-            await self.backend.async_queue.put(NewEvent(ctx.request_id, ref.name, ref.qualifier, payload, trace_id))
+            await self._enqueue(NewEvent(ctx.request_id, ref.name, ref.qualifier, payload, trace_id))
             return {"StatusCode": 202, "Payload": b""}
         request = InvokeRequest(
             payload=payload,
@@ -80,8 +81,14 @@ class InvokeOperations:
         payload = _checked_json(p.get("InvokeArgs") or b"")
         trace_id = ctx.headers.get("x-amzn-trace-id") or new_trace_id()
         # The request id the caller is told is the function's aws_request_id.
-        await self.backend.async_queue.put(NewEvent(ctx.request_id, ref.name, ref.qualifier, payload, trace_id))
+        await self._enqueue(NewEvent(ctx.request_id, ref.name, ref.qualifier, payload, trace_id))
         return {"Status": 202}
+
+    async def _enqueue(self, event: NewEvent) -> None:
+        """Commit `event` to the async queue, with the age at which it is to be discarded."""
+        config = await self.backend.store.get_event_invoke_config(event.function_name, event.qualifier or "$LATEST")
+        max_age_s = config.effective_max_age_s if config is not None else DEFAULT_MAX_EVENT_AGE_S
+        await self.backend.async_queue.put(replace(event, max_age_s=max_age_s))
 
 
 def new_trace_id() -> str:

@@ -14,6 +14,8 @@ from ember.store.base import Store
 from ember.store.sqlite_thread import SQLiteThread
 
 T = TypeVar("T")
+#: bound on cached event invoke config lookups (absent ones included); past it the cache starts over
+MAX_CACHED_EVENT_CONFIGS = 10_000
 
 # Ordered, idempotent migrations; the index of each is its schema version.
 MIGRATIONS: list[str] = [
@@ -89,8 +91,31 @@ class SQLiteStore(Store):
         # indexed row costs less than the hop to the writer thread that every invoke would pay.
         self._reader = sqlite3.connect(path, isolation_level=None)
         self._reader.execute("PRAGMA query_only=1")
-        #: function name → (its stored JSON, decoded): decoding is skipped while the text is unchanged
-        self._decoded: dict[str, tuple[str, FunctionConfig]] = {}
+        # Write-through caches of the two lookups every Event invoke makes. This store is the only
+        # writer of its file (one server process), so its own writes are all the invalidation
+        # needed: each write path forgets the entry before it starts and again once it has
+        # committed, so no read that raced the write can leave a stale entry behind.
+        self._functions: dict[str, FunctionConfig] = {}  # name → $LATEST (frozen; changed with replace())
+        self._event_configs: dict[tuple[str, str], EventInvokeConfig | None] = {}  # absent ones too
+
+    def _forget(self, function_name: str, qualifier: str | None = None, *, whole_function: bool = False) -> None:
+        if whole_function:
+            self._functions.pop(function_name, None)
+            for key in [key for key in self._event_configs if key[0] == function_name]:
+                del self._event_configs[key]
+        elif qualifier is None:
+            self._functions.pop(function_name, None)
+        else:
+            self._event_configs.pop((function_name, qualifier), None)
+
+    async def _write(self, work: Callable[[], T], function_name: str, qualifier: str | None = None, *,
+                     whole_function: bool = False) -> T:
+        """Run a write that changes a cached record, forgetting it before and after the commit."""
+        self._forget(function_name, qualifier, whole_function=whole_function)
+        try:
+            return await self._run(work)
+        finally:
+            self._forget(function_name, qualifier, whole_function=whole_function)
 
     def _read_one(self, query: str, args: tuple[Any, ...]) -> Any:
         rows = self._reader.execute(query, args).fetchall()  # fetchall: the read transaction ends here
@@ -106,18 +131,17 @@ class SQLiteStore(Store):
             except sqlite3.IntegrityError as exc:
                 raise ResourceConflictException(f"Function already exist: {function.name}") from exc
 
-        await self._run(insert)
+        await self._write(insert, function.name, whole_function=True)
 
     async def get_function(self, name: str) -> FunctionConfig | None:
+        cached = self._functions.get(name)
+        if cached is not None:
+            return cached
         text = self._read_one("SELECT record FROM functions WHERE name = ?", (name,))
         if text is None:
-            self._decoded.pop(name, None)
-            return None
-        cached = self._decoded.get(name)
-        if cached is not None and cached[0] == text:
-            return cached[1]  # frozen, and callers change records with replace(): safe to share
+            return None  # not cached: names that do not exist would grow the cache without bound
         function = _load(text)
-        self._decoded[name] = (text, function)
+        self._functions[name] = function
         return function
 
     async def list_functions(self, after_name: str | None, limit: int) -> list[FunctionConfig]:
@@ -137,7 +161,7 @@ class SQLiteStore(Store):
             )
             return cursor.rowcount == 1
 
-        return await self._run(update)
+        return await self._write(update, function.name)
 
     async def delete_function(self, name: str) -> bool:
         def delete() -> bool:
@@ -153,7 +177,7 @@ class SQLiteStore(Store):
             self._db.execute("COMMIT")
             return deleted
 
-        return await self._run(delete)
+        return await self._write(delete, name, whole_function=True)
 
     async def add_version(self, version: FunctionConfig) -> bool:
         def insert() -> bool:
@@ -190,9 +214,9 @@ class SQLiteStore(Store):
         return cursor.rowcount == 1
 
     async def delete_version(self, function_name: str, version: str) -> bool:
-        return await self._run(lambda: self._delete_with_config(
+        return await self._write(lambda: self._delete_with_config(
             "DELETE FROM versions WHERE function_name = ? AND number = ?", (function_name, int(version)),
-            function_name, version))
+            function_name, version), function_name, version)
 
     def _delete_with_config(self, statement: str, args: tuple[Any, ...], function_name: str, qualifier: str) -> bool:
         """Delete a version or alias row and the event invoke config of that qualifier in one transaction."""
@@ -239,8 +263,9 @@ class SQLiteStore(Store):
         return cursor.rowcount == 1
 
     async def delete_alias(self, function_name: str, name: str) -> bool:
-        return await self._run(lambda: self._delete_with_config(
-            "DELETE FROM aliases WHERE function_name = ? AND name = ?", (function_name, name), function_name, name))
+        return await self._write(lambda: self._delete_with_config(
+            "DELETE FROM aliases WHERE function_name = ? AND name = ?", (function_name, name), function_name, name),
+            function_name, name)
 
     async def add_layer_version(self, layer_name: str, make: Callable[[int], LayerVersion]) -> LayerVersion:
         def insert() -> LayerVersion:
@@ -320,15 +345,23 @@ class SQLiteStore(Store):
         return await self._run(delete) > 0
 
     async def put_event_invoke_config(self, config: EventInvokeConfig) -> None:
-        await self._run(lambda: self._db.execute(
+        await self._write(lambda: self._db.execute(
             "INSERT OR REPLACE INTO event_invoke_configs (function_name, qualifier, record) VALUES (?, ?, ?)",
-            (config.function_name, config.qualifier, json.dumps(config.to_record()))))
+            (config.function_name, config.qualifier, json.dumps(config.to_record()))),
+            config.function_name, config.qualifier)
 
     async def get_event_invoke_config(self, function_name: str, qualifier: str) -> EventInvokeConfig | None:
-        # A point read on the loop: the dispatcher looks this up for every Event invocation it runs.
+        # Read for every Event invocation accepted and every one run: cached, absent ones included.
+        key = (function_name, qualifier)
+        if key in self._event_configs:
+            return self._event_configs[key]
         text = self._read_one("SELECT record FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?",
-                              (function_name, qualifier))
-        return EventInvokeConfig.from_record(json.loads(text)) if text is not None else None
+                              key)
+        config = EventInvokeConfig.from_record(json.loads(text)) if text is not None else None
+        if len(self._event_configs) >= MAX_CACHED_EVENT_CONFIGS:  # lookups of qualifiers that do not exist
+            self._event_configs.clear()
+        self._event_configs[key] = config
+        return config
 
     async def list_event_invoke_configs(self, function_name: str) -> list[EventInvokeConfig]:
         rows = await self._run(lambda: self._db.execute(
@@ -337,8 +370,9 @@ class SQLiteStore(Store):
         return [EventInvokeConfig.from_record(json.loads(row[0])) for row in rows]
 
     async def delete_event_invoke_config(self, function_name: str, qualifier: str) -> bool:
-        cursor = await self._run(lambda: self._db.execute(
-            "DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?", (function_name, qualifier)))
+        cursor = await self._write(lambda: self._db.execute(
+            "DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?", (function_name, qualifier)),
+            function_name, qualifier)
         return cursor.rowcount == 1
 
     async def count_functions(self) -> tuple[int, int]:

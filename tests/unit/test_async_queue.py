@@ -48,7 +48,7 @@ class TestAsyncQueueContract:
 
         asyncio.run(scenario())
 
-    def test_claims_spread_across_functions_and_honour_skip(self, open_queue) -> None:
+    def test_claims_spread_across_functions_and_honour_room(self, open_queue) -> None:
         async def scenario() -> None:
             queue = open_queue()
             for n in range(5):
@@ -56,8 +56,9 @@ class TestAsyncQueueContract:
             await queue.put(event("quiet", 0))
             claim = await queue.claim(2, lease_s=60)
             assert sorted(e.function_name for e in claim.events) == ["busy", "quiet"]
-            skipped = await queue.claim(10, lease_s=60, skip={"busy"})
-            assert skipped.events == []
+            assert (await queue.claim(10, lease_s=60, room={"busy": 0})).events == []
+            limited = await queue.claim(10, lease_s=60, room={"busy": 2})
+            assert [e.request_id for e in limited.events] == ["request-busy-1", "request-busy-2"]
             await queue.close()
 
         asyncio.run(scenario())
@@ -95,17 +96,28 @@ class TestAsyncQueueContract:
 
         asyncio.run(scenario())
 
-    def test_an_expired_event_is_handed_out_even_for_a_skipped_function(self, open_queue) -> None:
+    def test_an_expired_event_is_handed_out_even_for_a_function_without_room(self, open_queue) -> None:
         async def scenario() -> None:
             queue = open_queue()
             await queue.put(event("throttled"))
             [claimed] = (await queue.claim(10, lease_s=60)).events
             now_ms = int(time.time() * 1000)
             await queue.defer(claimed.event_id, Deferral(now_ms + 60_000, 0, 1, expires_at_ms=now_ms + 200))
-            assert (await queue.claim(10, lease_s=60, skip={"throttled"})).events == []
+            assert (await queue.claim(10, lease_s=60, room={"throttled": 0})).events == []
             await asyncio.sleep(0.25)
-            [expired] = (await queue.claim(10, lease_s=60, skip={"throttled"})).events
+            [expired] = (await queue.claim(10, lease_s=60, room={"throttled": 0})).events
             assert expired.request_id == claimed.request_id and expired.throttles == 1
+            await queue.close()
+
+        asyncio.run(scenario())
+
+    def test_an_event_past_the_age_it_was_accepted_with_is_handed_out_without_room(self, open_queue) -> None:
+        async def scenario() -> None:
+            queue = open_queue()
+            await queue.put(event("busy", 1))  # no age given: waits for room
+            await queue.put(NewEvent("request-old", "busy", None, b"{}", max_age_s=0))
+            [expired] = (await queue.claim(10, lease_s=60, room={"busy": 0})).events
+            assert expired.request_id == "request-old"
             await queue.close()
 
         asyncio.run(scenario())
@@ -134,7 +146,7 @@ class TestAsyncQueueContract:
             for n in range(3):
                 await queue.put(event("deleted", n))
             await queue.put(event("kept"))
-            running = (await queue.claim(2, lease_s=60, skip={"kept"})).events
+            running = (await queue.claim(2, lease_s=60, room={"kept": 0})).events
             assert await queue.discard_function("deleted") == 1
             depths = {d.function_name: (d.depth, d.running) for d in await queue.depths()}
             assert depths == {"deleted": (2, 2), "kept": (1, 0)}
