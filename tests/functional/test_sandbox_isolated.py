@@ -12,11 +12,9 @@ checking that they are in a pid namespace and not root.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import hashlib
-import json
 import os
 import re
 import signal
@@ -29,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import urllib3
 
 from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, invoke_json, make_zip, unique_name
+from tests.functional.helpers import health, marked_pids, request_id, tail
 
 #: runs the snippet in event["code"]; the snippet leaves its answer in `result`
 PROBE = '''
@@ -353,34 +351,6 @@ def probe(client) -> Callable[..., object]:
 
     run.function_name = name  # type: ignore[attr-defined]
     return run
-
-
-def request_id(response: dict) -> str:
-    return response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
-
-
-def tail(response: dict) -> str:
-    return base64.b64decode(response["LogResult"]).decode()
-
-
-def health(server: EmberServer) -> dict:
-    return json.loads(urllib3.request("GET", f"{server.url}/_ember/health", timeout=5).data)
-
-
-def marked_pids(marker: str) -> set[int]:
-    """Host pids of live processes whose environment holds MARKER=`marker` (root reads every environ)."""
-    needle = f"MARKER={marker}".encode()
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as environ:
-                if needle in environ.read().split(b"\0"):
-                    found.add(int(entry))
-        except OSError:
-            continue
-    return found
 
 
 def escapees(marker: str, seconds: str = "1000") -> set[int]:

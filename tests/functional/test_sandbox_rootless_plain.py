@@ -7,10 +7,8 @@ holds memory. Plain hides nothing and says so everywhere, but still ends runaway
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
-import json
 import os
 import shutil
 import signal
@@ -30,6 +28,7 @@ import pytest
 import urllib3
 
 from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, free_port, invoke_json, make_zip, unique_name
+from tests.functional.helpers import health, marked_pids, request_id, tail
 
 REPO = Path(__file__).resolve().parents[2]
 DEBIAN_PYTHON = Path("/usr/bin/python3.11")
@@ -214,34 +213,6 @@ def probe_runner(client, runtime: str) -> Callable[..., object]:
         return result
 
     return run
-
-
-def request_id(response: dict) -> str:
-    return response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
-
-
-def tail(response: dict) -> str:
-    return base64.b64decode(response["LogResult"]).decode()
-
-
-def health(server: EmberServer) -> dict:
-    return json.loads(urllib3.request("GET", f"{server.url}/_ember/health", timeout=5).data)
-
-
-def marked_pids(marker: str) -> set[int]:
-    """Host pids of live processes whose environment holds MARKER=`marker` (root reads every environ)."""
-    needle = f"MARKER={marker}".encode()
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as environ:
-                if needle in environ.read().split(b"\0"):
-                    found.add(int(entry))
-        except OSError:
-            continue
-    return found
 
 
 def escapees(marker: str) -> set[int]:
