@@ -9,7 +9,6 @@ import json
 import logging
 import math
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,6 +260,3 @@ def _with_request_id(body: bytes, request_id: str) -> bytes:
         document["requestId"] = request_id
     return json.dumps(document).encode()
 
-
-def new_request_id() -> str:
-    return str(uuid.uuid4())

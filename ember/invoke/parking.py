@@ -57,9 +57,6 @@ class ParkingLot:
             self._wanted.add(runtime)
             self._refill(runtime)
 
-    def count(self, runtime: str) -> int:
-        return len(self._ready[runtime])
-
     def _refill(self, runtime: str) -> None:
         task = self._filling.get(runtime)
         if task is None or task.done():

@@ -76,6 +76,11 @@ def filesystem_args(layout: Layout) -> list[str]:
     return args
 
 
+def exit_code(bwrap_code: int) -> int:
+    """bwrap reports a child killed by signal N as 128 + N: the code as asyncio reports it (-N)."""
+    return -(bwrap_code - 128) if bwrap_code > 128 else bwrap_code
+
+
 def write_etc(etc_dir: Path, uids: Iterable[int]) -> None:
     """The generated /etc files: a passwd and group naming each sandbox uid, and hosts."""
     etc_dir.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from ember.sandbox import bwrap, mounts, tmpdisk
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec
 from ember.sandbox.cgroups import Cgroup, CgroupDriver, detect_driver
 from ember.sandbox.netns import RUNTIME_API_PORT, listen_in_namespace_of
-from ember.sandbox.seccomp import deny_list_bpf
+from ember.sandbox.seccomp import deny_list_bpf, filter_fd
 from ember.sandbox.uids import UidPool
 
 MAX_PROCESSES = 1024
@@ -127,7 +127,7 @@ class IsolatedProcess(SandboxProcess):
             mounts.make_slot(self.opt_slot)
         info_read, info_write = os.pipe()
         block_read, block_write = os.pipe()
-        seccomp_fd = self._seccomp_fd()
+        seccomp_fd = filter_fd(self.sandbox.seccomp_bpf) if self.sandbox.seccomp_bpf is not None else None
         child_fds = [info_write, block_read] + ([seccomp_fd] if seccomp_fd is not None else [])
         layout = bwrap.Layout(task_dir, spec.runtime_dir, spec.lang_dir, opt_dir, self.sandbox.etc_dir,
                               self.tmp_mount, spec.tmp_size_mb, spec.sdk_paths)
@@ -183,14 +183,6 @@ class IsolatedProcess(SandboxProcess):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    def _seccomp_fd(self) -> int | None:
-        if self.sandbox.seccomp_bpf is None:
-            return None
-        fd = os.memfd_create("ember-seccomp")
-        os.write(fd, self.sandbox.seccomp_bpf)
-        os.lseek(fd, 0, os.SEEK_SET)
-        return fd
-
     def init_done(self) -> None:
         if self._is_dead:
             return
@@ -207,7 +199,7 @@ class IsolatedProcess(SandboxProcess):
         assert self._process is not None
         code = await self._process.wait()
         # bwrap reports a child killed by signal N as 128 + N.
-        return -(code - 128) if code > 128 else code
+        return bwrap.exit_code(code)
 
     def oom_killed(self) -> bool:
         return self.cgroup is not None and self.cgroup.oom_kills() > 0

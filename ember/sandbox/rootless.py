@@ -28,7 +28,7 @@ from ember.sandbox import bwrap
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnavailable
 from ember.sandbox.isolated import MAX_OPEN_FILES, MAX_PROCESSES, detached_under_init, gate_or_devnull, read_info
 from ember.sandbox.netns import RUNTIME_API_PORT
-from ember.sandbox.seccomp import deny_list_bpf
+from ember.sandbox.seccomp import deny_list_bpf, filter_fd
 from ember.sandbox.watchdog import TreeWatchdog, Watch
 
 NAMESPACES = ["--unshare-all", "--unshare-user", "--disable-userns"]
@@ -93,9 +93,7 @@ class RootlessProcess(SandboxProcess):
         child_fds = [info_write, child_end.fileno()]
         seccomp_fd = None
         if self.sandbox.seccomp_bpf is not None:
-            seccomp_fd = os.memfd_create("ember-seccomp")
-            os.write(seccomp_fd, self.sandbox.seccomp_bpf)
-            os.lseek(seccomp_fd, 0, os.SEEK_SET)
+            seccomp_fd = filter_fd(self.sandbox.seccomp_bpf)
             child_fds.append(seccomp_fd)
         layout = bwrap.Layout(spec.task_dir, spec.runtime_dir, spec.lang_dir, spec.opt_dir, self.sandbox.etc_dir,
                               None, spec.tmp_size_mb, spec.sdk_paths)
@@ -131,7 +129,7 @@ class RootlessProcess(SandboxProcess):
     async def wait(self) -> int:
         assert self._process is not None
         code = await self._process.wait()
-        return -(code - 128) if code > 128 else code
+        return bwrap.exit_code(code)
 
     def oom_killed(self) -> bool:
         return self._watch is not None and self._watch.is_over_memory

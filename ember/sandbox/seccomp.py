@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import os
 import tempfile
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,14 @@ DENIED_SYSCALLS = (
 )
 #: CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET
 NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
+
+
+def filter_fd(bpf: bytes) -> int:
+    """An anonymous file holding the compiled filter, to pass to `bwrap --seccomp FD`."""
+    fd = os.memfd_create("ember-seccomp")
+    os.write(fd, bpf)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 @functools.cache

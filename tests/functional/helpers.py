@@ -10,6 +10,23 @@ import urllib3
 
 from tests.functional.conftest import EmberServer
 
+#: a handler that runs the snippet in event["code"]; the snippet leaves its answer in `result`
+PROBE = '''
+def outcome(action, *args):
+    """["ok", value] or [exception name, errno]: what trying `action` came to."""
+    try:
+        value = action(*args)
+    except OSError as exc:
+        return [type(exc).__name__, exc.errno]
+    return ["ok", repr(value)[:200]]
+
+
+def handler(event, context):
+    scope = {"event": event, "context": context, "outcome": outcome}
+    exec(event["code"], scope)
+    return scope.get("result")
+'''
+
 
 def request_id(response: dict) -> str:
     return response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]

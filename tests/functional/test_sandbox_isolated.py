@@ -29,24 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, invoke_json, make_zip, unique_name
-from tests.functional.helpers import health, marked_pids, request_id, tail
-
-#: runs the snippet in event["code"]; the snippet leaves its answer in `result`
-PROBE = '''
-def outcome(action, *args):
-    """["ok", value] or [exception name, errno]: what trying `action` came to."""
-    try:
-        value = action(*args)
-    except OSError as exc:
-        return [type(exc).__name__, exc.errno]
-    return ["ok", repr(value)[:200]]
-
-
-def handler(event, context):
-    scope = {"event": event, "context": context, "outcome": outcome}
-    exec(event["code"], scope)
-    return scope.get("result")
-'''
+from tests.functional.helpers import PROBE, health, marked_pids, request_id, tail
 
 READ_HOST_FILES = '''
 import os

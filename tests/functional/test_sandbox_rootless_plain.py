@@ -28,7 +28,7 @@ import pytest
 import urllib3
 
 from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, free_port, invoke_json, make_zip, unique_name
-from tests.functional.helpers import health, marked_pids, request_id, tail
+from tests.functional.helpers import PROBE, health, marked_pids, request_id, tail
 
 REPO = Path(__file__).resolve().parents[2]
 DEBIAN_PYTHON = Path("/usr/bin/python3.11")
@@ -38,22 +38,6 @@ NOBODY = 65534
 AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 #: `python -c` stand-in for the `ember` console script (which points at the venv's interpreter)
 EMBER_MAIN = "from ember.cli import main; main()"
-
-PROBE = '''
-def outcome(action, *args):
-    """["ok", value] or [exception name, errno]: what trying `action` came to."""
-    try:
-        value = action(*args)
-    except OSError as exc:
-        return [type(exc).__name__, exc.errno]
-    return ["ok", repr(value)[:200]]
-
-
-def handler(event, context):
-    scope = {"event": event, "context": context, "outcome": outcome}
-    exec(event["code"], scope)
-    return scope.get("result")
-'''
 
 CONTEXT = '''
 result = {"request_id": context.aws_request_id, "function_name": context.function_name,
