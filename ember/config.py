@@ -1,31 +1,61 @@
-"""Settings: one object built from CLI flags, then environment variables, then defaults."""
+"""Settings: one object, each value from its CLI flag, else its environment variable, else its default.
+
+`Settings.load(flags)` applies that one rule to every setting; `ENVIRONMENT` names the variable and
+the parser of each, so a setting cannot have a flag that silently hides its variable (a flag left
+unset on the command line is None, never its default).
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class SettingsError(ValueError):
-    """A setting from the environment that cannot be used; the message names it and says why."""
+    """A setting that cannot be used; the message names it and says why."""
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
+def _text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _number(name: str, raw: str) -> float:
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SettingsError(f"{name}={raw!r} is not a finite number")
+    return value
 
 
-def _env_seconds_list(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+def _integer(name: str, raw: str) -> int:
+    value = _number(name, raw)
+    if value != int(value):
+        raise SettingsError(f"{name}={raw!r} is not a whole number")
+    return int(value)
+
+
+def _days_as_seconds(name: str, raw: str) -> float:
+    return _number(name, raw) * 86_400
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw)
+
+
+def _names(name: str, raw: str) -> tuple[str, ...]:
+    """A comma-separated list, e.g. EMBER_CORS_ORIGINS="http://localhost:3000,https://app.example"."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _seconds_list(name: str, raw: str) -> tuple[float, ...]:
     """A comma-separated list of non-negative seconds, e.g. EMBER_ASYNC_RETRY_DELAYS_S="60,120"."""
-    raw = os.environ.get(name)
-    if not raw:
-        return default
     try:
         values = tuple(float(part) for part in raw.split(","))
     except ValueError:
@@ -35,49 +65,125 @@ def _env_seconds_list(name: str, default: tuple[float, ...]) -> tuple[float, ...
     return values
 
 
+#: Settings field → (its environment variable, the parser of that variable's text)
+ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "host": ("EMBER_HOST", _text),
+    "port": ("EMBER_PORT", _integer),
+    "data_dir": ("EMBER_DATA_DIR", _path),
+    "sandbox": ("EMBER_SANDBOX", _text),
+    "log_level": ("EMBER_LOG_LEVEL", _text),
+    "region": ("EMBER_REGION", _text),
+    "account_id": ("EMBER_ACCOUNT_ID", _text),
+    "keep_alive_s": ("EMBER_KEEP_ALIVE_S", _number),
+    "shutdown_grace_s": ("EMBER_SHUTDOWN_GRACE_S", _number),
+    "account_concurrency": ("EMBER_ACCOUNT_CONCURRENCY", _integer),
+    "memory_share": ("EMBER_MEMORY_SHARE", _number),
+    "parked_per_runtime": ("EMBER_PARKED_PER_RUNTIME", _integer),
+    "preimport_modules": ("EMBER_PREIMPORT", _names),
+    "metrics_retention_s": ("EMBER_METRICS_RETENTION_DAYS", _days_as_seconds),
+    "async_retry_delays_s": ("EMBER_ASYNC_RETRY_DELAYS_S", _seconds_list),
+    "async_throttle_backoff_s": ("EMBER_ASYNC_THROTTLE_BACKOFF_S", _seconds_list),
+    "async_concurrency": ("EMBER_ASYNC_CONCURRENCY", _integer),
+    "cors_origins": ("EMBER_CORS_ORIGINS", _names),
+    "allowed_hosts": ("EMBER_ALLOWED_HOSTS", _names),
+    "header_timeout_s": ("EMBER_HEADER_TIMEOUT_S", _number),
+    "body_timeout_s": ("EMBER_BODY_TIMEOUT_S", _number),
+    "max_connections": ("EMBER_MAX_CONNECTIONS", _integer),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything `ember serve` can be told; units in the names."""
 
     host: str = "127.0.0.1"
     port: int = 4566  # LocalStack's port, so tools that assume it work unchanged
-    data_dir: Path = field(default_factory=lambda: Path(".ember"))
-    region: str = field(default_factory=lambda: os.environ.get("EMBER_REGION", "us-east-1"))
-    account_id: str = field(default_factory=lambda: os.environ.get("EMBER_ACCOUNT_ID", "000000000000"))
-    #: how long an idle execution environment stays warm before it retires
-    keep_alive_s: float = field(default_factory=lambda: _env_float("EMBER_KEEP_ALIVE_S", 300.0))
-    #: how long in-flight invokes may run on after SIGINT/SIGTERM before their environments are killed
-    shutdown_grace_s: float = field(default_factory=lambda: _env_float("EMBER_SHUTDOWN_GRACE_S", 10.0))
-    #: invocations in flight at once across all functions (Lambda's account concurrency limit)
-    account_concurrency: int = field(default_factory=lambda: int(_env_float("EMBER_ACCOUNT_CONCURRENCY", 1000)))
-    #: the share of host RAM that all environments' MemorySize together may hold
-    memory_share: float = field(default_factory=lambda: _env_float("EMBER_MEMORY_SHARE", 0.8))
+    data_dir: Path = Path(".ember")
+    #: isolation level of execution environments: auto, isolated, rootless or plain
     sandbox: str = "auto"
+    log_level: str = "info"
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    #: how long an idle execution environment stays warm before it retires
+    keep_alive_s: float = 300.0
+    #: how long in-flight invokes may run on after SIGINT/SIGTERM before their environments are killed
+    shutdown_grace_s: float = 10.0
+    #: invocations in flight at once across all functions (Lambda's account concurrency limit)
+    account_concurrency: int = 1000
+    #: the share of host RAM that all environments' MemorySize together may hold
+    memory_share: float = 0.8
     #: environments kept started per runtime in use, waiting for a function (0: every cold start
     #: starts from nothing)
-    parked_per_runtime: int = field(default_factory=lambda: int(_env_float("EMBER_PARKED_PER_RUNTIME", 2)))
-    #: modules parked Python environments import ahead (comma-separated), e.g. "boto3"
-    preimport_modules: tuple[str, ...] = field(default_factory=lambda: tuple(
-        m.strip() for m in os.environ.get("EMBER_PREIMPORT", "").split(",") if m.strip()))
+    parked_per_runtime: int = 2
+    #: modules parked Python environments import ahead, e.g. ("boto3",)
+    preimport_modules: tuple[str, ...] = ()
     #: how long one-minute metric data is kept (CloudWatch keeps one-minute data for 15 days)
-    metrics_retention_s: float = field(
-        default_factory=lambda: _env_float("EMBER_METRICS_RETENTION_DAYS", 15.0) * 86_400)
+    metrics_retention_s: float = 15 * 86_400
     #: wait before the 1st and 2nd retry of an Event invocation whose function failed (Lambda: 1 then 2 minutes)
-    async_retry_delays_s: tuple[float, ...] = field(
-        default_factory=lambda: _env_seconds_list("EMBER_ASYNC_RETRY_DELAYS_S", (60.0, 120.0)))
+    async_retry_delays_s: tuple[float, ...] = (60.0, 120.0)
     #: a throttled Event invocation waits the first value, doubling up to the second (Lambda: 1 s to 5 minutes)
-    async_throttle_backoff_s: tuple[float, ...] = field(
-        default_factory=lambda: _env_seconds_list("EMBER_ASYNC_THROTTLE_BACKOFF_S", (1.0, 300.0)))
+    async_throttle_backoff_s: tuple[float, ...] = (1.0, 300.0)
     #: Event invocations the dispatcher runs at once across all functions; 0 pauses async dispatch
-    async_concurrency: int = field(default_factory=lambda: int(_env_float("EMBER_ASYNC_CONCURRENCY", 64)))
+    async_concurrency: int = 64
+    #: browser origins allowed to call Ember besides its own dashboard ("*": any origin)
+    cors_origins: tuple[str, ...] = ()
+    #: Host names Ember answers besides loopback names, IP addresses and this machine's name
+    #: ("*.example.com" covers subdomains; "*": any name, which gives up the DNS-rebinding guard)
+    allowed_hosts: tuple[str, ...] = ()
+    #: how long a client may take to send a request's head (its line and headers)
+    header_timeout_s: float = 10.0
+    #: the longest a request's body may pause between two pieces
+    body_timeout_s: float = 30.0
+    #: client connections open at once; more are answered 503 and closed
+    max_connections: int = 1024
+    #: where each value came from: field → "--flag", "ENV_VAR" (fields left at their default are absent)
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.async_retry_delays_s:
-            raise SettingsError("EMBER_ASYNC_RETRY_DELAYS_S needs at least one delay")
-        if len(self.async_throttle_backoff_s) != 2 or self.async_throttle_backoff_s[0] <= 0:
-            raise SettingsError("EMBER_ASYNC_THROTTLE_BACKOFF_S takes two positive values, FIRST,MAX, e.g. \"1,300\"")
-        if self.async_concurrency < 0:
-            raise SettingsError("EMBER_ASYNC_CONCURRENCY cannot be negative")
+        checks = [
+            (0 <= self.port <= 65535, "port", "must be between 0 and 65535"),
+            (self.log_level in LOG_LEVELS, "log_level", f"must be one of {', '.join(LOG_LEVELS)}"),
+            (self.keep_alive_s >= 0.1, "keep_alive_s", "must be at least 0.1 seconds"),
+            (self.shutdown_grace_s >= 0, "shutdown_grace_s", "cannot be negative"),
+            (self.account_concurrency >= 1, "account_concurrency", "must be at least 1"),
+            (0 < self.memory_share <= 1, "memory_share", "must be a share of RAM above 0 and at most 1"),
+            (self.parked_per_runtime >= 0, "parked_per_runtime", "cannot be negative"),
+            (self.metrics_retention_s > 0, "metrics_retention_s", "must be positive"),
+            (bool(self.async_retry_delays_s), "async_retry_delays_s", "needs at least one delay"),
+            (len(self.async_throttle_backoff_s) == 2 and self.async_throttle_backoff_s[0] > 0,
+             "async_throttle_backoff_s", "takes two positive values, FIRST,MAX, e.g. \"1,300\""),
+            (self.async_concurrency >= 0, "async_concurrency", "cannot be negative"),
+            (self.header_timeout_s > 0, "header_timeout_s", "must be positive"),
+            (self.body_timeout_s > 0, "body_timeout_s", "must be positive"),
+            (self.max_connections >= 1, "max_connections", "must be at least 1"),
+        ]
+        for holds, name, why in checks:
+            if not holds:
+                raise SettingsError(f"{self.sources.get(name, ENVIRONMENT[name][0])} {why} "
+                                    f"(got {getattr(self, name)!r})")
+
+    @classmethod
+    def load(cls, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
+             flag_names: Mapping[str, str] | None = None) -> Settings:
+        """Settings from `flags` (field → value, None where the flag was not given), then `environ`
+        (os.environ by default; an empty variable counts as unset), then the defaults.
+
+        `flag_names` (field → "--flag") only words error messages and `sources`."""
+        flags = flags or {}
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for setting in fields(cls):
+            if setting.name == "sources":
+                continue
+            variable, parse = ENVIRONMENT[setting.name]
+            if flags.get(setting.name) is not None:
+                values[setting.name] = flags[setting.name]
+                sources[setting.name] = (flag_names or {}).get(setting.name, "--" + setting.name.replace("_", "-"))
+            elif environ.get(variable, "").strip():
+                values[setting.name] = parse(variable, environ[variable])
+                sources[setting.name] = variable
+        return cls(**values, sources=sources)
 
     @property
     def memory_budget_mb(self) -> int:

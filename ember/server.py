@@ -12,7 +12,9 @@ from ember import __version__
 from ember.blobs.local import LocalBlobStore
 from ember.config import Settings
 from ember.dashboard.routes import dashboard_routes
+from ember.data_dir import secure_data_dir
 from ember.edge.app import EdgeApp, InternalRoute
+from ember.edge.guard import BrowserGuard
 from ember.errors import EmberError
 from ember.invoke.async_queue import open_async_queue
 from ember.invoke.dispatcher import AsyncDispatcher
@@ -53,13 +55,13 @@ class Ember:
         self.telemetry: TelemetryPipeline | None = None
         self.dispatcher: AsyncDispatcher | None = None
         self._grace_deadline: float | None = None  #: monotonic; set when the drain starts
+        guard = BrowserGuard(allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins)
         self.app = EdgeApp([], [self._health_route(), self._metrics_route(), self._async_route()], settings.region,
-                           settings.account_id,
-                           lifespan=self)
+                           settings.account_id, lifespan=self, guard=guard, body_timeout_s=settings.body_timeout_s)
 
     async def startup(self) -> None:
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secure_data_dir(settings.data_dir)
         store = open_store("sqlite", path=settings.database_path)
         scheduler = Scheduler(Limits(settings.account_concurrency, settings.memory_budget_mb), settings.keep_alive_s)
         scheduler.start()
@@ -82,6 +84,7 @@ class Ember:
         await self._restore_state()
         self.dispatcher = AsyncDispatcher(async_queue, invoker, settings, self.backend.async_target)
         self.dispatcher.start()
+        secure_data_dir(settings.data_dir)  # again: the databases opened above may be new
         self._log_banner()
         self.is_ready = True
 
@@ -108,6 +111,9 @@ class Ember:
 
     def _log_banner(self) -> None:
         log.info("Ember %s, data in %s", __version__, self.settings.data_dir.resolve())
+        if self.settings.sources:
+            log.info("settings: %s", ", ".join(f"{name}={getattr(self.settings, name)!r} (from {source})"
+                                              for name, source in sorted(self.settings.sources.items())))
         log.info("sandbox level: %s (%s)", self.sandbox.level, self.sandbox.description)
         if self.sandbox.warning:
             log.warning("%s", self.sandbox.warning)

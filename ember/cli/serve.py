@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 import uvicorn
 
-from ember.config import Settings, SettingsError
+from ember.config import LOG_LEVELS, Settings, SettingsError
+from ember.edge.http_protocol import guarded_protocol
 from ember.sandbox import SandboxUnavailable, choose_sandbox
 from ember.server import Ember
 
@@ -44,37 +45,65 @@ class _DrainingServer(uvicorn.Server):
                 self._captured_signals.clear()
 
 
+#: the flag that sets each Settings field, for messages that name what the user typed
+_FLAG_NAMES = {"host": "--host", "port": "--port", "data_dir": "--data-dir", "sandbox": "--sandbox",
+               "keep_alive_s": "--keep-alive", "log_level": "--log-level", "cors_origins": "--cors-origins",
+               "allowed_hosts": "--allowed-hosts"}
+
+
+def _comma_list(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Repeatable options that also take comma-separated values; None when not given (so the
+    environment variable applies)."""
+    names = tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+    return names or None
+
+
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=4566, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
-@click.option("--data-dir", default="./.ember", show_default=True, type=click.Path(path_type=Path),
-              help="Where functions, code and state are kept.")
-@click.option("--sandbox", "sandbox_level", default="auto", show_default=True,
-              help="Isolation level for execution environments (auto = strongest the host allows).")
-@click.option("--keep-alive", "keep_alive_s", default=300.0, show_default=True, type=click.FloatRange(0.1),
-              help="Seconds an idle execution environment stays warm.")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(host: str, port: int, data_dir: Path, sandbox_level: str, keep_alive_s: float, log_level: str) -> None:
-    """Run Ember in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+@click.option("--host", default=None, help="Address to listen on.  [env EMBER_HOST; default 127.0.0.1]")
+@click.option("--port", default=None, type=click.IntRange(0, 65535),
+              help="Port to listen on.  [env EMBER_PORT; default 4566]")
+@click.option("--data-dir", default=None, type=click.Path(path_type=Path),
+              help="Where functions, code and state are kept.  [env EMBER_DATA_DIR; default ./.ember]")
+@click.option("--sandbox", "sandbox_level", default=None,
+              help="Isolation level for execution environments: auto (the strongest the host allows), isolated, "
+                   "rootless or plain.  [env EMBER_SANDBOX; default auto]")
+@click.option("--keep-alive", "keep_alive_s", default=None, type=click.FloatRange(0.1),
+              help="Seconds an idle execution environment stays warm.  [env EMBER_KEEP_ALIVE_S; default 300]")
+@click.option("--cors-origins", multiple=True, callback=_comma_list,
+              help="Browser origins allowed to call Ember besides its own dashboard, e.g. http://localhost:3000 "
+                   "(repeat or comma-separate; * allows any).  [env EMBER_CORS_ORIGINS]")
+@click.option("--allowed-hosts", multiple=True, callback=_comma_list,
+              help="Host names to answer besides loopback names, IP addresses and this machine's name, e.g. "
+                   "ember.example.com or *.example.com (repeat or comma-separate).  [env EMBER_ALLOWED_HOSTS]")
+@click.option("--log-level", default=None, type=click.Choice(list(LOG_LEVELS)),
+              help="  [env EMBER_LOG_LEVEL; default info]")
+def serve(host: str | None, port: int | None, data_dir: Path | None, sandbox_level: str | None,
+          keep_alive_s: float | None, cors_origins: tuple[str, ...] | None, allowed_hosts: tuple[str, ...] | None,
+          log_level: str | None) -> None:
+    """Run Ember in the foreground (Ctrl-C or SIGTERM stops it cleanly).
+
+    Each setting comes from its flag, else its environment variable, else its default."""
+    flags = {"host": host, "port": port, "data_dir": data_dir, "sandbox": sandbox_level, "keep_alive_s": keep_alive_s,
+             "cors_origins": cors_origins, "allowed_hosts": allowed_hosts, "log_level": log_level}
     try:
-        sandbox = choose_sandbox(sandbox_level, data_dir)
-    except SandboxUnavailable as exc:
-        raise click.ClickException(f"cannot use sandbox level {sandbox_level!r}: {exc}") from None
-    try:
-        settings = Settings(host=host, port=port, data_dir=data_dir, keep_alive_s=keep_alive_s,
-                            sandbox=sandbox_level)
+        settings = Settings.load(flags, flag_names=_FLAG_NAMES)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    try:
+        sandbox = choose_sandbox(settings.sandbox, settings.data_dir)
+    except SandboxUnavailable as exc:
+        raise click.ClickException(f"cannot use sandbox level {settings.sandbox!r}: {exc}") from None
     ember = Ember(settings, sandbox)
     config = uvicorn.Config(
         ember.app,
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
+        http=guarded_protocol(settings.header_timeout_s, settings.max_connections),
         lifespan="on",
         access_log=False,  # the edge logs one line per request itself, with the operation name
-        log_level=log_level,
+        log_level=settings.log_level,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
         h11_max_incomplete_event_size=64 * 1024,
     )

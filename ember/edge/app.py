@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -12,6 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ember.edge.guard import BrowserGuard
 from ember.edge.service import RequestContext, Service
 from ember.errors import EmberError, RequestEntityTooLargeException, UnknownOperationException
 from ember.protocol import HttpRequest, HttpResponse
@@ -25,19 +27,33 @@ InternalRoute = tuple[str, re.Pattern[str], Callable[[HttpRequest, re.Match[str]
 
 #: no request body is read past this many bytes, whatever the operation
 HARD_BODY_LIMIT_BYTES = 80 * 1024 * 1024
+#: a request body that pauses longer than this between two pieces is abandoned (see Settings.body_timeout_s)
+DEFAULT_BODY_TIMEOUT_S = 30.0
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 
 
+class ClientGone(Exception):
+    """The client closed its connection before its request's body was in."""
+
+
+class BodyTimeout(Exception):
+    """The client stopped sending its request's body for longer than the body timeout."""
+
+
 class EdgeApp:
-    """Routes each request to an internal route or to a service's operation handler."""
+    """Routes each request to an internal route or to a service's operation handler, after
+    refusing what a browser could forge (see edge.guard)."""
 
     def __init__(self, services: list[Service], internal_routes: list[InternalRoute], region: str,
-                 account_id: str, lifespan: Any = None) -> None:
+                 account_id: str, lifespan: Any = None, guard: BrowserGuard | None = None,
+                 body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S) -> None:
         self.services = {service.signing_name: service for service in services}
         self.internal_routes = internal_routes
         self.region = region
         self.account_id = account_id
         self.lifespan = lifespan
+        self.guard = guard or BrowserGuard()
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
         if scope["type"] == "lifespan":
@@ -54,12 +70,33 @@ class EdgeApp:
             headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
         )
         label = f"{request.method} {request.path}"
+        origin = request.header("origin")
+        refusal = self.guard.refusal(request.header("host"), origin, scope.get("scheme", "http"))
         try:
-            label, response = await self._handle(request, receive, request_id, scope)
+            if refusal is not None:
+                log.warning("refused %s from origin %r for host %r: %s", label, origin, request.header("host"),
+                            refusal.message)
+                response = _plain_error(refusal.code, 403, refusal.message)
+            elif origin is not None and request.method == "OPTIONS":
+                label = f"CORS preflight {request.path}"
+                response = HttpResponse(204, [], b"")
+            else:
+                label, response = await self._handle(request, receive, request_id, scope)
+        except ClientGone as gone:
+            log.info("%s abandoned: %s", label, gone)
+            return  # nobody to answer; the server closes the connection
+        except BodyTimeout as timeout:
+            log.warning("%s abandoned: %s", label, timeout)
+            response = _plain_error("RequestTimeoutException", 408, f"Ember stopped waiting for the request's body: "
+                                    f"{timeout}. Send the whole body without long pauses")
+            response.headers.append(("connection", "close"))  # the rest of the body is never read
         except Exception:
             log.exception("unexpected error handling %s", label)
             response = HttpResponse(500, [("content-type", "application/json")],
                                     json.dumps({"message": "Ember hit an internal error; see its log"}).encode())
+        if refusal is None:
+            response.headers.extend(self.guard.cors_headers(
+                origin, request.header("access-control-request-headers"), is_preflight=request.method == "OPTIONS"))
         response.headers.append(("x-amzn-requestid", request_id))
         response.headers.append(("content-length", str(len(response.body))))
         await send({"type": "http.response.start", "status": response.status,
@@ -72,12 +109,12 @@ class EdgeApp:
         for method, pattern, handler in self.internal_routes:
             match = pattern.match(request.path)
             if match and method == request.method:
-                request.body = await _read_body(receive, HARD_BODY_LIMIT_BYTES)
+                request.body = await _read_body(receive, HARD_BODY_LIMIT_BYTES, self.body_timeout_s)
                 return f"{request.method} {request.path}", await handler(request, match)
         service = self._service_for(request)
         if service is None:
             error = UnknownOperationException(f"No Ember service handles {request.method} {request.path}")
-            return f"{request.method} {request.path}", _plain_error(error)
+            return f"{request.method} {request.path}", _plain_error(error.code, error.status_code, error.message)
         routed = service.protocol.route(request)
         if routed is None:
             error = UnknownOperationException(f"No {service.signing_name} operation matches "
@@ -88,7 +125,7 @@ class EdgeApp:
         try:
             limit = service.body_limits.get(operation.name, service.default_body_limit)
             max_bytes = limit.max_bytes if limit else HARD_BODY_LIMIT_BYTES
-            body = await _read_body(receive, max_bytes)
+            body = await _read_body(receive, max_bytes, self.body_timeout_s)
             if body is None:
                 raise limit.error() if limit else RequestEntityTooLargeException("Request is too large")
             request.body = body
@@ -138,16 +175,22 @@ def new_request_id() -> str:
     return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
-async def _read_body(receive: ASGIReceive, max_bytes: int) -> bytes | None:
+async def _read_body(receive: ASGIReceive, max_bytes: int, timeout_s: float) -> bytes | None:
     """The whole body, or None if it is longer than `max_bytes` (the rest is read and dropped,
-    so the client, still sending, gets our error rather than a reset connection)."""
+    so the client, still sending, gets our error rather than a reset connection).
+
+    Raises ClientGone when the client disconnects before the end of the body (a part of a body
+    is never handled as if it were all of it), or pauses more than `timeout_s` between pieces."""
     chunks: list[bytes] = []
     size = 0
     is_too_large = False
     while True:
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), timeout_s)
+        except TimeoutError:
+            raise BodyTimeout(f"it paused for more than {timeout_s:g} s after {size} bytes") from None
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGone(f"the client disconnected after {size} bytes of its body")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
@@ -170,7 +213,7 @@ def _base_url(scope: dict[str, Any], request: HttpRequest) -> str:
     return f"{scope.get('scheme', 'http')}://{host}"
 
 
-def _plain_error(error: EmberError) -> HttpResponse:
-    body = json.dumps({"Type": "User", "message": error.message}).encode()
-    return HttpResponse(error.status_code, [("x-amzn-errortype", error.code),
-                                            ("content-type", "application/json")], body)
+def _plain_error(code: str, status: int, message: str) -> HttpResponse:
+    """An error in the shape every AWS JSON protocol reads: the type in a header and the body."""
+    body = json.dumps({"__type": code, "Type": "User", "message": message}).encode()
+    return HttpResponse(status, [("x-amzn-errortype", code), ("content-type", "application/json")], body)

@@ -41,6 +41,8 @@ class EmberServer:
     data_dir: Path
     port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
+    #: environment variables set for the server on top of the tests' own
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -54,7 +56,7 @@ class EmberServer:
             self.process = subprocess.Popen(
                 [str(VENV_BIN / "ember"), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
                  *self.extra_args],
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **self.env},
             )
         deadline = time.monotonic() + timeout_s
         http = urllib3.PoolManager(retries=False, timeout=1.0)
@@ -112,8 +114,8 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., EmberServer]]:
     """Start a private Ember (for restarts, shutdown and settings tests); stopped afterwards."""
     started: list[EmberServer] = []
 
-    def start(*extra_args: str, data_dir: Path | None = None) -> EmberServer:
-        ember = EmberServer(data_dir or tmp_path / "data", extra_args=list(extra_args))
+    def start(*extra_args: str, data_dir: Path | None = None, env: dict[str, str] | None = None) -> EmberServer:
+        ember = EmberServer(data_dir or tmp_path / "data", extra_args=list(extra_args), env=env or {})
         started.append(ember)  # before start(): a server that never got ready is stopped too
         return ember.start()
 

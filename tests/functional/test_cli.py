@@ -21,7 +21,7 @@ import urllib3
 
 from ember.cli.packaging import zip_folder
 from ember.sandbox import SANDBOXES
-from tests.functional.conftest import DEFAULT_RUNTIME, EmberServer, free_port, unique_name
+from tests.functional.conftest import DEFAULT_RUNTIME, VENV_BIN, EmberServer, free_port, unique_name
 
 EMBER = Path(sys.executable).parent / "ember"
 
@@ -358,6 +358,16 @@ def test_serve_help_lists_its_flags() -> None:
     assert_succeeded(result)
     for flag in ("--host", "--port", "--data-dir", "--sandbox", "--keep-alive"):
         assert re.search(rf"^\s+{flag}\b", result.stdout, re.MULTILINE), f"{flag} missing from:\n{result.stdout}"
+
+
+@pytest.mark.parametrize(("variable", "text"), [("EMBER_KEEP_ALIVE_S", "forever"), ("EMBER_PORT", "http"),
+                                                 ("EMBER_MAX_CONNECTIONS", "0")])
+def test_serve_names_a_bad_environment_variable(tmp_path: Path, variable: str, text: str) -> None:
+    result = subprocess.run([str(VENV_BIN / "ember"), "serve", "--data-dir", str(tmp_path / "d")],
+                            env={**os.environ, variable: text}, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert variable in result.stderr and text in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_serve_rejects_an_unknown_sandbox_level(tmp_path: Path) -> None:

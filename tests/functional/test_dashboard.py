@@ -5,19 +5,15 @@ and the server page. Screenshots are kept in test-artifacts/ for a human to look
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import urllib3
 
+from tests.functional.browser import CHROMIUM, CHROMIUM_ARGS, IS_AVAILABLE
 from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, make_zip, unique_name
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TIMEOUT_MS = 20_000
 
@@ -27,7 +23,7 @@ def handler(event, context):
     return {"doubled": event.get("n", 0) * 2}
 '''
 
-if not shutil.which(CHROMIUM) and not os.environ.get("CI"):
+if not IS_AVAILABLE:
     pytest.skip("Debian's chromium is not installed (`make test` installs it when run as root)",
                 allow_module_level=True)
 

@@ -139,8 +139,9 @@ def test_concurrent_invokes_run_in_parallel_in_separate_environments(lambda_clie
     assert elapsed < 2.5, f"4 invokes of 1 s took {elapsed:.2f} s: not in parallel"
 
 
-def test_idle_environments_retire_after_keep_alive(start_server) -> None:
-    ember = start_server("--keep-alive", "1")
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_idle_environments_retire_after_keep_alive(start_server, how: str) -> None:
+    ember = start_server("--keep-alive", "1") if how == "flag" else start_server(env={"EMBER_KEEP_ALIVE_S": "1"})
     marker = uuid.uuid4().hex
     client = ember.lambda_client()
     try:
@@ -159,6 +160,21 @@ def test_idle_environments_retire_after_keep_alive(start_server) -> None:
         cold, cold_env = invoke_json(client, "keep-alive", LogType="Tail")
         assert cold_env != first_env
         assert "Init Duration" in tail_of(cold)
+    finally:
+        client.close()
+
+
+def test_the_keep_alive_flag_beats_its_environment_variable(start_server) -> None:
+    ember = start_server("--keep-alive", "300", env={"EMBER_KEEP_ALIVE_S": "0.5"})
+    assert "keep_alive_s=300.0 (from --keep-alive)" in ember.log()
+    client = ember.lambda_client()
+    try:
+        client.create_function(FunctionName="kept", Runtime=DEFAULT_RUNTIME, Role=ROLE, Handler="index.handler",
+                               Code={"ZipFile": make_zip({"index.py": ENV_HANDLER})})
+        _, first_env = invoke_json(client, "kept")
+        time.sleep(3)  # six times the variable's keep-alive: retired by now if it had applied
+        _, later_env = invoke_json(client, "kept")
+        assert later_env == first_env
     finally:
         client.close()
 
