@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import threading
 import time
 import uuid
@@ -355,3 +356,31 @@ def test_health(server: EmberServer, plain_server: EmberServer) -> None:
     time.sleep(0.05)
     later = json.loads(urllib3.request("GET", f"{server.url}/_ember/health").data)
     assert later["uptime_s"] > document["uptime_s"]
+
+
+def test_the_data_dir_is_private_and_fixed_at_every_start(start_server, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    ember = start_server(data_dir=data_dir)
+    ember.lambda_client().create_function(FunctionName="private", Runtime=DEFAULT_RUNTIME, Role=ROLE,
+                                          Handler="index.handler",
+                                          Code={"ZipFile": make_zip({"index.py": HANDLER})},
+                                          Environment={"Variables": {"SECRET": "hunter2"}})
+    ember.stop()
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    databases = sorted(data_dir.glob("*.db*"))
+    assert {path.name for path in databases} >= {"ember.db", "async-queue.db", "logs.db", "metrics.db"}
+    assert mode(data_dir) == 0o700
+    assert {path.name: mode(path) for path in databases} == {path.name: 0o600 for path in databases}
+    zips = [path for path in (data_dir / "code").rglob("*") if path.is_file()]
+    assert zips and all(mode(path) == 0o600 for path in zips)
+
+    # a data dir from before (or loosened by hand) is made private again by the next start
+    data_dir.chmod(0o755)
+    for path in (*databases, *zips):
+        path.chmod(0o644)
+    start_server(data_dir=data_dir)
+    assert mode(data_dir) == 0o700
+    assert all(mode(path) == 0o600 for path in (*databases, *zips) if path.exists())
