@@ -108,6 +108,9 @@ class RootlessProcess(SandboxProcess):
             self._process = await asyncio.create_subprocess_exec(
                 *argv, stdin=gate_or_devnull(spec), stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, env=env, pass_fds=child_fds, limit=1 << 20,
+                # Its own session: Ctrl-C in Ember's terminal signals Ember's process group, and the
+                # environment must live on through the shutdown grace rather than die of it.
+                start_new_session=True,
             )
         finally:
             os.close(info_write)

@@ -57,6 +57,7 @@ class EmberServer:
                 [str(VENV_BIN / "ember"), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
                  *self.extra_args],
                 stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **self.env},
+                start_new_session=True,  # its own process group, as a terminal gives it: see ctrl_c()
             )
         deadline = time.monotonic() + timeout_s
         http = urllib3.PoolManager(retries=False, timeout=1.0)
@@ -76,6 +77,11 @@ class EmberServer:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         return self.process.wait(timeout_s)
+
+    def ctrl_c(self) -> None:
+        """What Ctrl-C in its terminal does: SIGINT to the server's whole process group."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGINT)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
