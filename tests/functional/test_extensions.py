@@ -154,7 +154,7 @@ def test_an_extension_receives_invoke_and_shutdown_events(server, lambda_client,
     # lands in the environment's log stream.
     lambda_client.update_function_configuration(FunctionName=name, Description="retire the old environment")
     logs = server.client("logs")
-    deadline = time.monotonic() + 8
+    deadline = time.monotonic() + 30
     shutdown_lines: list[str] = []
     while time.monotonic() < deadline and not shutdown_lines:
         found = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern='"SHUTDOWN"')["events"]

@@ -471,17 +471,12 @@ def test_kill_minus_1_ends_only_its_own_tree(isolated: EmberServer, client, prob
 
 def test_a_fork_bomb_hits_the_process_cap_and_the_server_keeps_serving(isolated: EmberServer, client, probe,
                                                                       deploy) -> None:
-    # One vCPU: on an idle host the cap comes after ~1.5 s; the loop ends there, so the long window only
-    # matters on a busy host, where ~1,000 forks can take several seconds.
-    name = deploy(FORK_BOMB, memory=1769, timeout=10)
-    started = time.monotonic()
-    response, result = invoke_json(client, name, {"seconds": 8}, LogType="Tail")
-    elapsed = time.monotonic() - started
-    assert elapsed < 12
-    if "FunctionError" in response:  # timed out: acceptable, as long as it ended
-        assert result["errorType"] == "Sandbox.Timedout", result
-    else:
-        assert result["other_errors"] == [], result
+    # One vCPU: on an idle host the cap comes after ~1.5 s and the loop ends there; the long window is
+    # for a busy host, where ~1,000 forks can take many seconds. The cap, not the clock, must end it.
+    name = deploy(FORK_BOMB, memory=1769, timeout=60)
+    response, result = invoke_json(client, name, {"seconds": 50}, LogType="Tail")
+    assert "FunctionError" not in response, result
+    assert result["other_errors"] == [], result
     # EAGAIN, and well before 1,024 processes: the cap stopped it, not the clock
     refusal = re.search(r"^first refusal after (\d+) forks$", tail(response), re.MULTILINE)
     assert refusal is not None, tail(response)
@@ -585,13 +580,13 @@ def test_nothing_survives_the_server(start_server, stop_signal: int) -> None:
     finally:
         lambda_client.close()
     # The warm environment holds its escapees (the grandchild may still be on its way to exec).
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while len(escapees(marker)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(escapees(marker)) == 2
     # Each running environment holds its /tmp disk by itself, so the host keeps no mount of it once the
     # environment is up (parked ones, started in the background, included): a crash cannot leave one.
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while mounts_under(ember.data_dir, "/dev/loop") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert mounts_under(ember.data_dir, "/dev/loop") == []
