@@ -126,7 +126,7 @@ def test_tmp_is_private_to_each_environment(lambda_client, make_function) -> Non
 
 
 def test_concurrent_invokes_run_in_parallel_in_separate_environments(lambda_client, make_function) -> None:
-    name = make_function(ENV_HANDLER)
+    name = make_function(ENV_HANDLER, Timeout=30)
     with ThreadPoolExecutor(4) as pool:
         # 4 s each: four cold starts on a busy machine still overlap inside that
         outcomes = list(pool.map(lambda _: invoke_json(lambda_client, name, {"sleep": 4, "times": True}), range(4)))
