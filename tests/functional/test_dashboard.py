@@ -135,3 +135,11 @@ def test_server_page(ember: EmberServer, page: Page) -> None:
     assert "NO ISOLATION" in page.locator("#server").inner_text()
     assert DEFAULT_RUNTIME in page.locator("#runtime-table td:first-child").all_inner_texts()
     assert page.locator("#server dd").first.inner_text() == "ready"
+
+
+def test_server_page_without_a_warning_shows_no_placeholder(server: EmberServer, page: Page) -> None:
+    """At a level with no warning (the session server's: the strongest this host allows)."""
+    page.goto(f"{server.url}/_ember/#/server")
+    page.locator("#runtime-table").wait_for()
+    text = page.locator("#server").inner_text()
+    assert "null" not in text and "undefined" not in text, text

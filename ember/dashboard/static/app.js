@@ -284,7 +284,8 @@ async function serverPage(view) {
     try {
       const health = await api.ember("health");
       const sandbox = health.sandbox;
-      box.replaceChildren(
+      // replaceChildren, unlike el(), would show a null child as the text "null": skip absent parts
+      box.replaceChildren(...[
         el("dl", {},
           [["Status", health.status], ["Version", health.version], ["Uptime", fmt.age(health.uptime_s)],
            ["Environments", health.environments]].map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
@@ -294,7 +295,7 @@ async function serverPage(view) {
         el("h2", {}, "Runtimes"),
         table("runtime-table", ["Runtime", "Interpreter"], Object.entries(health.runtimes).map(([runtime, path]) =>
           el("tr", {}, el("td", {}, runtime), el("td", {class: "mono"}, path || "not on this host")))),
-        el("p", {}, el("a", {href: "/metrics"}, "Prometheus metrics")));
+        el("p", {}, el("a", {href: "/metrics"}, "Prometheus metrics"))].filter((part) => part !== null));
     } catch (error) {
       showError(box, error);
     }
