@@ -158,6 +158,7 @@ class Ember:
         if self.telemetry is not None:
             await self.telemetry.close()  # the logs and metrics of every finished invocation
         await self.backend.store.close()
+        self.sandbox.close()
         log.info("Ember stopped")
 
     def _health_route(self) -> InternalRoute:

@@ -131,3 +131,7 @@ class Sandbox(ABC):
     @abstractmethod
     async def start(self, spec: SandboxSpec) -> SandboxProcess:
         """Start the runtime described by `spec`; return once its process exists."""
+
+    def close(self) -> None:  # noqa: B027 - an optional hook; most levels hold nothing host-wide
+        """Shutdown's last step, once every environment has ended: give back what the level holds
+        on the host (folders, claims)."""

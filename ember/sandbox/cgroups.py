@@ -74,6 +74,36 @@ class CgroupDriver(ABC):
     def existing(self) -> list[Cgroup]:
         """Groups this Ember instance left behind (after a crash), to kill and remove."""
 
+    @abstractmethod
+    def parent_paths(self) -> list[Path]:
+        """The instance's own folders, which hold its groups."""
+
+    def remove_all(self) -> None:
+        """Kill and remove every group of the instance, then its own folders (idempotent)."""
+        for group in self.existing():
+            group.kill()
+            group.remove()
+        for path in self.parent_paths():
+            _rmdir(path)
+
+
+    def remove_idle(self) -> None:
+        """Remove the instance's groups that hold no process, and its folders if that empties them."""
+        for group in self.existing():
+            if not group.pids():
+                group.remove()
+        for path in self.parent_paths():
+            with contextlib.suppress(OSError):  # not empty: a group there still runs something
+                path.rmdir()
+
+
+def instance_names() -> set[str]:
+    """The instances that have folders under Ember's cgroup folder (live or left behind)."""
+    for top in (ROOT / GROUP_NAME, ROOT / "memory" / GROUP_NAME):
+        if top.is_dir() and (top.parent / "cgroup.procs").exists():
+            return {path.name for path in top.iterdir() if path.is_dir()}
+    return set()
+
 
 def detect_driver(instance: str = "probe") -> tuple[CgroupDriver | None, str]:
     """The driver this host supports and a note on it, or None and why not.
@@ -142,7 +172,12 @@ class V1Driver(CgroupDriver):
         for parent in self.parents.values():
             parent.mkdir(parents=True, exist_ok=True)
 
+    def parent_paths(self) -> list[Path]:
+        return list(self.parents.values())
+
     def existing(self) -> list[Cgroup]:
+        if not self.parents["memory"].is_dir():
+            return []
         names = [path.name for path in self.parents["memory"].iterdir() if path.is_dir()]
         return [V1Cgroup({c: parent / name for c, parent in self.parents.items()}) for name in names]
 
@@ -230,7 +265,12 @@ class V2Driver(CgroupDriver):
                 _write(level / "cgroup.subtree_control", "+memory +cpu +pids")
         self.parent = parent
 
+    def parent_paths(self) -> list[Path]:
+        return [self.parent]
+
     def existing(self) -> list[Cgroup]:
+        if not self.parent.is_dir():
+            return []
         return [V2Cgroup(path) for path in self.parent.iterdir() if path.is_dir()]
 
     def create(self, name: str, memory_mb: int, pids_max: int) -> Cgroup:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import resource
 import shutil
@@ -28,11 +29,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from ember.sandbox import bwrap, mounts, tmpdisk
-from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec
-from ember.sandbox.cgroups import Cgroup, CgroupDriver, detect_driver
+from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnavailable
+from ember.sandbox.cgroups import Cgroup, CgroupDriver, detect_driver, instance_names
+from ember.sandbox.host_claims import ClaimRefused, HostClaims
 from ember.sandbox.netns import RUNTIME_API_PORT, listen_in_namespace_of
 from ember.sandbox.seccomp import deny_list_bpf, filter_fd
-from ember.sandbox.uids import UidPool
+from ember.sandbox.uids import FIRST_UID, POOL_SIZE, UidPool
+
+log = logging.getLogger(__name__)
 
 MAX_PROCESSES = 1024
 MAX_OPEN_FILES = 1024
@@ -48,29 +52,42 @@ class IsolatedSandbox(Sandbox):
 
     def __init__(self, state_dir: Path) -> None:
         instance = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+        try:
+            self.claims = HostClaims(instance, state_dir)
+        except ClaimRefused as exc:
+            raise SandboxUnavailable(str(exc)) from None
         driver, note = detect_driver(instance)
         assert driver is not None, note
         self.cgroups: CgroupDriver = driver
         self.description = f"bubblewrap namespaces, per-environment uid, seccomp, {note}"
-        self.uids = UidPool()
+        self.uids = UidPool(FIRST_UID + self.claims.uid_block * POOL_SIZE)
         self.etc_dir = state_dir / "sandbox-etc"
         bwrap.write_etc(self.etc_dir, self.uids.all_uids())
         self.seccomp_bpf = deny_list_bpf()
         self.cpu_count = os.cpu_count() or 1
-        self._clean_up_after_crash(state_dir / "environments")
+        _clean_up(self.cgroups, state_dir / "environments", remove_folders=False)
+        self._clean_up_after_dead_servers()
 
-    def _clean_up_after_crash(self, environments_dir: Path) -> None:
-        """Kill and remove what a previous run of this data dir left: groups, mounted /tmp images."""
-        for group in self.cgroups.existing():
-            group.kill()
-            group.remove()
-        if environments_dir.is_dir():
-            for work_dir in environments_dir.iterdir():
-                # Unmount before deleting: rmtree would otherwise walk into mounted code.
-                mounts.release(work_dir / "task-slot")
-                mounts.release(work_dir / "opt-slot")
-                tmpdisk.destroy(work_dir / "tmp.img", work_dir / "tmp")
-                shutil.rmtree(work_dir, ignore_errors=True)
+    def _clean_up_after_dead_servers(self) -> None:
+        """What servers killed without a shutdown left on this host, whatever their data dir."""
+        def clean(instance: str, state_dir: Path) -> None:
+            driver, _ = detect_driver(instance)
+            if driver is not None:
+                _clean_up(driver, state_dir / "environments", remove_folders=True)
+
+        for instance in self.claims.collect_dead(clean):
+            log.info("cleaned up after an Ember server that was killed (instance %s)", instance)
+        # Folders of servers that kept no record (probes, older versions): their empty groups go;
+        # a group still running something may belong to a live server of an older version.
+        for instance in instance_names() - self.claims.live_instances():
+            driver, _ = detect_driver(instance)
+            if driver is not None:
+                driver.remove_idle()
+
+    def close(self) -> None:
+        """After every environment has ended: remove the instance's cgroup folders, give up the claims."""
+        self.cgroups.remove_all()
+        self.claims.release()
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -84,6 +101,7 @@ class IsolatedSandbox(Sandbox):
         driver, note = detect_driver()
         if driver is None:
             return note
+        driver.remove_all()  # the probe's folders
         return None
 
     def cpu_limit(self, memory_mb: int) -> float:
@@ -98,6 +116,22 @@ class IsolatedSandbox(Sandbox):
             await process.kill()
             raise
         return process
+
+
+def _clean_up(cgroups: CgroupDriver, environments_dir: Path, remove_folders: bool) -> None:
+    """Kill and remove what a server that died left: its groups, mounted code slots and /tmp images."""
+    for group in cgroups.existing():
+        group.kill()
+        group.remove()
+    if environments_dir.is_dir():
+        for work_dir in environments_dir.iterdir():
+            # Unmount before deleting: rmtree would otherwise walk into mounted code.
+            mounts.release(work_dir / "task-slot")
+            mounts.release(work_dir / "opt-slot")
+            tmpdisk.destroy(work_dir / "tmp.img", work_dir / "tmp")
+            shutil.rmtree(work_dir, ignore_errors=True)
+    if remove_folders:
+        cgroups.remove_all()
 
 
 class IsolatedProcess(SandboxProcess):

@@ -28,7 +28,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, invoke_json, make_zip, unique_name
+from tests.functional.conftest import (
+    DEFAULT_RUNTIME,
+    ROLE,
+    VENV_BIN,
+    EmberServer,
+    invoke_json,
+    make_zip,
+    unique_name,
+)
 from tests.functional.helpers import PROBE, health, marked_pids, request_id, tail
 
 READ_HOST_FILES = '''
@@ -590,17 +598,49 @@ def test_nothing_survives_the_server(start_server, stop_signal: int) -> None:
     while mounts_under(ember.data_dir, "/dev/loop") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert mounts_under(ember.data_dir, "/dev/loop") == []
+    assert instance_cgroups(ember.data_dir)
     code = ember.stop(stop_signal, timeout_s=15)
     try:
         assert code == (0 if stop_signal == signal.SIGTERM else -signal.SIGKILL)
         assert survivors(marker) == set()
-        if stop_signal == signal.SIGTERM:  # a clean shutdown leaves no mount of any kind
-            assert mounts_under(ember.data_dir) == []
+        if stop_signal == signal.SIGKILL:
+            # The next Ember to start on this host, whatever its data dir, cleans up after it.
+            start_server("--sandbox", "isolated", data_dir=ember.data_dir.parent / "another-data-dir")
+        # no mount of any kind, and no cgroup folder, empty or not
+        assert mounts_under(ember.data_dir) == []
+        assert instance_cgroups(ember.data_dir) == []
     finally:
         # What a crash leaves (the next start on this data dir would clear it) would make pytest's clean-up
         # of its temporary folders fail in a later session.
         for line in reversed(mounts_under(ember.data_dir)):
             subprocess.run(["umount", "-l", line.split()[1]], check=False, capture_output=True, timeout=30)
+
+
+def instance_cgroups(data_dir: Path) -> list[Path]:
+    """The cgroup folders of the server whose data dir is `data_dir` (v1: one per controller)."""
+    instance = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    candidates = [Path("/sys/fs/cgroup/ember") / instance,
+                  *(Path("/sys/fs/cgroup") / controller / "ember" / instance
+                    for controller in ("memory", "cpu", "pids", "freezer"))]
+    return [path for path in candidates if path.exists()]
+
+
+def sandbox_uids(data_dir: Path) -> set[int]:
+    """The uids a server's environments may run as: those of the /etc/passwd it made for them."""
+    lines = (data_dir / "sandbox-etc" / "passwd").read_text().splitlines()
+    return {int(line.split(":")[2]) for line in lines if int(line.split(":")[2]) >= 1000 and "nobody" not in line}
+
+
+def test_two_servers_on_one_host_never_share_a_sandbox_uid_or_a_data_dir(start_server, tmp_path: Path) -> None:
+    first = start_server("--sandbox", "isolated", data_dir=tmp_path / "one")
+    second = start_server("--sandbox", "isolated", data_dir=tmp_path / "two")
+    assert sandbox_uids(first.data_dir) and sandbox_uids(second.data_dir)
+    assert sandbox_uids(first.data_dir).isdisjoint(sandbox_uids(second.data_dir))
+    result = subprocess.run([str(VENV_BIN / "ember"), "serve", "--sandbox", "isolated", "--port", "0",
+                             "--data-dir", str(tmp_path / "one")], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "another Ember server is running on the data dir" in result.stderr
+    assert first.process is not None and first.process.poll() is None
 
 
 def cpu_group(pid: int) -> tuple[float, int]:
