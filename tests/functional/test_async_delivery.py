@@ -296,12 +296,13 @@ def test_reserved_concurrency_zero_discards_events_without_running_them(fast: La
 
 
 def test_throttled_events_wait_their_turn_and_all_run_once(fast: Lab) -> None:
-    name = fast.function(WORKER)
+    name = fast.function(WORKER, Timeout=30)
     fast.client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
     log = fast.folder / f"{name}.log"
     ids = [f"turn-{n}" for n in range(8)]
     for event_id in ids:
-        fast.send(name, {"id": event_id, "log": str(log), "sleep": 0.3})
+        # 3 s each, 2 at a time: the queue stays deep for ~12 s, time for the CLI to start on a busy machine
+        fast.send(name, {"id": event_id, "log": str(log), "sleep": 3})
 
     # While they wait, the queue shows them, through the endpoint and the CLI.
     depth = next(f for f in fast.depths()["functions"] if f["function_name"] == name)
@@ -320,7 +321,7 @@ def test_throttled_events_wait_their_turn_and_all_run_once(fast: Lab) -> None:
         lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
         return {line["id"] for line in lines if line.get("done")} == set(ids)
 
-    wait_until(all_done, 20, "every throttled event to run")
+    wait_until(all_done, 90, "every throttled event to run")
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     starts = [line for line in lines if "request_id" in line]
     assert sorted(line["id"] for line in starts) == sorted(ids)  # each ran once: throttles are not failures

@@ -457,13 +457,15 @@ def test_signalling_pid_1_is_refused_or_only_ends_its_own_environment(client, pr
 
 def test_kill_minus_1_ends_only_its_own_tree(isolated: EmberServer, client, probe, deploy) -> None:
     # Host processes running as the sandbox uids, where a function could reach them if its pid namespace leaked.
+    # The server's own block of uids (another server on the host has another): its first 32.
+    first_uid = min(sandbox_uids(isolated.data_dir))
     sentinels = [subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "sleep", "60"])
-                 for uid in range(20000, 20032)]
+                 for uid in range(first_uid, first_uid + 32)]
     try:
         name = deploy(KILL_EVERYTHING)
         response, error = invoke_json(client, name, LogType="Tail")
         uid = int(re.search(r"^uid (\d+)$", tail(response), re.MULTILINE).group(1))
-        assert 20000 <= uid < 20032, "the sentinels do not cover the uid the function ran as"
+        assert first_uid <= uid < first_uid + 32, "the sentinels do not cover the uid the function ran as"
         assert response["FunctionError"] == "Unhandled"
         assert error == {"errorType": "Runtime.ExitError",
                          "errorMessage": f"RequestId: {request_id(response)} Error: Runtime exited with error: "
