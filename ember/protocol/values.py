@@ -18,6 +18,7 @@ from ember.protocol.json_text import UnreadableJson, load_json
 
 #: the range of each integer kind, as the Java services behind the models hold them
 INTEGER_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+_JAVA_TYPES = {"integer": "int", "long": "long"}
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 
 
@@ -32,8 +33,7 @@ class _OutOfRange(ValueError):
 def _in_range(kind: str, number: int) -> int:
     low, high = INTEGER_RANGES[kind]
     if not low <= number <= high:
-        java_type = "int" if kind == "integer" else "long"
-        raise _OutOfRange(f"Numeric value ({number}) out of range of {java_type} ({low} - {high})")
+        raise _OutOfRange(f"Numeric value ({number}) out of range of {_JAVA_TYPES[kind]} ({low} - {high})")
     return number
 
 
@@ -128,7 +128,7 @@ def _from_json(shape: Shape, value: Any) -> Any:
     if kind in ("integer", "long"):
         if isinstance(value, float) and not math.isfinite(value):
             # 1e999 reads as infinity: too large for any integer
-            raise _BadValue(f"Numeric value ({value}) out of range of {kind} for {shape.name}")
+            raise _BadValue(f"Numeric value ({value}) out of range of {_JAVA_TYPES[kind]} for {shape.name}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
             raise _BadValue(f"expected an integer for {shape.name}, got {json.dumps(value)}")
         try:

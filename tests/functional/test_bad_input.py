@@ -503,8 +503,8 @@ def test_a_null_in_the_layers_list_is_a_validation_error(server: EmberServer, ex
 
 @pytest.mark.parametrize(("token", "expected"), [
     (b"NaN", "Non-standard token 'NaN': JSON numbers must be finite"),
-    (b"1e999", "Numeric value (inf) out of range of integer for Timeout"),
-    (b"-1e999", "Numeric value (-inf) out of range of integer for Timeout"),
+    (b"1e999", "Numeric value (inf) out of range of int for Timeout"),
+    (b"-1e999", "Numeric value (-inf) out of range of int for Timeout"),
     (b"4294967296", "Numeric value (4294967296) out of range of int (-2147483648 - 2147483647) for Timeout"),
 ])
 def test_a_timeout_no_integer_can_hold_is_bad_content(server: EmberServer, existing: str, token: bytes,

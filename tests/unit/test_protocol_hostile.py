@@ -77,8 +77,8 @@ def test_ordinary_nesting_still_reads() -> None:
 @pytest.mark.parametrize(("body", "expected"), [
     (b'{"Timeout": NaN}', "Non-standard token 'NaN'"),
     (b'{"Timeout": Infinity}', "Non-standard token 'Infinity'"),
-    (b'{"Timeout": 1e999}', "out of range of integer for Timeout"),
-    (b'{"Timeout": -1e999}', "out of range of integer for Timeout"),
+    (b'{"Timeout": 1e999}', "out of range of int for Timeout"),
+    (b'{"Timeout": -1e999}', "out of range of int for Timeout"),
     (b'{"Timeout": 2147483648}', "Numeric value (2147483648) out of range of int"),
     (b'{"Timeout": 1e20}', "out of range of int"),
 ])
