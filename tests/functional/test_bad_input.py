@@ -588,7 +588,7 @@ def test_a_start_time_no_clock_can_hold_is_a_serialization_error(server: EmberSe
 
 
 def test_deleting_a_provisioned_concurrency_config_that_is_not_there_is_idempotent(raw_client, existing: str) -> None:
-    response = raw_client.delete_provisioned_concurrency_config(FunctionName=existing, Qualifier="$LATEST")
+    response = raw_client.delete_provisioned_concurrency_config(FunctionName=existing, Qualifier="1")
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 204
 
 
