@@ -120,7 +120,8 @@ class ConcurrencyOperations:
     async def delete_provisioned_concurrency_config(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         ref = self.backend.resolve(p["FunctionName"], p["Qualifier"])
         await self.backend.get(self.backend.resolve(ref.name))
-        await self._config(ref.name, str(ref.qualifier))
+        # Idempotent, as on AWS: deleting a configuration that is not there answers 204 (the model
+        # names no ProvisionedConcurrencyConfigNotFoundException for this operation).
         await self.backend.store.delete_provisioned(ref.name, str(ref.qualifier))
         await self.backend.provisioner.remove(ref.name, str(ref.qualifier))
         return {}

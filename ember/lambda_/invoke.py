@@ -112,6 +112,12 @@ def _checked_json(payload: bytes) -> bytes:
         raise InvalidRequestContentException(
             f"Could not parse request body into json: Could not parse payload into json: {exc}"
         ) from None
+    except RecursionError:
+        # json recurses per level: a payload nested past the interpreter's limit (about 1,000)
+        raise InvalidRequestContentException(
+            "Could not parse request body into json: Could not parse payload into json: the payload nests "
+            "arrays or objects too deeply (at most about 900 levels)"
+        ) from None
     return payload
 
 
@@ -121,7 +127,7 @@ def _client_context(header: str | None) -> str | None:
     try:
         text = base64.b64decode(header, validate=True).decode()
         json.loads(text)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise InvalidParameterValueException(
             "Client context must be a valid Base64-encoded JSON object."
         ) from None

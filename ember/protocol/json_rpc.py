@@ -20,6 +20,7 @@ from botocore.model import OperationModel, ServiceModel
 
 from ember.errors import EmberError, InvalidRequestContentException, SerializationException, ValidationException
 from ember.protocol.base import Protocol
+from ember.protocol.json_text import UnreadableJson, load_json
 from ember.protocol.messages import HttpRequest, HttpResponse
 from ember.protocol.validate import ShapeCheck, validate
 from ember.protocol.values import from_json, to_json
@@ -52,15 +53,15 @@ class JsonRpcProtocol(Protocol):
         document: Any = {}
         if request.body.strip():
             try:
-                document = json.loads(request.body)
-            except (ValueError, UnicodeDecodeError) as exc:
+                document = load_json(request.body)
+            except UnreadableJson as exc:
                 raise SerializationException(f"Could not read the request body as JSON: {exc}") from None
         if not isinstance(document, dict):
             raise SerializationException("The request body must be a JSON object of the operation's parameters")
         params: dict[str, Any] = {}
         for name, member in shape.members.items():
             wire_name = member.serialization.get("name", name)
-            if wire_name in document:
+            if document.get(wire_name) is not None:  # null is absent, as for AWS
                 try:
                     params[name] = from_json(member, document[wire_name])
                 except InvalidRequestContentException as exc:

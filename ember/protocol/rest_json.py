@@ -19,6 +19,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from ember.errors import EmberError, InvalidRequestContentException, ValidationException
 from ember.protocol.base import Protocol
+from ember.protocol.json_text import UnreadableJson, load_json
 from ember.protocol.messages import HttpRequest, HttpResponse
 from ember.protocol.validate import ShapeCheck, validate
 from ember.protocol.values import from_json, from_text, to_json, to_text
@@ -112,7 +113,7 @@ class RestJsonProtocol(Protocol):
                 raise InvalidRequestContentException("Could not parse request body into json: expected an object")
             for name, member in body_members.items():
                 wire_name = member.serialization.get("name", name)
-                if wire_name in document:
+                if document.get(wire_name) is not None:  # null is absent, as for AWS
                     params[name] = from_json(member, document[wire_name])
         validate(shape, params, self.shape_checks, self.validation_error)
         return params
@@ -182,6 +183,6 @@ class RestJsonProtocol(Protocol):
 
 def _load_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return load_json(body)
+    except UnreadableJson as exc:
         raise InvalidRequestContentException(f"Could not parse request body into json: {exc}") from None

@@ -4,6 +4,10 @@ AWS collects every constraint failure of a request into one ValidationException:
 ``2 validation errors detected: Value '0' at 'timeout' failed to satisfy constraint:
 Member must have value greater than or equal to 1; Value ...``. Member paths use the
 member name with its first letter lower-cased (``memorySize``, ``environment.variables``).
+
+Beyond the model's own constraints, two things every shape refuses: `null` inside a list or as
+a map's value (unless the model marks the collection sparse), and strings holding a lone UTF-16
+surrogate (``"\\ud800"`` in the JSON), which no UTF-8 store or response can carry.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from ember.errors import EmberError, ValidationException
 #: a service's own check for one model shape, replacing the generic one (it raises to refuse)
 ShapeCheck = Callable[[Shape, Any], None]
 _NO_CHECKS: Mapping[str, ShapeCheck] = {}
+#: a UTF-16 surrogate code point: in a Python str only when JSON escaped one that had no partner
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def validate(shape: StructureShape, params: dict[str, Any],
@@ -52,7 +58,12 @@ def _render(value: Any) -> str:
         return "'true'" if value else "'false'"
     if isinstance(value, bytes):
         return "'java.nio.HeapByteBuffer'"
-    return f"'{value}'"
+    if isinstance(value, list):
+        text = "[" + ", ".join("null" if item is None else str(item) for item in value) + "]"
+    else:
+        text = str(value)
+    # Lone surrogates are shown escaped (\ud800): the message itself must be valid Unicode.
+    return "'" + text.encode("utf-8", "backslashreplace").decode() + "'"
 
 
 def _fail(problems: list[str], path: str, value: Any, constraint: str) -> None:
@@ -80,6 +91,8 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str], checks: Map
         _check_structure(shape, value, path, problems, checks)  # type: ignore[arg-type]
     elif kind == "list" and isinstance(value, list):
         _check_length(meta, value, len(value), path, problems)
+        if None in value and not meta.get("sparse"):
+            _fail(problems, path, value, "Member must satisfy constraint: [Member must not be null]")
         for item in value:
             if item is not None:
                 _check(shape.member, item, path, problems, checks)  # type: ignore[attr-defined]
@@ -90,12 +103,18 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str], checks: Map
             _check(shape.key, key, path, key_problems, checks)  # type: ignore[attr-defined]
             if item is not None:
                 _check(shape.value, item, path, problems, checks)  # type: ignore[attr-defined]
+        if None in value.values() and not meta.get("sparse"):
+            problems.append(f"Value at '{path}' failed to satisfy constraint: Map values must satisfy constraint: "
+                            "[Member must not be null]")
         if key_problems:
             # AWS words bad map keys as one problem for the whole map.
             constraints = sorted({problem.split("constraint: ", 1)[1] for problem in key_problems})
             problems.append(f"Value at '{path}' failed to satisfy constraint: Map keys must satisfy constraint: "
                             f"[{', '.join(constraints)}]")
     elif kind == "string" and isinstance(value, str):
+        if _SURROGATE.search(value):
+            _fail(problems, path, value, "Member must be valid Unicode: it holds a lone UTF-16 surrogate")
+            return
         enum = shape.enum
         if enum and value not in enum:
             _fail(problems, path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")

@@ -6,16 +6,35 @@ import base64
 import binascii
 import datetime as dt
 import json
+import math
+import re
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from botocore.model import Shape
 
 from ember.errors import InvalidRequestContentException
+from ember.protocol.json_text import UnreadableJson, load_json
+
+#: the range of each integer kind, as the Java services behind the models hold them
+INTEGER_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+_JAVA_TYPES = {"integer": "int", "long": "long"}
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 
 
 class _BadValue(Exception):
     pass
+
+
+class _OutOfRange(ValueError):
+    pass
+
+
+def _in_range(kind: str, number: int) -> int:
+    low, high = INTEGER_RANGES[kind]
+    if not low <= number <= high:
+        raise _OutOfRange(f"Numeric value ({number}) out of range of {_JAVA_TYPES[kind]} ({low} - {high})")
+    return number
 
 
 def from_text(shape: Shape, text: str, location: str) -> Any:
@@ -23,9 +42,14 @@ def from_text(shape: Shape, text: str, location: str) -> Any:
     kind = shape.type_name
     try:
         if kind in ("integer", "long"):
-            return int(text)
+            if not _INTEGER_TEXT.fullmatch(text):
+                raise ValueError(text)
+            return _in_range(kind, int(text))
         if kind in ("float", "double"):
-            return float(text)
+            number = float(text)
+            if not math.isfinite(number):
+                raise ValueError(text)
+            return number
         if kind == "boolean":
             if text.lower() not in ("true", "false"):
                 raise ValueError(text)
@@ -35,11 +59,13 @@ def from_text(shape: Shape, text: str, location: str) -> Any:
         if kind == "blob":
             return base64.b64decode(text, validate=True)
         if shape.serialization.get("jsonvalue"):
-            return json.loads(base64.b64decode(text))
-    except (ValueError, binascii.Error) as exc:
+            return load_json(base64.b64decode(text))
+    except (ValueError, OverflowError, OSError, binascii.Error) as exc:
+        # OverflowError, OSError: a timestamp past what the platform's time_t holds
+        detail = f": {exc}" if isinstance(exc, (UnreadableJson, _OutOfRange)) else ""
         raise InvalidRequestContentException(
-            f"Could not parse {location} value '{text}' as {kind}"
-        ) from exc
+            f"Could not parse {location} value '{text}' as {kind}{detail}"
+        ) from None
     return text
 
 
@@ -61,7 +87,9 @@ def to_text(shape: Shape, value: Any) -> str:
 def from_json(shape: Shape, value: Any, path: str = "") -> Any:
     """A JSON body value typed by `shape` (blobs decoded, timestamps parsed).
 
-    Raises InvalidRequestContentException when the JSON type does not fit the shape.
+    Members given as `null` are left out, as if absent. Raises InvalidRequestContentException
+    when the JSON type does not fit the shape, including numbers the member's type cannot hold
+    (an integer past 32 bits, a long past 64, a double that is not finite).
     """
     try:
         return _from_json(shape, value)
@@ -77,7 +105,7 @@ def _from_json(shape: Shape, value: Any) -> Any:
         if not isinstance(value, dict):
             raise _BadValue(f"expected an object for {shape.name}")
         members = shape.members  # type: ignore[attr-defined]
-        return {k: _from_json(members[k], v) for k, v in value.items() if k in members}
+        return {k: _from_json(members[k], v) for k, v in value.items() if k in members and v is not None}
     if kind == "list":
         if not isinstance(value, list):
             raise _BadValue(f"expected an array for {shape.name}")
@@ -91,25 +119,40 @@ def _from_json(shape: Shape, value: Any) -> Any:
             raise _BadValue(f"expected base64 text for {shape.name}")
         try:
             return base64.b64decode(value, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or text that is not even ASCII
             raise _BadValue(f"{shape.name} is not valid base64") from None
     if kind == "boolean":
         if not isinstance(value, bool):
             raise _BadValue(f"expected a boolean for {shape.name}")
         return value
     if kind in ("integer", "long"):
+        if isinstance(value, float) and not math.isfinite(value):
+            # 1e999 reads as infinity: too large for any integer
+            raise _BadValue(f"Numeric value ({value}) out of range of {_JAVA_TYPES[kind]} for {shape.name}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
             raise _BadValue(f"expected an integer for {shape.name}, got {json.dumps(value)}")
-        return int(value)
+        try:
+            return _in_range(kind, int(value))
+        except _OutOfRange as exc:
+            raise _BadValue(f"{exc} for {shape.name}") from None
     if kind in ("float", "double"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _BadValue(f"expected a number for {shape.name}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer with hundreds of digits
+            number = math.inf
+        if not math.isfinite(number):
+            raise _BadValue(f"Numeric value out of range of {kind} for {shape.name}: it must be finite")
+        return number
     if kind == "timestamp":
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise _BadValue(f"expected a timestamp for {shape.name}, got {json.dumps(value)}")
         try:
             return _parse_timestamp(value)
-        except ValueError:
-            raise _BadValue(f"{shape.name} is not a timestamp") from None
+        except (ValueError, OverflowError, OSError):
+            # OverflowError, OSError: seconds past what the platform's time_t holds
+            raise _BadValue(f"{shape.name} is not a timestamp Ember can hold: {json.dumps(value)}") from None
     if kind == "string":
         if not isinstance(value, str):
             raise _BadValue(f"expected a string for {shape.name}, got {json.dumps(value)}")

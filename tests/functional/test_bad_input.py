@@ -461,6 +461,137 @@ def test_missing_runtime_or_handler_for_a_zip_is_refused(raw_client) -> None:
                            "packages.")
 
 
+# ---- values no member can hold ------------------------------------------------------------------------------
+# Each of these once answered 500 with a traceback in the server's log.
+
+def json_rpc(server: EmberServer, service: str, target: str, body: bytes) -> urllib3.BaseHTTPResponse:
+    """A raw JSON-protocol request (CloudWatch Logs, CloudWatch) routed by its credential scope."""
+    version = "1.1" if service == "logs" else "1.0"
+    return raw(server, "POST", "/", body=body, headers={
+        "x-amz-target": target, "content-type": f"application/x-amz-json-{version}",
+        "authorization": f"AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/{service}/aws4_request, "
+                         "SignedHeaders=host, Signature=00"})
+
+
+def refusal(response: urllib3.BaseHTTPResponse) -> tuple[int, str, str]:
+    """(status, error type, message) of an error answer."""
+    return response.status, response.headers.get("x-amzn-errortype", ""), json.loads(response.data)["message"]
+
+
+def test_a_layer_version_number_past_64_bits_is_refused(raw_client) -> None:
+    for version in (2**63, 2**64 + 5):
+        code, status, message = error_of(raw_client.get_layer_version, LayerName="some-layer", VersionNumber=version)
+        assert (code, status) == ("InvalidRequestContentException", 400)
+        assert message == (f"Could not parse path value '{version}' as long: Numeric value ({version}) out of range "
+                           "of long (-9223372036854775808 - 9223372036854775807)")
+    code, status, _ = error_of(raw_client.delete_layer_version, LayerName="some-layer", VersionNumber=2**63)
+    assert (code, status) == ("InvalidRequestContentException", 400)
+
+
+def test_the_largest_layer_version_number_is_merely_not_found(raw_client) -> None:
+    code, status, _ = error_of(raw_client.get_layer_version, LayerName="some-layer", VersionNumber=2**63 - 1)
+    assert (code, status) == ("ResourceNotFoundException", 404)
+
+
+def test_a_null_in_the_layers_list_is_a_validation_error(server: EmberServer, existing: str) -> None:
+    response = raw(server, "PUT", f"/2015-03-31/functions/{existing}/configuration", body=b'{"Layers": [null]}',
+                   headers={"content-type": "application/json"})
+    assert refusal(response) == (400, "ValidationException", (
+        "1 validation error detected: Value '[null]' at 'layers' failed to satisfy constraint: "
+        "Member must satisfy constraint: [Member must not be null]"))
+
+
+@pytest.mark.parametrize(("token", "expected"), [
+    (b"NaN", "Non-standard token 'NaN': JSON numbers must be finite"),
+    (b"1e999", "Numeric value (inf) out of range of int for Timeout"),
+    (b"-1e999", "Numeric value (-inf) out of range of int for Timeout"),
+    (b"4294967296", "Numeric value (4294967296) out of range of int (-2147483648 - 2147483647) for Timeout"),
+])
+def test_a_timeout_no_integer_can_hold_is_bad_content(server: EmberServer, existing: str, token: bytes,
+                                                      expected: str) -> None:
+    response = raw(server, "PUT", f"/2015-03-31/functions/{existing}/configuration",
+                   body=b'{"Timeout": ' + token + b"}", headers={"content-type": "application/json"})
+    assert refusal(response) == (400, "InvalidRequestContentException",
+                                 f"Could not parse request body into json: {expected}")
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000])
+def test_a_body_nested_100k_levels_deep_is_bad_content(server: EmberServer, body: bytes) -> None:
+    response = raw(server, "POST", "/2015-03-31/functions", body=body, headers={"content-type": "application/json"})
+    status, code, message = refusal(response)
+    assert (status, code) == (400, "InvalidRequestContentException")
+    assert message == ("Could not parse request body into json: the document nests arrays or objects too deeply "
+                       "(at most about 900 levels)")
+    response = json_rpc(server, "logs", "Logs_20140328.DescribeLogGroups", body)
+    assert refusal(response)[:2] == (400, "SerializationException")
+
+
+def test_an_invoke_payload_nested_100k_levels_deep_is_bad_content(raw_client, existing: str) -> None:
+    code, status, message = error_of(raw_client.invoke, FunctionName=existing,
+                                     Payload=b"[" * 100_000 + b"]" * 100_000)
+    assert (code, status) == ("InvalidRequestContentException", 400)
+    assert message.startswith("Could not parse request body into json: Could not parse payload into json: ")
+    assert "too deeply" in message
+
+
+def test_a_lone_surrogate_in_a_function_name_is_a_validation_error(server: EmberServer) -> None:
+    # json.dumps writes the lone surrogate as the escape \ud800, as a careless client would
+    body = json.dumps({"FunctionName": "bad\ud800name", "Role": ROLE, "Code": {"ZipFile": ""}}).encode()
+    assert b'"bad\\ud800name"' in body
+    response = raw(server, "POST", "/2015-03-31/functions", body=body, headers={"content-type": "application/json"})
+    status, code, message = refusal(response)
+    assert (status, code) == (400, "ValidationException")
+    assert ("Value 'bad\\ud800name' at 'functionName' failed to satisfy constraint: Member must be valid Unicode: "
+            "it holds a lone UTF-16 surrogate") in message
+
+
+def test_a_lone_surrogate_in_a_description_is_refused_and_nothing_is_stored(server: EmberServer, raw_client,
+                                                                           existing: str) -> None:
+    response = raw(server, "PUT", f"/2015-03-31/functions/{existing}/configuration",
+                   body=b'{"Description": "\\udfff"}', headers={"content-type": "application/json"})
+    assert refusal(response)[:2] == (400, "ValidationException")
+    assert raw_client.get_function_configuration(FunctionName=existing)["Description"] == ""
+
+
+def test_a_lone_surrogate_encoded_in_the_path_is_a_validation_error(server: EmberServer) -> None:
+    # %ED%A0%80 is \ud800 as UTF-8 would spell it, which UTF-8 forbids: the name is unreadable
+    response = raw(server, "GET", "/2015-03-31/functions/%ED%A0%80")
+    assert refusal(response)[:2] == (400, "ValidationException")
+
+
+def test_a_null_log_event_is_an_invalid_parameter(server: EmberServer) -> None:
+    response = json_rpc(server, "logs", "Logs_20140328.PutLogEvents",
+                        b'{"logGroupName": "g", "logStreamName": "s", "logEvents": [null]}')
+    assert refusal(response) == (400, "InvalidParameterException", (
+        "1 validation error detected: Value '[null]' at 'logEvents' failed to satisfy constraint: "
+        "Member must satisfy constraint: [Member must not be null]"))
+
+
+@pytest.mark.parametrize("target", ["GraniteServiceVersion20100801.GetMetricStatistics",
+                                    "GraniteServiceVersion20100801.ListMetrics"])
+def test_a_null_dimension_is_a_validation_error(server: EmberServer, target: str) -> None:
+    response = json_rpc(server, "monitoring", target, (
+        b'{"Namespace": "AWS/Lambda", "MetricName": "Errors", "Dimensions": [null], "StartTime": 1700000000, '
+        b'"EndTime": 1700003600, "Period": 60, "Statistics": ["Sum"]}'))
+    status, code, message = refusal(response)
+    assert (status, code) == (400, "ValidationException")
+    assert ("Value '[null]' at 'dimensions' failed to satisfy constraint: Member must satisfy constraint: "
+            "[Member must not be null]") in message
+
+
+@pytest.mark.parametrize("start", [b"1e20", b"-1e20", b"NaN", b'{"a": null}'])
+def test_a_start_time_no_clock_can_hold_is_a_serialization_error(server: EmberServer, start: bytes) -> None:
+    response = json_rpc(server, "monitoring", "GraniteServiceVersion20100801.GetMetricStatistics", (
+        b'{"Namespace": "AWS/Lambda", "MetricName": "Errors", "StartTime": ' + start
+        + b', "EndTime": 1700003600, "Period": 60, "Statistics": ["Sum"]}'))
+    assert refusal(response)[:2] == (400, "SerializationException")
+
+
+def test_deleting_a_provisioned_concurrency_config_that_is_not_there_is_idempotent(raw_client, existing: str) -> None:
+    response = raw_client.delete_provisioned_concurrency_config(FunctionName=existing, Qualifier="1")
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
 # ---- and the server is fine --------------------------------------------------------------------------------
 
 def test_the_server_still_answers_and_gave_no_500(server: EmberServer, raw_client, log_start: int) -> None:
