@@ -4,7 +4,9 @@ uvicorn waits for a request's head as long as the client likes (a connection tha
 head is held forever) and counts connections only to answer 503 once a head is in. Here:
 
 - a request's head (its line and headers) must arrive within `header_timeout_s` of the
-  connection opening or of the request's first byte, or the connection is closed;
+  connection opening or of the request's first byte, or the connection is closed, and may not
+  be longer than MAX_HEAD_BYTES (httptools itself takes heads of any length);
+- a request that is not HTTP gets an AWS-shaped 400 rather than uvicorn's plain text;
 - beyond `max_connections` open connections, a new one is answered 503 at once and closed, so
   descriptors stay for the clients already being served.
 
@@ -23,18 +25,16 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("ember.edge")
 
-_OVERLOADED_BODY = json.dumps({
-    "__type": "ServiceUnavailableException",
-    "message": "Ember has too many open connections; retry shortly",
-}).encode()
-_OVERLOADED_RESPONSE = (
-    b"HTTP/1.1 503 Service Unavailable\r\n"
-    b"content-type: application/json\r\n"
-    b"x-amzn-errortype: ServiceUnavailableException\r\n"
-    b"retry-after: 1\r\n"
-    b"connection: close\r\n"
-    b"content-length: " + str(len(_OVERLOADED_BODY)).encode() + b"\r\n\r\n" + _OVERLOADED_BODY
-)
+#: the longest request head (line and headers) read; AWS's own front ends stop at a few dozen KB
+MAX_HEAD_BYTES = 64 * 1024
+
+
+
+def _error_response(status: str, code: str, message: str) -> bytes:
+    """A whole HTTP/1.1 error response that closes the connection, in the AWS JSON shape."""
+    body = json.dumps({"__type": code, "message": message}).encode()
+    return (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\nx-amzn-errortype: {code}\r\n"
+            f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n").encode() + body
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -48,6 +48,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._header_timeout_s = header_timeout_s
         self._max_connections = max_connections
         self._head_timer: asyncio.TimerHandle | None = None
+        #: bytes received since the current head began (counted per chunk, so about)
+        self._head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -58,10 +60,29 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 log.warning("%d open connections, more than the %d allowed (EMBER_MAX_CONNECTIONS): refusing new "
                             "ones (%d refused so far)", len(self.connections), self._max_connections,
                             cls.refused_connections)
-            transport.write(_OVERLOADED_RESPONSE)
+            transport.write(_OVERLOADED_RESPONSE)  # before reading anything: the head may never come
             transport.close()
             return
         self._arm_head_timer()
+
+    def data_received(self, data: bytes) -> None:
+        is_in_head = self._head_timer is not None
+        if is_in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        # Checked after parsing: a chunk that completed the head (and began the body) is no offence.
+        if is_in_head and self._head_timer is not None and self._head_bytes > MAX_HEAD_BYTES \
+                and not self.transport.is_closing():
+            self.send_400_response(f"request head over {MAX_HEAD_BYTES} bytes")
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn answers a request it cannot parse (a head too long, bytes that are not HTTP) in
+        # plain text; AWS clients read an error type, so they get one.
+        self.transport.write(_error_response(
+            "400 Bad Request", "ValidationException",
+            f"Ember could not read the request as HTTP/1.1: {msg.rstrip('.')}. Send a well-formed request whose "
+            f"line and headers together are at most {MAX_HEAD_BYTES // 1024} KB"))
+        self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -69,6 +90,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm_head_timer()
+        self._head_bytes = 0
+        head_bytes = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if head_bytes > MAX_HEAD_BYTES:  # it came in one piece: the count in data_received never saw it whole
+            self.send_400_response(f"request head over {MAX_HEAD_BYTES} bytes")
+            return
         super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -91,6 +117,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
             log.info("closing a connection whose request head did not arrive within %g s", self._header_timeout_s)
             self.transport.close()
+
+
+_OVERLOADED_RESPONSE = _error_response("503 Service Unavailable", "ServiceUnavailableException",
+                                       "Ember has too many open connections; retry shortly")
 
 
 def guarded_protocol(header_timeout_s: float, max_connections: int) -> Any:

@@ -98,3 +98,18 @@ def test_connections_beyond_the_cap_get_503_and_served_ones_keep_working(start_s
                 raise
             time.sleep(0.2)
     assert "more than the 20 allowed" in ember.log()
+
+
+def test_a_request_that_is_not_http_or_has_a_huge_header_gets_an_aws_error(start_server) -> None:
+    server = start_server()
+    for request in (b"POST /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\nX-Big: "
+                    + b"a" * 100_000 + b"\r\n\r\n{}{}",
+                    b"GET /2015-03-31/functions/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+                    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+            connection.sendall(request)
+            answer = wait_closed(connection, time.monotonic() + 30)
+        assert answer.startswith(b"HTTP/1.1 400"), answer
+        assert b"x-amzn-errortype: ValidationException" in answer
+    assert server.lambda_client().list_functions()["Functions"] == []
+    assert "Traceback" not in server.log() and "Exception" not in server.log(), server.log()
