@@ -100,7 +100,7 @@ class RuntimeApiServer:
                 if not self._is_cap_logged:
                     self._is_cap_logged = True
                     log.warning("function %s has %d Runtime API connections open, the most one environment may: "
-                                "more wait until one closes", self.extensions.function.name or "(parked)",
+                                "more wait until one closes", self.extensions.function.function_name or "(parked)",
                                 MAX_CONNECTIONS_PER_ENVIRONMENT)
                 await self._own.take()
             if self._shared is not None and not self._shared.try_take():
@@ -115,7 +115,7 @@ class RuntimeApiServer:
                 # EMFILE and the like: out of descriptors despite the budget. Breathe, then retry.
                 self._give_back()
                 log.warning("Runtime API of %s could not accept a connection: %s",
-                            self.extensions.function.name or "(parked)", exc)
+                            self.extensions.function.function_name or "(parked)", exc)
                 await asyncio.sleep(0.1)
                 continue
             except BaseException:
