@@ -177,7 +177,8 @@ class RuntimeApiServer:
         method = request.method.decode()
         headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
         if path.startswith(_EXTENSION_PREFIX + "/"):
-            body = await _read_body(connection, reader, MAX_EXTENSION_BODY_BYTES)
+            async with self._body_lock:
+                body = await _read_body(connection, reader, MAX_EXTENSION_BODY_BYTES)
             if body is None:
                 message = f"Exceeded maximum allowed payload size ({MAX_EXTENSION_BODY_BYTES} bytes)."
                 return 413, [], _error_body("RequestEntityTooLarge", message)
