@@ -254,6 +254,9 @@ class AsyncDispatcher:
                         event.function_name, exc.message)
             await self._back_off(event, expires_at_ms)
             return
+        # Its log is stored before the event leaves the queue: a crash from here on runs it again
+        # rather than leave a run with no trace.
+        await self.invoker.telemetry.logs_committed()
         self._admitted(event.function_name)
         attempts = event.attempts + 1
         last_run = LastRun(result.payload, result.function_error, result.executed_version)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import secrets
 import shutil
@@ -20,8 +21,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from ember.invoke.extension_watch import ExtensionWatch
-from ember.invoke.output import OutputCollector
+from ember.invoke.output import LineSink, LogTail, OutputCollector, new_marker_nonce
 from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation, RuntimeChannel
+from ember.runtime_api.descriptors import ConnectionBudget
 from ember.runtime_api.extensions import ExtensionsHub, FunctionInfo
 from ember.runtime_api.server import RuntimeApiServer
 from ember.sandbox import Sandbox, SandboxProcess, SandboxSpec
@@ -48,7 +50,8 @@ class EnvironmentState(StrEnum):
 class InitResult:
     is_ok: bool
     duration_ms: float
-    output: bytes  #: what the runtime printed while initialising
+    #: the end of what the runtime printed while initialising (its lines are in the log already)
+    output_tail: str
     error: Outcome | None = None  #: the init error (posted, or synthesised from an exit)
 
 
@@ -58,7 +61,6 @@ class RunResult:
 
     outcome: Outcome
     duration_ms: float
-    output: bytes
     max_memory_mb: int
     is_environment_lost: bool  #: the environment died or was killed and must be replaced
 
@@ -68,8 +70,9 @@ def log_stream_name(version: str = "$LATEST") -> str:
     return time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{version}]" + secrets.token_hex(16)
 
 
-#: told what an environment printed outside any invocation (its extensions' shutdown phase)
-StrayOutput = Callable[["Environment", bytes], None]
+#: told what an environment printed outside any invocation (init, threads between invocations,
+#: extensions shutting down), line by line as it arrives: (timestamp_ms, message) events
+EnvironmentOutput = Callable[["Environment", list[tuple[int, str]]], None]
 
 
 class Environment:
@@ -77,7 +80,8 @@ class Environment:
 
     def __init__(self, function_name: str, version: str, config_key: str, sandbox: Sandbox, spec: SandboxSpec, *,
                  writes_end_marker: bool = True, extensions: tuple[str, ...] = (), account_id: str = "",
-                 on_stray_output: StrayOutput | None = None) -> None:
+                 on_output: EnvironmentOutput | None = None,
+                 connection_budget: ConnectionBudget | None = None) -> None:
         self.function_name = function_name
         self.version = version  #: "$LATEST" or a published version number
         self.config_key = config_key
@@ -95,7 +99,11 @@ class Environment:
         self._spec = spec
         #: Ember's bootstraps end each invocation's output with a marker; custom runtimes do not
         self._writes_end_marker = writes_end_marker
-        self._on_stray_output = on_stray_output
+        self._on_output = on_output
+        #: output outside invocations (init, threads between them): the end of it is kept for the
+        #: Tail of the next invocation, which would have shown it on Lambda (the environment thaws)
+        self._idle_log = LogTail(self._environment_output)
+        self._connection_budget = connection_budget
         self._extensions = ExtensionsHub(extensions, _function_info(spec.env, account_id))
         self._process: SandboxProcess | None = None
         self._server: RuntimeApiServer | None = None
@@ -108,12 +116,22 @@ class Environment:
     async def _launch(self) -> None:
         self._channel = RuntimeChannel()
         self._process = await self._sandbox.start(self._spec)
-        self._server = RuntimeApiServer(self._channel, self._extensions)
+        self._server = RuntimeApiServer(self._channel, self._extensions, self._connection_budget)
         await self._server.start(self._process.listener)
-        self._output = OutputCollector(self._process.output)
+        self._output = OutputCollector(self._process.output, self._idle_log)
         self._exit = asyncio.create_task(self._process.wait())
         self._exit.add_done_callback(self._on_exit)
         self._watch = ExtensionWatch(self._extensions, self._process, self._exit)
+
+    def _environment_output(self, events: list[tuple[int, str]]) -> None:
+        if self._on_output is not None:
+            self._on_output(self, events)
+
+    def take_output_tail(self) -> str:
+        """The end of what the environment printed outside invocations since last asked."""
+        text = self._idle_log.text()
+        self._idle_log.clear()
+        return text
 
     def _on_exit(self, _: asyncio.Task[int]) -> None:
         # A runtime that exits between invocations (Node.js after an uncaught exception, a custom
@@ -132,7 +150,7 @@ class Environment:
         bootstrap it can run)."""
         self.state = EnvironmentState.DEAD
         self._is_destroyed = True
-        return InitResult(False, 0.0, b"", error)
+        return InitResult(False, 0.0, "", error)
 
     async def park(self) -> bool:
         """Start a runtime with no function yet (its spec has no code): it warms its interpreter
@@ -160,8 +178,8 @@ class Environment:
         self.state = EnvironmentState.STARTING
         started = time.perf_counter()
         assert spec.task_dir is not None and self._output is not None
+        # What it printed while parked went nowhere (no function yet); from here on it is this one's.
         await self._process.specialise(spec.task_dir, spec.opt_dir, spec.memory_mb)
-        self._output.drain()  # anything printed while parked belongs to no function
         self._channel.specialise(spec.env)
         return await self._await_init(started)
 
@@ -169,6 +187,7 @@ class Environment:
         assert self._channel is not None and self._process is not None and self._exit is not None
         assert self._output is not None and self._watch is not None
         deadline = asyncio.get_running_loop().time() + INIT_TIMEOUT_S
+        self._idle_log.clear()  # a parked environment's warm-up output is no function's
         hub = self._extensions
         failure: Outcome | None = None  # an extension's, once the runtime is ready
         if hub.expected_names:
@@ -190,7 +209,8 @@ class Environment:
                 hub.close_registration()
                 self.state = EnvironmentState.IDLE
                 self._process.init_done()
-                return InitResult(True, (time.perf_counter() - started) * 1000, self._output.drain())
+                self._output.detach()
+                return InitResult(True, (time.perf_counter() - started) * 1000, self.take_output_tail())
             if failure is None:
                 done = {self._exit}
         error = failure if self._channel.ready.is_set() and failure is not None else await self._init_failure(done)
@@ -199,8 +219,9 @@ class Environment:
     async def _fail_init(self, started: float, error: Outcome) -> InitResult:
         assert self._output is not None
         duration_ms = (time.perf_counter() - started) * 1000
-        await self.destroy("failure", report_output=False)
-        return InitResult(False, duration_ms, self._output.drain(), error)
+        await self.destroy("failure")
+        self._output.detach()
+        return InitResult(False, duration_ms, self.take_output_tail(), error)
 
     async def _init_failure(self, done: set[asyncio.Future]) -> Outcome:
         assert self._channel is not None and self._channel.init_outcome is not None and self._exit is not None
@@ -215,12 +236,16 @@ class Environment:
         message = f"Init phase did not complete within {INIT_TIMEOUT_S:.2f} seconds"
         return Outcome(OutcomeKind.INIT_ERROR, _error_json(message, "Runtime.InitTimeout"), "Runtime.InitTimeout")
 
-    async def run(self, invocation: PendingInvocation, timeout_s: float) -> RunResult:
-        """Run one invocation; kill the environment if it overruns `timeout_s` or dies."""
+    async def run(self, invocation: PendingInvocation, timeout_s: float, log: LineSink) -> RunResult:
+        """Run one invocation, its output streamed to `log` line by line as it comes; kill the
+        environment if it overruns `timeout_s` or dies."""
         assert self._channel is not None and self._exit is not None and self._output is not None
         assert self._process is not None and self._watch is not None
         self.state = EnvironmentState.BUSY
         self.invocation_count += 1
+        nonce = new_marker_nonce() if self._writes_end_marker else None
+        invocation = dataclasses.replace(invocation, output_marker=nonce)
+        self._output.attach(log, nonce)
         started = time.perf_counter()
         deadline = asyncio.get_running_loop().time() + timeout_s
         result = self._channel.submit(invocation)
@@ -246,32 +271,37 @@ class Environment:
             if result.result().is_runtime_exiting:
                 with contextlib.suppress(TimeoutError):  # it said it exits now: let it, then retire it
                     await asyncio.wait_for(asyncio.shield(self._exit), 1.0)
-            output = await self._invocation_output(invocation.request_id)
+            await self._invocation_output_end()
             # A runtime that exited right after answering is retired, not handed the next invocation.
             self.state = EnvironmentState.DEAD if self._exit.done() else EnvironmentState.IDLE
             self.idle_since = time.monotonic()
-            return RunResult(result.result(), duration_ms, output, memory_mb, False)
+            return RunResult(result.result(), duration_ms, memory_mb, False)
         self._channel.abandon(invocation.request_id)
         is_timeout = failure.error_type == "Sandbox.Timedout"
         if is_timeout:
             message = f"RequestId: {invocation.request_id} Error: Task timed out after {timeout_s:.2f} seconds"
             failure = Outcome(OutcomeKind.ERROR, _error_json(message, "Sandbox.Timedout"), "Sandbox.Timedout")
-        await self.destroy("timeout" if is_timeout else "failure", report_output=False)
-        output = self._output.drain()
+        # Its last words (up to the kill) are streamed to the invocation's log before it is detached.
+        await self.destroy("timeout" if is_timeout else "failure")
+        self._output.detach()
         if is_timeout:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            output += f"{stamp}Z {invocation.request_id} Task timed out after {timeout_s:.2f} seconds\n".encode()
-        return RunResult(failure, duration_ms, output, memory_mb, True)
+            log([(int(time.time() * 1000),
+                  f"{stamp}Z {invocation.request_id} Task timed out after {timeout_s:.2f} seconds\n")])
+        return RunResult(failure, duration_ms, memory_mb, True)
 
-    async def _invocation_output(self, request_id: str) -> bytes:
+    async def _invocation_output_end(self) -> None:
+        """Wait until the invocation's output is all in its log, then send later output to the
+        environment's."""
         assert self._output is not None
         if not self._writes_end_marker:
-            return await self._output.take_quiet(QUIET_OUTPUT_S, QUIET_OUTPUT_MAX_S)
-        output = await self._output.take(request_id, OUTPUT_SETTLE_S)
-        if self._extensions.extensions:
-            # What extensions printed after the runtime's marker, before they asked for their next event.
-            output += await self._output.take_quiet(QUIET_OUTPUT_S, QUIET_OUTPUT_MAX_S)
-        return output
+            await self._output.wait_quiet(QUIET_OUTPUT_S, QUIET_OUTPUT_MAX_S)
+        else:
+            await self._output.wait_marker(OUTPUT_SETTLE_S)
+            if self._extensions.extensions:
+                # What extensions printed after the runtime's marker, before they asked for their next event.
+                await self._output.wait_quiet(QUIET_OUTPUT_S, QUIET_OUTPUT_MAX_S)
+        self._output.detach()
 
     def peak_memory_mb(self) -> int:
         """The most memory the environment has used so far (0 before it has a process)."""
@@ -279,17 +309,18 @@ class Environment:
             return 0
         return self._process.peak_memory_mb()
 
-    async def destroy(self, reason: str = "spindown", *, report_output: bool = True) -> None:
+    async def destroy(self, reason: str = "spindown") -> None:
         """Shut the environment down: SHUTDOWN to its extensions (`reason`: spindown, timeout or
         failure, as Lambda says), then kill the whole tree and release everything it held.
-        What it printed meanwhile goes to `on_stray_output` unless `report_output` is false
-        (the caller takes it with the output). Idempotent."""
+        What it printed meanwhile goes where its output goes now. Idempotent."""
         if self._is_destroyed:
             return
         self._is_destroyed = True
         self.state = EnvironmentState.DEAD
         if self._watch is not None and self._exit is not None and not self._exit.done():
             await self._watch.shut_down(reason)
+        if self._server is not None:
+            await self._server.stop_accepting()  # before the sandbox closes the listener under it
         if self._process is not None:
             await self._process.kill()
         if self._server is not None:
@@ -297,10 +328,6 @@ class Environment:
         if self._output is not None:
             await self._output.settle(0.2)  # what the process wrote before dying
             await self._output.close()
-            if report_output and self._on_stray_output is not None:
-                stray = self._output.drain()
-                if stray:
-                    self._on_stray_output(self, stray)
         shutil.rmtree(self._spec.work_dir, ignore_errors=True)
 
 

@@ -18,20 +18,20 @@ from ember.config import Settings
 from ember.errors import ServiceException, TooManyRequestsException
 from ember.invoke.entrypoints import InvalidEntrypoint, external_extensions
 from ember.invoke.environment import Environment, InitResult, RunResult
+from ember.invoke.output import TAIL_BYTES, LogTail
 from ember.invoke.parking import ParkingLot
 from ember.invoke.scheduler import Scheduler
 from ember.invoke.specs import SpecBuilder
 from ember.lambda_ import package
 from ember.models import FunctionConfig
 from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation
+from ember.runtime_api.descriptors import runtime_api_connection_budget
 from ember.runtimes.catalog import Runtime, RuntimeKind
 from ember.sandbox import Sandbox, SandboxSpec
 from ember.telemetry.hooks import InvocationRecord, Telemetry
 
 log = logging.getLogger(__name__)
 
-#: LogType=Tail returns the last 4 KB of the invocation's log
-TAIL_BYTES = 4096
 SHUTDOWN_MESSAGE = "The invocation was stopped because the Ember server is shutting down."
 #: init failures the platform words (not the runtime): their message names the invocation
 PLATFORM_INIT_ERRORS = frozenset({"Runtime.ExitError", "Runtime.OutOfMemory", "Runtime.InvalidEntrypoint",
@@ -52,7 +52,7 @@ class InvokeRequest:
 class InvokeResult:
     payload: bytes
     function_error: str | None  #: "Unhandled" when the function failed, as X-Amz-Function-Error
-    log_text: str  #: START … END … REPORT for this invocation
+    log_text: str  #: the end of this invocation's log (init output, START … END … REPORT): its last 4 KB at least
     executed_version: str
 
     def log_tail_b64(self) -> str:
@@ -79,6 +79,8 @@ class Invoker:
         self.telemetry = telemetry or Telemetry()
         self._merged_layers: set[Path] = set()
         self.specs = SpecBuilder(settings, sandbox)
+        #: what every environment's Runtime API connections may take of the server's descriptors
+        self.connection_budget = runtime_api_connection_budget()
         self.parking: ParkingLot | None = None
         if sandbox.can_park and settings.parked_per_runtime > 0:
             self.parking = ParkingLot(settings.parked_per_runtime, self.parked_environment)
@@ -95,24 +97,29 @@ class Invoker:
             self.telemetry.invocation_throttled(function.name, request.qualifier)
             raise
         self.telemetry.invocation_started(function.name, request.qualifier, function.version)
+        # The log is streamed as the invocation runs (init output already is): START now, each
+        # line as it is printed, END and REPORT at the end, whatever the end was.
+        stream = env.log_stream_name
+        log = LogTail(lambda events: self.telemetry.log_lines(function.name, stream, events))
+        # The Tail starts with what the environment printed before (its init, or since the last invocation).
+        init_tail = init.output_tail if init is not None else env.take_output_tail()
+        log.write(f"START RequestId: {request.request_id} Version: {function.version}\n")
         try:
             if init is not None and not init.is_ok:
-                result = self._init_failure(function, request, init)
+                result = self._init_failure(function, request, init, log)
                 self._tell_finished(function, request, env, result, started_ms, init.duration_ms)
                 return result
-            run = await self._run(env, function, request)
+            run = await self._run(env, function, request, log)
         finally:
             await self.scheduler.release(env, key)
+        init_ms = init.duration_ms if init is not None else None
+        log.write(f"END RequestId: {request.request_id}\n")
+        log.write(self._report(function, request.request_id, run.duration_ms, run.max_memory_mb, init_ms))
         if run.is_environment_lost and self.scheduler.is_shutting_down:
             raise ServiceException(SHUTDOWN_MESSAGE)
-        header = f"START RequestId: {request.request_id} Version: {function.version}\n"
-        init_output = _lines(init.output) if init is not None else ""
-        init_ms = init.duration_ms if init is not None else None
-        log_text = (init_output + header + _lines(run.output) + f"END RequestId: {request.request_id}\n"
-                    + self._report(function, request.request_id, run.duration_ms, run.max_memory_mb, init_ms))
         outcome = run.outcome
         error = None if outcome.kind is OutcomeKind.RESPONSE else "Unhandled"
-        result = InvokeResult(outcome.body, error, log_text, function.version)
+        result = InvokeResult(outcome.body, error, init_tail + log.text(), function.version)
         self._tell_finished(function, request, env, result, started_ms, run.duration_ms)
         return result
 
@@ -121,10 +128,10 @@ class Invoker:
         self.telemetry.invocation_finished(InvocationRecord(
             function_name=function.name, qualifier=request.qualifier, executed_version=function.version,
             started_ms=started_ms, ended_ms=int(time.time() * 1000), duration_ms=duration_ms,
-            is_error=result.function_error is not None, log_stream_name=env.log_stream_name,
-            log_text=result.log_text))
+            is_error=result.function_error is not None, log_stream_name=env.log_stream_name))
 
-    def _init_failure(self, function: FunctionConfig, request: InvokeRequest, init: InitResult) -> InvokeResult:
+    def _init_failure(self, function: FunctionConfig, request: InvokeRequest, init: InitResult,
+                      log: LogTail) -> InvokeResult:
         assert init.error is not None
         if self.scheduler.is_shutting_down:  # killed mid-init by the shutdown, not by its own fault
             raise ServiceException(SHUTDOWN_MESSAGE)
@@ -135,12 +142,12 @@ class Invoker:
             payload = _with_request_id(init.error.body, "")  # AWS's Python runtime says "requestId": ""
         else:
             payload = init.error.body
-        header = f"START RequestId: {request.request_id} Version: {function.version}\n"
-        log_text = _lines(init.output) + header + f"END RequestId: {request.request_id}\n" + self._report(
-            function, request.request_id, init.duration_ms, 0, init.duration_ms)
-        return InvokeResult(payload, "Unhandled", log_text, function.version)
+        log.write(f"END RequestId: {request.request_id}\n")
+        log.write(self._report(function, request.request_id, init.duration_ms, 0, init.duration_ms))
+        return InvokeResult(payload, "Unhandled", init.output_tail + log.text(), function.version)
 
-    async def _run(self, env: Environment, function: FunctionConfig, request: InvokeRequest) -> RunResult:
+    async def _run(self, env: Environment, function: FunctionConfig, request: InvokeRequest,
+                   log: LogTail) -> RunResult:
         deadline_ms = int(time.time() * 1000) + function.timeout_s * 1000
         pending = PendingInvocation(
             request_id=request.request_id,
@@ -151,7 +158,7 @@ class Invoker:
             trace_id=request.trace_id,
             client_context=request.client_context,
         )
-        return await env.run(pending, function.timeout_s)
+        return await env.run(pending, function.timeout_s, log)
 
     def _report(self, function: FunctionConfig, request_id: str, duration_ms: float, memory_mb: int,
                 init_ms: float | None) -> str:
@@ -211,30 +218,22 @@ class Invoker:
                      extensions: tuple[str, ...]) -> Environment:
         return Environment(function.name, function.version, config_key(function), self.sandbox, spec,
                            writes_end_marker=runtime.writes_end_marker, extensions=extensions,
-                           account_id=self.settings.account_id, on_stray_output=self._stray_output)
+                           account_id=self.settings.account_id, on_output=self._environment_output,
+                           connection_budget=self.connection_budget)
 
-    def _stray_output(self, env: Environment, output: bytes) -> None:
-        """What an environment printed outside any invocation (its extensions' SHUTDOWN phase) goes to
-        its log stream, as on Lambda."""
+    def _environment_output(self, env: Environment, events: list[tuple[int, str]]) -> None:
+        """What an environment printed outside any invocation (init, threads between invocations,
+        extensions shutting down) goes to its log stream, as on Lambda. A parked environment has
+        no function yet: what it prints goes nowhere."""
         if env.function_name:
-            self.telemetry.environment_output(env.function_name, env.log_stream_name, _lines(output))
+            self.telemetry.log_lines(env.function_name, env.log_stream_name, events)
 
     def parked_environment(self, runtime_name: str) -> Environment:
         """An environment for `runtime_name` (a runtime that can park) with no function yet, for the
         parking lot."""
         spec = self.specs.parked(self.runtimes[runtime_name])
         return Environment("", "", "", self.sandbox, spec, account_id=self.settings.account_id,
-                           on_stray_output=self._stray_output)
-
-
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
-
-
-def _lines(data: bytes) -> str:
-    """Output as log lines: a last line left unfinished is ended, so START/END start their own."""
-    text = _decode(data)
-    return text + "\n" if text and not text.endswith("\n") else text
+                           on_output=self._environment_output, connection_budget=self.connection_budget)
 
 
 def _with_message_prefix(body: bytes, prefix: str) -> bytes:

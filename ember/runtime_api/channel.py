@@ -36,6 +36,8 @@ class PendingInvocation:
     trace_id: str | None = None
     client_context: str | None = None  #: JSON text
     cognito_identity: str | None = None  #: JSON text
+    #: the secret that ends this invocation's output (Ember's bootstraps print it as a marker)
+    output_marker: str | None = None
 
 
 @dataclass

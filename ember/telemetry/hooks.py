@@ -1,9 +1,11 @@
 """What the invoke path tells telemetry, and the do-nothing telemetry used where none is wired.
 
-The invoker calls `invocation_started` once an environment is acquired, `invocation_finished`
-with the invocation's log and duration, `invocation_throttled` when the scheduler refuses
-with TooManyRequestsException, and `environment_output` with what an environment printed
-outside any invocation (extensions shutting down). Features that own other Lambda metrics (async queue, destinations,
+The invoker calls `invocation_started` once an environment is acquired, `log_lines` with
+each line of a function's log as it is printed (START, the function's output, END, REPORT,
+and what an environment prints outside any invocation), `invocation_finished` with the
+invocation's duration and outcome, and `invocation_throttled` when the scheduler refuses
+with TooManyRequestsException. The async dispatcher awaits `logs_committed` before it
+removes an event from its queue. Features that own other Lambda metrics (async queue, destinations,
 DLQ, provisioned concurrency) call `record_metric`. Every call must be cheap and never raise:
 they sit on the hot path, so work beyond bookkeeping happens later, off it.
 """
@@ -55,7 +57,6 @@ class InvocationRecord:
     duration_ms: float
     is_error: bool
     log_stream_name: str
-    log_text: str  #: init output, START … END … REPORT
 
 
 class Telemetry:
@@ -70,8 +71,11 @@ class Telemetry:
     def invocation_throttled(self, function_name: str, qualifier: str | None) -> None:
         """The scheduler refused the invocation with TooManyRequestsException."""
 
-    def environment_output(self, function_name: str, log_stream_name: str, text: str) -> None:
-        """An environment printed `text` outside any invocation (its extensions' SHUTDOWN phase)."""
+    def log_lines(self, function_name: str, log_stream_name: str, events: list[tuple[int, str]]) -> None:
+        """Lines of a function's log, as they happen: (timestamp_ms, message ending in a newline)."""
+
+    async def logs_committed(self) -> None:
+        """Return once every line handed to `log_lines` so far is stored (survives a crash of Ember)."""
 
     def record_metric(self, metric: LambdaMetric, function_name: str | None, value: float,
                       qualifier: str | None = None, executed_version: str | None = None) -> None:

@@ -1,10 +1,13 @@
 """Hands invocation logs from the invoke path to the LogStore without slowing it down.
 
 `submit` only appends to a bounded in-memory buffer; a writer task commits whatever has
-gathered every FLUSH_INTERVAL_S in one transaction. So a crash (kill -9) of Ember loses at
-most the logs of the last flush interval; a clean shutdown flushes everything. If the store
-falls behind by more than MAX_BUFFERED_BYTES, the oldest buffered logs are dropped (and
-counted) rather than letting memory grow or an invoke wait.
+gathered every FLUSH_INTERVAL_S in one transaction (`flush` has it commit at once, for whoever
+must know the lines are stored: the async dispatcher before it removes an event). So a crash
+(kill -9) of Ember loses at most the logs of the last flush interval; a clean shutdown flushes
+everything. If the store falls behind by more than MAX_BUFFERED_BYTES, new events are dropped
+until the buffer is written, rather than letting memory grow or an invoke wait; never
+silently: each stream that lost some gets a `[… N bytes dropped …]` event where the gap is,
+and `dropped_events` (Prometheus `ember_log_events_dropped`) counts them.
 
 The writer also enforces retention: once a minute it deletes events older than their group's
 retention.
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.2
 MAX_BUFFERED_BYTES = 32 * 1024 * 1024
+#: what a buffered event costs beyond its text (tuple, int, str header): short lines count too
+EVENT_OVERHEAD_BYTES = 100
 RETENTION_SWEEP_INTERVAL_S = 60.0
 
 
@@ -37,6 +42,8 @@ class LogWriter:
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
         self.dropped_events = 0
+        #: (group, stream) → (timestamp of the first dropped event, bytes dropped) since the last write
+        self._dropped: dict[tuple[str, str], tuple[int, int]] = {}
         self._task: asyncio.Task[None] | None = None
         self._is_stopping = False
         self._next_sweep = time.monotonic() + RETENTION_SWEEP_INTERVAL_S
@@ -48,15 +55,20 @@ class LogWriter:
         """Queue events (timestamp_ms, message) for a stream; never blocks, never raises."""
         if not events:
             return
-        size = sum(len(message) for _, message in events)
+        size = sum(len(message) for _, message in events) + EVENT_OVERHEAD_BYTES * len(events)
+        if self._buffered_bytes + size > MAX_BUFFERED_BYTES or self._dropped:
+            # Full: drop until the buffer is written (then the gap's marker goes first), so what is
+            # kept of a stream is its start and, after the marker, what came once there was room.
+            key = (group_name, stream_name)
+            first_ms, dropped_bytes = self._dropped.get(key, (events[0][0], 0))
+            if not self._dropped:
+                log.warning("log store is behind: dropping log events until the buffer is written")
+            self._dropped[key] = (first_ms, dropped_bytes + sum(len(message.encode()) for _, message in events))
+            self.dropped_events += len(events)
+            return
         self._submitted += 1
         self._buffer.append((self._submitted, PendingEvents(group_name, stream_name, events), size))
         self._buffered_bytes += size
-        while self._buffered_bytes > MAX_BUFFERED_BYTES and len(self._buffer) > 1:
-            _, dropped, dropped_size = self._buffer.popleft()
-            self._buffered_bytes -= dropped_size
-            self.dropped_events += len(dropped.events)
-            log.warning("log store is behind: dropped %d log events of %s", len(dropped.events), dropped.group_name)
 
     async def flush(self) -> None:
         """Return once everything submitted before the call is committed (reads see their writes)."""
@@ -84,18 +96,24 @@ class LogWriter:
                     log.exception("could not delete expired log events")
 
     async def _write_buffered(self) -> None:
-        if not self._buffer:
+        if not self._buffer and not self._dropped:
             return
         taken = list(self._buffer)
+        batches = [pending for _, pending, _ in taken]
+        # After what was buffered before the drops: one event per stream that lost some.
+        batches += [PendingEvents(group, stream, [(first_ms, f"[… {dropped_bytes} bytes dropped …]\n")])
+                    for (group, stream), (first_ms, dropped_bytes) in self._dropped.items()]
         self._buffer.clear()
         self._buffered_bytes = 0
+        self._dropped = {}
         try:
-            await self.store.append([pending for _, pending, _ in taken])
+            await self.store.append(batches)
         except Exception:
-            log.exception("could not write %d log batches; they are lost", len(taken))
-        async with self._progress:
-            self._written = taken[-1][0]
-            self._progress.notify_all()
+            log.exception("could not write %d log batches; they are lost", len(batches))
+        if taken:
+            async with self._progress:
+                self._written = taken[-1][0]
+                self._progress.notify_all()
 
     async def close(self) -> None:
         """Shutdown: let the writer task finish its batch and stop, then write what is left."""

@@ -9,7 +9,6 @@ dimensions) and for {FunctionName}; an invocation that named a qualifier also fo
 
 from __future__ import annotations
 
-import time
 from typing import Protocol
 
 from ember.telemetry.hooks import InvocationRecord, LambdaMetric, Telemetry, unit_of
@@ -19,8 +18,6 @@ from ember.telemetry.metrics import MetricsRecorder
 from ember.telemetry.prometheus import PrometheusMetrics
 
 NAMESPACE = "AWS/Lambda"
-#: CloudWatch Logs refuses events over 256 KB; a longer line is cut there
-MAX_EVENT_BYTES = 256 * 1024
 _ACCOUNT: Dimensions = ()
 
 
@@ -47,24 +44,6 @@ def dimension_sets(function_name: str, qualifier: str | None, executed_version: 
     return sets
 
 
-def log_events(record: InvocationRecord) -> list[tuple[int, str]]:
-    """The invocation's log as events, one per line: init output and START at the start time,
-    the rest at the end time (the output is only complete when the invocation is)."""
-    events: list[tuple[int, str]] = []
-    stamp = record.started_ms
-    # Lines end at \n only: the runtimes join a multi-line record (a traceback) with \r to keep
-    # it in one event, as Lambda's do.
-    lines = record.log_text.split("\n")
-    if lines and not lines[-1]:
-        lines.pop()  # the text ends with a newline: no event after it
-    for line in lines:
-        line += "\n"
-        events.append((stamp, line if len(line) <= MAX_EVENT_BYTES else line[:MAX_EVENT_BYTES]))
-        if line.startswith("START RequestId:"):
-            stamp = record.ended_ms
-    return events
-
-
 class TelemetryRecorder(Telemetry):
     def __init__(self, logs: LogWriter, metrics: MetricsRecorder, prometheus: PrometheusMetrics,
                  concurrency: Concurrency) -> None:
@@ -87,7 +66,6 @@ class TelemetryRecorder(Telemetry):
                      self.concurrency.unreserved_in_flight())
 
     def invocation_finished(self, record: InvocationRecord) -> None:
-        self.logs.submit(log_group_name(record.function_name), record.log_stream_name, log_events(record))
         sets = dimension_sets(record.function_name, record.qualifier, record.executed_version)
         at_ms = record.ended_ms
         self._record(LambdaMetric.INVOCATIONS, sets, 1, at_ms)
@@ -102,14 +80,11 @@ class TelemetryRecorder(Telemetry):
         self._record(LambdaMetric.THROTTLES, dimension_sets(function_name, qualifier, None), 1)
         self.prometheus.throttles.labels(function_name).inc()
 
-    def environment_output(self, function_name: str, log_stream_name: str, text: str) -> None:
-        now_ms = int(time.time() * 1000)
-        lines = text.split("\n")
-        if lines and not lines[-1]:
-            lines.pop()
-        events = [(now_ms, (line + "\n")[:MAX_EVENT_BYTES]) for line in lines]
-        if events:
-            self.logs.submit(log_group_name(function_name), log_stream_name, events)
+    def log_lines(self, function_name: str, log_stream_name: str, events: list[tuple[int, str]]) -> None:
+        self.logs.submit(log_group_name(function_name), log_stream_name, events)
+
+    async def logs_committed(self) -> None:
+        await self.logs.flush()
 
     def record_metric(self, metric: LambdaMetric, function_name: str | None, value: float,
                       qualifier: str | None = None, executed_version: str | None = None) -> None:

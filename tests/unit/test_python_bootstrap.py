@@ -67,7 +67,12 @@ TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
 def marker(request_id: str) -> bytes:
-    return b"\x00EMBER-END " + request_id.encode() + b"\x00\n"
+    """The end marker the bootstrap writes for `request_id`: the secret FakeRuntimeAPI sent it."""
+    return b"\x00EMBER-END " + nonce(request_id).encode() + b"\x00\n"
+
+
+def nonce(request_id: str) -> str:
+    return "secret-" + request_id
 
 
 # --------------------------------------------------------------------------
@@ -179,6 +184,7 @@ class FakeRuntimeAPI:
                 deadline = int(time.time() * 1000) + invocation.deadline_in_ms
                 self.send_header("Lambda-Runtime-Deadline-Ms", str(deadline))
                 self.send_header("Lambda-Runtime-Invoked-Function-Arn", ARN)
+                self.send_header("Ember-Output-Marker", nonce(invocation.request_id))
                 for name, value in invocation.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(invocation.body)))

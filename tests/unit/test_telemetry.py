@@ -1,5 +1,5 @@
-"""Unit tests for telemetry's pure parts and its stores on a temp dir: sketches, log event splitting,
-dimension sets, the log writer's buffer and the metrics recorder's view of pending and stored data."""
+"""Unit tests for telemetry's pure parts and its stores on a temp dir: sketches, dimension sets,
+the log writer's buffer and the metrics recorder's view of pending and stored data."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 
 from ember.telemetry import log_writer
-from ember.telemetry.hooks import InvocationRecord
 from ember.telemetry.log_store import LogStore
 from ember.telemetry.log_writer import LogWriter
 from ember.telemetry.metric_store import MetricStore, Series
 from ember.telemetry.metrics import MetricsRecorder
-from ember.telemetry.recorder import dimension_sets, log_events
+from ember.telemetry.recorder import dimension_sets
 from ember.telemetry.sketch import RELATIVE_ACCURACY, Aggregate
 
 
@@ -60,19 +59,6 @@ def test_small_samples_use_the_nearest_rank() -> None:
     assert Aggregate().percentile(99) is None
 
 
-def record(text: str) -> InvocationRecord:
-    return InvocationRecord("f", None, "$LATEST", 1000, 2000, 5.0, False, "s", text)
-
-
-def test_log_events_split_at_newlines_only_and_take_start_and_end_times() -> None:
-    text = "init line\nSTART RequestId: r Version: $LATEST\n[ERROR] boom\rTraceback\r  line\nEND RequestId: r\n"
-    assert log_events(record(text)) == [
-        (1000, "init line\n"), (1000, "START RequestId: r Version: $LATEST\n"),
-        (2000, "[ERROR] boom\rTraceback\r  line\n"), (2000, "END RequestId: r\n")]
-    assert log_events(record("no newline at the end")) == [(1000, "no newline at the end\n")]
-    assert log_events(record("")) == []
-
-
 def test_dimension_sets_follow_lambda() -> None:
     account, function = (), (("FunctionName", "f"),)
     assert dimension_sets("f", None, "$LATEST") == [account, function]
@@ -82,8 +68,8 @@ def test_dimension_sets_follow_lambda() -> None:
         (("ExecutedVersion", "2"), ("FunctionName", "f"), ("Resource", "f:live"))]
 
 
-def test_the_log_writer_commits_on_flush_and_drops_the_oldest_when_full(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_log_writer_commits_on_flush_and_marks_what_it_drops_when_full(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario() -> None:
         store = LogStore(tmp_path / "logs.db")
         writer = LogWriter(store)
@@ -93,13 +79,17 @@ def test_the_log_writer_commits_on_flush_and_drops_the_oldest_when_full(tmp_path
         events = await store.stream_events("/g", "s", None, None, (0, 0), True, 10)
         assert [e.message for e in events] == ["one\n", "two\n"]
 
-        monkeypatch.setattr(log_writer, "MAX_BUFFERED_BYTES", 10)
+        monkeypatch.setattr(log_writer, "MAX_BUFFERED_BYTES", 2 * log_writer.EVENT_OVERHEAD_BYTES)
         writer.submit("/g", "s", [(3, "x" * 8)])
-        writer.submit("/g", "s", [(4, "y" * 8)])  # over the bound: the older batch goes
-        assert writer.dropped_events == 1
+        writer.submit("/g", "s", [(4, "y" * 8), (5, "z" * 4)])  # over the bound: dropped, and marked
+        writer.submit("/g", "s", [(6, "w" * 8)])  # dropped too: nothing is kept after a gap until it is marked
+        assert writer.dropped_events == 3
+        await writer.flush()
+        writer.submit("/g", "s", [(7, "after\n")])
         await writer.close()
         events = await store.stream_events("/g", "s", None, None, (2, 2**62), True, 10)
-        assert [e.message for e in events] == ["y" * 8]
+        assert [(e.timestamp_ms, e.message) for e in events] == [
+            (3, "x" * 8), (4, "[… 20 bytes dropped …]\n"), (7, "after\n")]
         await store.close()
 
     asyncio.run(scenario())

@@ -14,7 +14,8 @@
 // shapes follow what AWS's Node.js runtimes (nodejs18.x to nodejs22.x) give a function.
 //
 // Ember-specific: before posting an invocation's outcome the bootstrap writes
-// "\0EMBER-END <request id>\0\n" to file descriptor 1. The host reads stdout and stderr from
+// "\0EMBER-END <nonce>\0\n" to file descriptor 1, the nonce being the secret the host sent with
+// that invocation alone (header Ember-Output-Marker; never shown to the function). The host reads stdout and stderr from
 // one pipe and uses the marker to know that all of the invocation's output has arrived
 // (console writes to a pipe are synchronous on Linux, so they are all in before it).
 
@@ -199,9 +200,12 @@ class RuntimeClient {
   }
 }
 
-function writeEndMarker(id) {
+function writeEndMarker(nonce) {
+  if (!nonce) {
+    return;
+  }
   try {
-    fs.writeSync(1, `\0EMBER-END ${id}\0\n`);
+    fs.writeSync(1, `\0EMBER-END ${nonce}\0\n`);
   } catch {
     // stdout is gone: nobody is reading the output any more
   }
@@ -317,6 +321,7 @@ class Invocation {
   constructor(runtime, headers) {
     this.runtime = runtime;
     this.id = headers['lambda-runtime-aws-request-id'];
+    this.outputMarker = headers['ember-output-marker'];
     this.headers = headers;
     this.isFinished = false; // an outcome was chosen (the first callback/settle wins)
     this.isPosted = false;
@@ -377,7 +382,7 @@ class Invocation {
       return;
     }
     this.isPosted = true;
-    writeEndMarker(this.id);
+    writeEndMarker(this.outputMarker);
     this.runtime.client.postResponse(this.id, body).then(() => this.runtime.scheduleNext(), fatal);
   }
 
@@ -390,7 +395,7 @@ class Invocation {
     if (!isFatal) {
       logError('Invoke Error', error);
     }
-    writeEndMarker(this.id);
+    writeEndMarker(this.outputMarker);
     this.runtime.client.postError(this.id, error, isFatal).then(then, fatal);
   }
 }

@@ -15,9 +15,11 @@ produces, so that functions (and the people reading their logs) see the same
 thing here as on Lambda.
 
 Ember-specific: after every invocation, before posting its outcome, the
-bootstrap flushes stdout/stderr and writes ``\\x00EMBER-END <request id>\\x00\\n``
-straight to file descriptor 1.  The host reads stdout+stderr from one pipe and
-uses the marker to know that all of that invocation's output has arrived.
+bootstrap flushes stdout/stderr and writes ``\\x00EMBER-END <nonce>\\x00\\n``
+straight to file descriptor 1, where the nonce is the secret the host sent with
+that invocation alone (header ``Ember-Output-Marker``; never shown to the
+function).  The host reads stdout+stderr from one pipe and uses the marker to
+know that all of that invocation's output has arrived; a function cannot forge it.
 
 Stdlib only; must run unchanged on Python 3.9 to 3.13.  Everything this file
 needs is imported up front, before the task root goes on ``sys.path``, so a
@@ -369,9 +371,11 @@ def _flush_std_streams():
             pass
 
 
-def _write_end_marker(request_id):
+def _write_end_marker(nonce):
     _flush_std_streams()
-    data = b"\x00EMBER-END " + request_id.encode("utf-8", "replace") + b"\x00\n"
+    if not nonce:
+        return
+    data = b"\x00EMBER-END " + nonce.encode("ascii", "replace") + b"\x00\n"
     try:
         while data:
             written = os.write(1, data)
@@ -564,7 +568,7 @@ def _invoke(client, handler, headers, body):
 
     if error is not None:
         _log_error(error)
-    _write_end_marker(request_id)
+    _write_end_marker(headers.get("Ember-Output-Marker"))
     if error is not None:
         client.post_error(request_id, error)
     else:
