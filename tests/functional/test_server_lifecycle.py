@@ -227,7 +227,8 @@ def short_grace_server(start_server, monkeypatch: pytest.MonkeyPatch) -> EmberSe
     return start_server()
 
 
-def test_sigterm_ends_a_long_invoke_with_an_error_and_kills_its_environment(short_grace_server: EmberServer) -> None:
+def test_sigterm_ends_a_long_invoke_with_an_error_and_kills_its_environment(short_grace_server: EmberServer,
+                                                                            start_server) -> None:
     ember = short_grace_server
     marker = uuid.uuid4().hex
     client = ember.lambda_client()
@@ -256,6 +257,13 @@ def test_sigterm_ends_a_long_invoke_with_an_error_and_kills_its_environment(shor
     assert ember.process.wait(timeout=15) == 0, ember.log()
     assert processes_with(marker) == []
     assert "Ember stopped" in ember.log()
+
+    # The invocation cut off by the shutdown is in its function's log, START to REPORT.
+    request_id = invoke.error.response["ResponseMetadata"]["RequestId"]
+    restarted = start_server(data_dir=ember.data_dir)
+    events = restarted.client("logs").filter_log_events(logGroupName="/aws/lambda/sleeper")["events"]
+    messages = [event["message"] for event in events if request_id in event["message"]]
+    assert [message.split()[0] for message in messages] == ["START", "END", "REPORT"], messages
 
 
 def test_sigterm_during_a_cold_start_ends_it_with_an_error(short_grace_server: EmberServer) -> None:
