@@ -36,6 +36,10 @@ OUTPUT_SETTLE_S = 1.0
 #: once the pipe has been quiet this long after its result, waiting at most QUIET_OUTPUT_MAX_S
 QUIET_OUTPUT_S = 0.02
 QUIET_OUTPUT_MAX_S = 0.25
+#: an idle environment is frozen (where the level has a freezer) once it has been idle this long,
+#: as Lambda freezes one between invocations: what its function left running stops taking CPU.
+#: Not at once: invocations in a quick stream then never wait for a thaw.
+FREEZE_AFTER_IDLE_S = 0.25
 
 
 class EnvironmentState(StrEnum):
@@ -112,6 +116,8 @@ class Environment:
         self._exit: asyncio.Task[int] | None = None
         self._watch: ExtensionWatch | None = None
         self._is_destroyed = False
+        self._is_frozen = False
+        self._freeze_timer: asyncio.TimerHandle | None = None
 
     async def _launch(self) -> None:
         self._channel = RuntimeChannel()
@@ -210,6 +216,7 @@ class Environment:
                 self.state = EnvironmentState.IDLE
                 self._process.init_done()
                 self._output.detach()
+                self._freeze_when_idle()
                 return InitResult(True, (time.perf_counter() - started) * 1000, self.take_output_tail())
             if failure is None:
                 done = {self._exit}
@@ -241,6 +248,7 @@ class Environment:
         environment if it overruns `timeout_s` or dies."""
         assert self._channel is not None and self._exit is not None and self._output is not None
         assert self._process is not None and self._watch is not None
+        self._thaw()
         self.state = EnvironmentState.BUSY
         self.invocation_count += 1
         nonce = new_marker_nonce() if self._writes_end_marker else None
@@ -275,6 +283,7 @@ class Environment:
             # A runtime that exited right after answering is retired, not handed the next invocation.
             self.state = EnvironmentState.DEAD if self._exit.done() else EnvironmentState.IDLE
             self.idle_since = time.monotonic()
+            self._freeze_when_idle()
             return RunResult(result.result(), duration_ms, memory_mb, False)
         self._channel.abandon(invocation.request_id)
         is_timeout = failure.error_type == "Sandbox.Timedout"
@@ -289,6 +298,25 @@ class Environment:
             log([(int(time.time() * 1000),
                   f"{stamp}Z {invocation.request_id} Task timed out after {timeout_s:.2f} seconds\n")])
         return RunResult(failure, duration_ms, memory_mb, True)
+
+    def _freeze_when_idle(self) -> None:
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+        self._freeze_timer = asyncio.get_running_loop().call_later(FREEZE_AFTER_IDLE_S, self._freeze)
+
+    def _freeze(self) -> None:
+        self._freeze_timer = None
+        if self.state is EnvironmentState.IDLE and not self._is_destroyed and self._process is not None:
+            self._process.set_frozen(True)
+            self._is_frozen = True
+
+    def _thaw(self) -> None:
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+            self._freeze_timer = None
+        if self._is_frozen and self._process is not None:
+            self._is_frozen = False
+            self._process.set_frozen(False)
 
     async def _invocation_output_end(self) -> None:
         """Wait until the invocation's output is all in its log, then send later output to the
@@ -315,6 +343,7 @@ class Environment:
         What it printed meanwhile goes where its output goes now. Idempotent."""
         if self._is_destroyed:
             return
+        self._thaw()  # its extensions hear SHUTDOWN; a frozen process would not
         self._is_destroyed = True
         self.state = EnvironmentState.DEAD
         if self._watch is not None and self._exit is not None and not self._exit.done():

@@ -86,6 +86,10 @@ class SandboxProcess(ABC):
         memory limit. Only levels whose `can_park` is true implement it."""
         raise NotImplementedError(f"{type(self).__name__} cannot be parked")
 
+    def set_frozen(self, is_frozen: bool) -> None:  # noqa: B027 - levels without a freezer keep running
+        """Stop every process of the environment where it stands (True), or let them run on (False),
+        as Lambda freezes an environment between invocations."""
+
     def init_done(self) -> None:  # noqa: B027 - an optional hook; most levels need nothing here
         """The runtime finished its init: apply limits that init runs without (CPU share)."""
 

@@ -55,6 +55,10 @@ class Cgroup(ABC):
         """The processes in the group now."""
 
     @abstractmethod
+    def set_frozen(self, is_frozen: bool) -> None:
+        """Stop every process of the group where it stands (True), or let them run on (False)."""
+
+    @abstractmethod
     def kill(self) -> None:
         """SIGKILL every process in the group, forkers included."""
 
@@ -232,6 +236,10 @@ class V1Cgroup(Cgroup):
         except FileNotFoundError:
             return []
 
+    def set_frozen(self, is_frozen: bool) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            _write(self.paths["freezer"] / "freezer.state", "FROZEN" if is_frozen else "THAWED")
+
     def kill(self) -> None:
         state = self.paths["freezer"] / "freezer.state"
         with contextlib.suppress(FileNotFoundError):
@@ -311,6 +319,10 @@ class V2Cgroup(Cgroup):
             return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
         except FileNotFoundError:
             return []
+
+    def set_frozen(self, is_frozen: bool) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            _write(self.path / "cgroup.freeze", 1 if is_frozen else 0)
 
     def kill(self) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -29,8 +29,49 @@ REGISTRY_DIR = Path("/run/ember")
 UID_BLOCKS = 32
 
 
+#: cleans up after a dead server: (its instance, its data dir)
+Cleaner = Callable[[str, Path], None]
+
+
 class ClaimRefused(Exception):
     """The host cannot give this server what it needs; the message says why."""
+
+
+def _open(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+@contextlib.contextmanager
+def _registry_locked(registry_dir: Path) -> Iterator[None]:
+    fd = _open(registry_dir / "registry.lock")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _clean_if_free(path: Path, clean: Cleaner) -> bool:
+    """With the registry locked: clean up after the server of instance lock `path` if its lock
+    is free (it is dead), then forget it; whether it did."""
+    fd = _open(path)
+    try:
+        if not _try_lock(fd):
+            return False  # alive
+        instance = path.name.removeprefix("instance-").removesuffix(".lock")
+        try:
+            record = json.loads(path.read_text() or "{}")
+        except ValueError:
+            record = {}
+        try:
+            clean(instance, Path(record.get("state_dir", "/nonexistent")))
+        except Exception:
+            log.exception("could not clean up after the Ember server of instance %s", instance)
+            return False
+        path.unlink(missing_ok=True)
+        return True
+    finally:
+        os.close(fd)
 
 
 def _try_lock(fd: int) -> bool:
@@ -63,16 +104,10 @@ class HostClaims:
             self.uid_block = self._claim_uid_block(uid_blocks)
 
     def _open(self, path: Path) -> int:
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return _open(path)
 
-    @contextlib.contextmanager
-    def _registry_locked(self) -> Iterator[None]:
-        fd = self._open(self.registry_dir / "registry.lock")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _registry_locked(self) -> contextlib.AbstractContextManager[None]:
+        return _registry_locked(self.registry_dir)
 
     def _claim_uid_block(self, uid_blocks: int) -> int:
         for block in range(uid_blocks):
@@ -84,33 +119,23 @@ class HostClaims:
         raise ClaimRefused(f"{uid_blocks} Ember servers already run at the isolated level on this host; "
                            "stop one, or use --sandbox rootless")
 
-    def collect_dead(self, clean: Callable[[str, Path], None]) -> list[str]:
+    def collect_dead(self, clean: Cleaner) -> list[str]:
         """Call `clean(instance, state_dir)` for each server that died without cleaning up (its
         lock is free), then forget it; the instances cleaned."""
-        cleaned = []
-        with self._registry_locked():
-            for path in sorted(self.registry_dir.glob("instance-*.lock")):
-                if path == self._instance_path:
-                    continue
-                fd = self._open(path)
-                try:
-                    if not _try_lock(fd):
-                        continue  # alive
-                    instance = path.name.removeprefix("instance-").removesuffix(".lock")
-                    try:
-                        record = json.loads(path.read_text() or "{}")
-                    except ValueError:
-                        record = {}
-                    try:
-                        clean(instance, Path(record.get("state_dir", "/nonexistent")))
-                    except Exception:
-                        log.exception("could not clean up after the Ember server of instance %s", instance)
-                        continue
-                    path.unlink(missing_ok=True)
-                    cleaned.append(instance)
-                finally:
-                    os.close(fd)
-        return cleaned
+        with _registry_locked(self.registry_dir):
+            return [path.name.removeprefix("instance-").removesuffix(".lock")
+                    for path in sorted(self.registry_dir.glob("instance-*.lock"))
+                    if path != self._instance_path and _clean_if_free(path, clean)]
+
+    @staticmethod
+    def clean_if_dead(instance: str, clean: Cleaner, registry_dir: Path = REGISTRY_DIR) -> bool:
+        """For a server's reaper: clean up after `instance` if its server is dead and no new one
+        has taken its data dir (which then cleans up by itself); whether it cleaned."""
+        path = registry_dir / f"instance-{instance}.lock"
+        if not path.exists():
+            return False
+        with _registry_locked(registry_dir):
+            return _clean_if_free(path, clean)
 
     def live_instances(self) -> set[str]:
         """The instances whose servers are alive now (this one included)."""

@@ -33,6 +33,7 @@ from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnav
 from ember.sandbox.cgroups import Cgroup, CgroupDriver, detect_driver, instance_names
 from ember.sandbox.host_claims import ClaimRefused, HostClaims
 from ember.sandbox.netns import RUNTIME_API_PORT, listen_in_namespace_of
+from ember.sandbox.reaper import Reaper
 from ember.sandbox.seccomp import deny_list_bpf, filter_fd
 from ember.sandbox.uids import FIRST_UID, POOL_SIZE, UidPool
 
@@ -67,15 +68,12 @@ class IsolatedSandbox(Sandbox):
         self.cpu_count = os.cpu_count() or 1
         _clean_up(self.cgroups, state_dir / "environments", remove_folders=False)
         self._clean_up_after_dead_servers()
+        self.reaper = Reaper(instance, state_dir)
 
     def _clean_up_after_dead_servers(self) -> None:
-        """What servers killed without a shutdown left on this host, whatever their data dir."""
-        def clean(instance: str, state_dir: Path) -> None:
-            driver, _ = detect_driver(instance)
-            if driver is not None:
-                _clean_up(driver, state_dir / "environments", remove_folders=True)
-
-        for instance in self.claims.collect_dead(clean):
+        """What servers killed without a shutdown left on this host, whatever their data dir
+        (their reapers clean up at once; this is for a server whose reaper died with it)."""
+        for instance in self.claims.collect_dead(clean_up_instance):
             log.info("cleaned up after an Ember server that was killed (instance %s)", instance)
         # Folders of servers that kept no record (probes, older versions): their empty groups go;
         # a group still running something may belong to a live server of an older version.
@@ -85,9 +83,11 @@ class IsolatedSandbox(Sandbox):
                 driver.remove_idle()
 
     def close(self) -> None:
-        """After every environment has ended: remove the instance's cgroup folders, give up the claims."""
+        """After every environment has ended: remove the instance's cgroup folders, give up the
+        claims, dismiss the reaper."""
         self.cgroups.remove_all()
         self.claims.release()
+        self.reaper.dismiss()
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -116,6 +116,13 @@ class IsolatedSandbox(Sandbox):
             await process.kill()
             raise
         return process
+
+
+def clean_up_instance(instance: str, state_dir: Path) -> None:
+    """Everything the server of `instance` (data dir `state_dir`) left, folders included."""
+    driver, _ = detect_driver(instance)
+    if driver is not None:
+        _clean_up(driver, state_dir / "environments", remove_folders=True)
 
 
 def _clean_up(cgroups: CgroupDriver, environments_dir: Path, remove_folders: bool) -> None:
@@ -248,6 +255,10 @@ class IsolatedProcess(SandboxProcess):
         if self.cgroup is None:
             return 0
         return -(-self.cgroup.peak_memory_bytes() // (1024 * 1024))
+
+    def set_frozen(self, is_frozen: bool) -> None:
+        if self.cgroup is not None and not self._is_dead:
+            self.cgroup.set_frozen(is_frozen)
 
     async def kill(self) -> None:
         if self._is_dead:

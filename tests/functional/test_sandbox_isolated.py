@@ -578,8 +578,19 @@ def mounts_under(path: Path, source_prefix: str = "") -> list[str]:
                 if line.split()[1].startswith(str(path.resolve())) and line.startswith(source_prefix)]
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_nothing_survives_the_server(start_server, stop_signal: int) -> None:
+def reaper_pids(data_dir: Path) -> list[int]:
+    """The reaper processes of the server whose data dir is `data_dir`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            if b"ember.sandbox.reaper" in argv and str(data_dir.resolve()).encode() in argv:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.parametrize("ending", ["SIGTERM", "SIGKILL", "SIGKILL with its reaper"])
+def test_nothing_survives_the_server(start_server, ending: str, tmp_path: Path) -> None:
     ember = start_server("--sandbox", "isolated")
     marker = uuid.uuid4().hex
     lambda_client = ember.lambda_client()
@@ -601,21 +612,85 @@ def test_nothing_survives_the_server(start_server, stop_signal: int) -> None:
         time.sleep(0.05)
     assert mounts_under(ember.data_dir, "/dev/loop") == []
     assert instance_cgroups(ember.data_dir)
-    code = ember.stop(stop_signal, timeout_s=15)
+    time.sleep(1)  # idle long enough to be frozen: a frozen process outlives its server's SIGKILL
+    (reaper,) = reaper_pids(ember.data_dir)
+    if ending == "SIGKILL with its reaper":
+        os.kill(reaper, signal.SIGKILL)
+    code = ember.stop(signal.SIGTERM if ending == "SIGTERM" else signal.SIGKILL, timeout_s=15)
     try:
-        assert code == (0 if stop_signal == signal.SIGTERM else -signal.SIGKILL)
-        assert survivors(marker) == set()
-        if stop_signal == signal.SIGKILL:
+        assert code == (0 if ending == "SIGTERM" else -signal.SIGKILL)
+        if ending == "SIGKILL with its reaper":
             # The next Ember to start on this host, whatever its data dir, cleans up after it.
-            start_server("--sandbox", "isolated", data_dir=ember.data_dir.parent / "another-data-dir")
+            start_server("--sandbox", "isolated", data_dir=tmp_path / "another-data-dir")
+        # (its reaper cleans up after a killed server: in the background, so the wait allows for a busy host)
+        assert survivors(marker, timeout_s=30) == set()
+        deadline = time.monotonic() + 30
+        while (mounts_under(ember.data_dir) or instance_cgroups(ember.data_dir)) and time.monotonic() < deadline:
+            time.sleep(0.1)
         # no mount of any kind, and no cgroup folder, empty or not
         assert mounts_under(ember.data_dir) == []
         assert instance_cgroups(ember.data_dir) == []
+        wait_gone = time.monotonic() + 30
+        while reaper_pids(ember.data_dir) and time.monotonic() < wait_gone:
+            time.sleep(0.1)
+        assert reaper_pids(ember.data_dir) == []
     finally:
         # What a crash leaves (the next start on this data dir would clear it) would make pytest's clean-up
         # of its temporary folders fail in a later session.
         for line in reversed(mounts_under(ember.data_dir)):
             subprocess.run(["umount", "-l", line.split()[1]], check=False, capture_output=True, timeout=30)
+
+
+FROZEN_BETWEEN_INVOKES = '''
+import os, subprocess, sys
+
+def handler(event, context):
+    if event.get("start"):  # a child that counts for ever, as code left running after a return does
+        subprocess.Popen([sys.executable, "-c", "import time\\nn = 0\\nwhile True:\\n    n += 1\\n"
+                          "    open('/tmp/count', 'w').write(str(n))\\n    time.sleep(0.01)",
+                          os.environ["MARKER"]])
+    try:
+        with open("/tmp/count") as handle:
+            return int(handle.read() or 0)
+    except (FileNotFoundError, ValueError):  # not written yet, or caught mid-write
+        return 0
+'''
+
+
+def pids_with_argument(argument: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(OSError):
+            if argument.encode() in Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0"):
+                found.append(int(entry))
+    return found
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_an_idle_environment_is_frozen_and_thawed_by_the_next_invoke(client, deploy) -> None:
+    marker = uuid.uuid4().hex
+    name = deploy(FROZEN_BETWEEN_INVOKES, env={"MARKER": marker})
+    invoke_json(client, name, {"start": True})  # the child starts
+    deadline = time.monotonic() + 30
+    while not (pids := pids_with_argument(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (counter,) = pids
+    _, first = invoke_json(client, name)
+    time.sleep(2)  # idle well past the freeze
+    ticks = cpu_ticks(counter)
+    time.sleep(1.5)
+    assert cpu_ticks(counter) == ticks, "a child of an idle environment kept running"
+    _, second = invoke_json(client, name)  # thawed: the child counts on while the invoke runs
+    assert second >= first
+    deadline = time.monotonic() + 30
+    while cpu_ticks(counter) == ticks and time.monotonic() < deadline:
+        invoke_json(client, name)
+        time.sleep(0.05)
+    assert cpu_ticks(counter) > ticks, "the next invocation did not thaw the environment"
 
 
 def instance_cgroups(data_dir: Path) -> list[Path]:
