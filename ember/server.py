@@ -79,6 +79,8 @@ class Ember:
             self.app.services[service.signing_name] = service
         self.app.internal_routes.extend(routes)
         self.app.internal_routes.extend(dashboard_routes(scheduler))
+        # Before any environment starts: zips and trees nothing uses, and what a crash left half made.
+        await self.backend.collector.collect_everything()
         await self._restore_state()
         self.dispatcher = AsyncDispatcher(async_queue, invoker, settings, self.backend.async_target)
         self.dispatcher.start()

@@ -170,7 +170,7 @@ class Invoker:
             return None
         digests = [layer.code.sha256_hex for layer in function.layers]
         merged = package.merged_layers_dir(self.settings.unpacked_dir, digests)
-        if merged not in self._merged_layers:
+        if merged not in self._merged_layers or not merged.is_dir():  # unused merges are collected
             await asyncio.to_thread(package.merge_layers, self.settings.unpacked_dir, digests)
             self._merged_layers.add(merged)
         return merged

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import random
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from ember.arns import FunctionRef, function_arn, parse_function_ref
@@ -19,6 +21,7 @@ from ember.invoke.invoker import Invoker
 from ember.invoke.provisioning import Provisioner
 from ember.invoke.scheduler import Scheduler
 from ember.lambda_ import package, wire
+from ember.lambda_.code_collector import CodeCollector
 from ember.models import Alias, FunctionCode, FunctionConfig
 from ember.runtimes.catalog import Runtime
 from ember.store.base import Store
@@ -35,6 +38,12 @@ class LambdaBackend:
     provisioner: Provisioner
     #: Event invocations, durable from the 202 until they have run
     async_queue: AsyncQueue
+    #: deletes zips and unpacked trees nothing uses any more
+    collector: CodeCollector = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.collector = CodeCollector(self.store, self.blobs, self.settings.unpacked_dir,
+                                       self.scheduler.code_dirs_in_use)
 
     def arn(self, name: str, qualifier: str | None = None) -> str:
         return function_arn(self.settings.region, self.settings.account_id, name, qualifier)
@@ -52,9 +61,11 @@ class LambdaBackend:
             )
         return FunctionRef(ref.name, qualifier or ref.qualifier, ref.region, ref.account_id)
 
-    async def store_code(self, code: dict[str, Any] | None, zip_file: bytes | None) -> FunctionCode:
-        """Check, keep and unpack a deployment package (a function's or a layer's); AWS's errors
-        for sources Ember cannot read."""
+    @contextlib.asynccontextmanager
+    async def stored_code(self, code: dict[str, Any] | None, zip_file: bytes | None) -> AsyncIterator[FunctionCode]:
+        """Check, keep and unpack a deployment package (a function's or a layer's), kept from
+        collection until the block is done: commit the record using it inside the block. AWS's
+        errors for sources Ember cannot read."""
         if zip_file is None:
             source = code or {}
             if source.get("S3Bucket") or source.get("S3Key"):
@@ -68,15 +79,26 @@ class LambdaBackend:
                 )
             raise InvalidParameterValueException("Please provide a source for function code.")
         # Checking, hashing and unpacking can take a while for a 50 MB zip: not on the loop.
-        return await asyncio.to_thread(self._store_zip, zip_file)
+        stored = await asyncio.to_thread(self._store_zip, zip_file)
+        try:
+            yield stored
+        finally:
+            self.collector.release(stored.sha256_hex)  # collected unless a record now uses it
 
     def _store_zip(self, data: bytes) -> FunctionCode:
-        info = package.check_zip(data)
-        digest = self.blobs.put(data)
-        package.unpack(data, self.settings.unpacked_dir / digest)
+        info = package.check_zip(data)  # before anything is written
+        hashed = hashlib.sha256(data)
+        digest = hashed.hexdigest()
+        self.collector.pin(digest)
+        try:
+            self.blobs.put(data, digest)
+            package.unpack(data, self.settings.unpacked_dir / digest)
+        except BaseException:
+            self.collector.release(digest)  # refused after storing: its blob is collected
+            raise
         return FunctionCode(
             sha256_hex=digest,
-            sha256_b64=base64.b64encode(hashlib.sha256(data).digest()).decode(),
+            sha256_b64=base64.b64encode(hashed.digest()).decode(),
             size_bytes=len(data),
             unzipped_bytes=info.unzipped_bytes,
         )

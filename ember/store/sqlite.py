@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from ember.errors import ResourceConflictException
 from ember.models import Alias, EventInvokeConfig, FunctionConfig, LayerVersion, ProvisionedConfig
-from ember.store.base import Store
+from ember.store.base import CodeReferences, Store
 from ember.store.sqlite_thread import SQLiteThread
 
 T = TypeVar("T")
@@ -374,6 +374,29 @@ class SQLiteStore(Store):
             "DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?", (function_name, qualifier)),
             function_name, qualifier)
         return cursor.rowcount == 1
+
+    async def code_references(self) -> CodeReferences:
+        def select() -> CodeReferences:
+            # json_extract in SQLite: no record is parsed in Python, however many there are.
+            self._db.execute("BEGIN")
+            try:
+                digests = {row[0] for row in self._db.execute(
+                    "SELECT json_extract(record, '$.code.sha256_hex') FROM functions "
+                    "UNION SELECT json_extract(record, '$.code.sha256_hex') FROM versions "
+                    "UNION SELECT json_extract(record, '$.code.sha256_hex') FROM layer_versions")}
+                layer_lists = {tuple(layer["code"]["sha256_hex"] for layer in json.loads(row[0])) for row in
+                               self._db.execute(
+                                   "SELECT json_extract(record, '$.layers') FROM functions "
+                                   "WHERE json_array_length(record, '$.layers') > 0 "
+                                   "UNION SELECT json_extract(record, '$.layers') FROM versions "
+                                   "WHERE json_array_length(record, '$.layers') > 0")}
+            finally:
+                self._db.execute("COMMIT")
+            digests.update(digest for layers in layer_lists for digest in layers)
+            digests.discard(None)
+            return CodeReferences(frozenset(digests), frozenset(layer_lists))
+
+        return await self._run(select)
 
     async def count_functions(self) -> tuple[int, int]:
         row = await self._run(
