@@ -14,6 +14,7 @@ from typing import Any
 from ember.arns import FunctionRef, function_arn, parse_function_ref
 from ember.blobs.local import LocalBlobStore
 from ember.config import Settings
+from ember.disk_health import DataDiskFull, DiskHealth, is_full_error
 from ember.errors import InvalidParameterValueException, ResourceNotFoundException
 from ember.invoke.async_queue import AsyncQueue
 from ember.invoke.dispatcher import AsyncTarget
@@ -40,8 +41,12 @@ class LambdaBackend:
     async_queue: AsyncQueue
     #: deletes zips and unpacked trees nothing uses any more
     collector: CodeCollector = field(init=False)
+    #: whether the data disk has room; adding code is refused when it has not
+    disk: DiskHealth = field(init=False)
 
     def __post_init__(self) -> None:
+        self.disk = DiskHealth(self.settings.data_dir)
+        self.disk.reason()  # makes the reserve a delete may need on a full disk
         self.collector = CodeCollector(self.store, self.blobs, self.settings.unpacked_dir,
                                        self.scheduler.code_dirs_in_use)
 
@@ -78,8 +83,14 @@ class LambdaBackend:
                     "Ember runs Zip packages only: container images (ImageUri) are not supported."
                 )
             raise InvalidParameterValueException("Please provide a source for function code.")
+        self.disk.check_room()
         # Checking, hashing and unpacking can take a while for a 50 MB zip: not on the loop.
-        stored = await asyncio.to_thread(self._store_zip, zip_file)
+        try:
+            stored = await asyncio.to_thread(self._store_zip, zip_file)
+        except OSError as exc:
+            if is_full_error(exc):
+                raise DataDiskFull(self.settings.data_dir) from exc
+            raise
         try:
             yield stored
         finally:

@@ -109,11 +109,11 @@ class SQLiteStore(Store):
             self._event_configs.pop((function_name, qualifier), None)
 
     async def _write(self, work: Callable[[], T], function_name: str, qualifier: str | None = None, *,
-                     whole_function: bool = False) -> T:
+                     whole_function: bool = False, frees_space: bool = False) -> T:
         """Run a write that changes a cached record, forgetting it before and after the commit."""
         self._forget(function_name, qualifier, whole_function=whole_function)
         try:
-            return await self._run(work)
+            return await self._run(work, frees_space=frees_space)
         finally:
             self._forget(function_name, qualifier, whole_function=whole_function)
 
@@ -177,7 +177,7 @@ class SQLiteStore(Store):
             self._db.execute("COMMIT")
             return deleted
 
-        return await self._write(delete, name, whole_function=True)
+        return await self._write(delete, name, whole_function=True, frees_space=True)
 
     async def add_version(self, version: FunctionConfig) -> bool:
         def insert() -> bool:
@@ -216,7 +216,7 @@ class SQLiteStore(Store):
     async def delete_version(self, function_name: str, version: str) -> bool:
         return await self._write(lambda: self._delete_with_config(
             "DELETE FROM versions WHERE function_name = ? AND number = ?", (function_name, int(version)),
-            function_name, version), function_name, version)
+            function_name, version), function_name, version, frees_space=True)
 
     def _delete_with_config(self, statement: str, args: tuple[Any, ...], function_name: str, qualifier: str) -> bool:
         """Delete a version or alias row and the event invoke config of that qualifier in one transaction."""
@@ -317,7 +317,7 @@ class SQLiteStore(Store):
     async def delete_layer_version(self, layer_name: str, version: int) -> bool:
         cursor = await self._run(lambda: self._db.execute(
             "DELETE FROM layer_versions WHERE layer_name = ? AND number = ?", (layer_name, version)
-        ))
+        ), frees_space=True)
         return cursor.rowcount == 1
 
     async def put_provisioned(self, config: ProvisionedConfig) -> None:

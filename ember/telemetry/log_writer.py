@@ -91,8 +91,12 @@ class LogWriter:
         self._buffered_bytes = 0
         try:
             await self.store.append([pending for _, pending, _ in taken])
-        except Exception:
-            log.exception("could not write %d log batches; they are lost", len(taken))
+        except Exception as exc:
+            # A full disk passes: keep the batches (ahead of newer ones, within MAX_BUFFERED_BYTES)
+            # and try again at the next flush, rather than losing them.
+            log.warning("could not write %d log batches (%s); kept to try again", len(taken), exc)
+            self._buffer.extendleft(reversed(taken))
+            self._buffered_bytes += sum(size for _, _, size in taken)
         async with self._progress:
             self._written = taken[-1][0]
             self._progress.notify_all()

@@ -4,12 +4,16 @@ used, and a full disk answered with AWS-shaped errors rather than a broken serve
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import hashlib
 import io
 import json
+import os
+import shutil
+import subprocess
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
@@ -225,3 +229,107 @@ def test_leftovers_of_a_crash_are_collected_at_the_next_start(start_server) -> N
 
 def health(ember: EmberServer) -> dict:
     return json.loads(urllib3.request("GET", f"{ember.url}/_ember/health").data)
+
+
+# ---- a small or full data disk ----------------------------------------------------------------------------
+
+SMALL_DISK_MB = 96
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A SMALL_DISK_MB ext4 file system, loop-mounted (as root) as a data dir; unmounted after. The
+    server's own log goes beside it (EmberServer writes it to the data dir's parent), on the big disk."""
+    if os.geteuid() != 0 or not shutil.which("mkfs.ext4") or not shutil.which("mount"):
+        pytest.skip("needs root, mkfs.ext4 and mount for a loop-mounted file system")
+    image, mount_point = tmp_path / "disk.img", tmp_path / "data"
+    with open(image, "wb") as handle:
+        handle.truncate(SMALL_DISK_MB * 1024 * 1024)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True, capture_output=True, timeout=60)
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-o", "loop", str(image), str(mount_point)], capture_output=True,
+                             timeout=60)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot loop-mount here: {mounted.stderr.decode(errors='replace')}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False, capture_output=True, timeout=60)
+
+
+def fill(folder: Path) -> Path:
+    """Write a file in `folder` until its file system has no block left."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 20, 4096, 512):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def create(client, name: str, data: bytes) -> dict:
+    return client.create_function(FunctionName=name, Runtime=DEFAULT_RUNTIME, Role=ROLE, Handler="index.handler",
+                                  Code={"ZipFile": data})
+
+
+def test_a_full_disk_refuses_new_code_keeps_deletes_and_logs_and_says_degraded(small_disk: Path,
+                                                                              start_server) -> None:
+    ember = start_server("--sandbox", "plain", data_dir=small_disk)  # plain: no /tmp images
+    client = ember.lambda_client()
+    create(client, "doomed", package("doomed"))
+    create(client, "kept", make_zip({"index.py": "def handler(event, context):\n"
+                                                 "    print(event['line'])\n"
+                                                 "    return 1\n"}))
+    client.invoke(FunctionName="kept", Payload=b'{"line": "warming up"}')  # an environment ready to run
+    assert health(ember)["status"] == "ready"
+
+    filler = fill(small_disk)
+
+    document = health(ember)
+    assert document["status"] == "degraded"
+    assert document["reason"].startswith("Ember's data disk is full")
+    code, status, message = error_of(create, client=client, name="new", data=package("new"))
+    assert (code, status) == ("ServiceException", 500)
+    assert message.startswith("Ember's data disk is full") and "Delete unused functions" in message
+    # A warm environment runs (its log cannot be written yet); a new one cannot start.
+    assert client.invoke(FunctionName="kept", Payload=b'{"line": "logged while the disk was full"}'
+                         )["Payload"].read() == b"1"
+    code, status, message = error_of(client.invoke, FunctionName="doomed")
+    assert (code, status) == ("ServiceException", 500)
+    assert message.startswith("Ember's data disk is full")
+    client.delete_function(FunctionName="doomed")  # deleting is how space is freed: it must work
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_function(FunctionName="doomed")
+
+    filler.unlink()
+
+    assert wait_until(lambda: health(ember)["status"] == "ready")
+    create(client, "new", package("new"))
+    logs = ember.client("logs")
+    assert wait_until(lambda: any("logged while the disk was full" in event["message"] for event in
+                                  logs.filter_log_events(logGroupName="/aws/lambda/kept")["events"]))
+    assert sha256_hex(package("doomed")) not in stored_zips(ember.data_dir)
+
+
+def test_an_environment_the_disk_cannot_hold_is_refused_with_a_service_exception(small_disk: Path,
+                                                                               start_server) -> None:
+    ember = start_server(data_dir=small_disk)
+    if health(ember)["sandbox"]["level"] != "isolated":
+        pytest.skip("only the isolated level gives each environment a /tmp image on the data disk")
+    client = ember.lambda_client()
+    create(client, "f", package("tmp"))  # EphemeralStorage 512 MB: more than the whole disk
+
+    code, status, message = error_of(client.invoke, FunctionName="f")
+
+    assert (code, status) == ("ServiceException", 500)
+    assert message.startswith("Ember's data disk is full")
+    assert "no room for the 512 MB /tmp (EphemeralStorage)" in message
+    assert health(ember)["status"] in ("ready", "degraded")  # and the server still answers
+    client.delete_function(FunctionName="f")
