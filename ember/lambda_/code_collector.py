@@ -59,6 +59,7 @@ class CodeCollector:
         self._lock = threading.Condition()  # pins come from worker threads (storing a package)
         self._pins: Counter[str] = Counter()
         self._collecting: set[str] = set()
+        self._one_at_a_time = asyncio.Lock()  # passes never overlap: each unmarks what it marked
         self._candidates: set[str] = set()  # digests and opt-* names to look at
         self._waiting: set[str] = set()  # unused, but a live environment reads them
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -120,6 +121,10 @@ class CodeCollector:
         self.consider(waiting)
 
     async def _collect(self, names: set[str]) -> None:
+        async with self._one_at_a_time:
+            await self._collect_unused(names)
+
+    async def _collect_unused(self, names: set[str]) -> None:
         with self._lock:
             taken = {name for name in names if name not in self._pins}
             self._collecting |= taken
