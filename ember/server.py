@@ -81,6 +81,8 @@ class Ember:
             self.app.services[service.signing_name] = service
         self.app.internal_routes.extend(routes)
         self.app.internal_routes.extend(dashboard_routes(scheduler))
+        # Before any environment starts: zips and trees nothing uses, and what a crash left half made.
+        await self.backend.collector.collect_everything()
         await self._restore_state()
         self.dispatcher = AsyncDispatcher(async_queue, invoker, settings, self.backend.async_target)
         self.dispatcher.start()
@@ -163,8 +165,9 @@ class Ember:
 
     def _health_route(self) -> InternalRoute:
         async def health(request: HttpRequest, match: re.Match[str]) -> HttpResponse:
+            disk_problem = self.backend.disk.reason() if self.backend and self.is_ready else None
             document = {
-                "status": "ready" if self.is_ready else "starting",
+                "status": "degraded" if disk_problem else "ready" if self.is_ready else "starting",
                 "version": __version__,
                 "sandbox": {"level": self.sandbox.level, "description": self.sandbox.description,
                             "warning": self.sandbox.warning},
@@ -172,6 +175,8 @@ class Ember:
                 "runtimes": {name: runtime_entry(r) for name, r in self.runtimes.items()},
                 "environments": self.backend.scheduler.environment_count if self.backend else 0,
             }
+            if disk_problem:
+                document["reason"] = disk_problem  # still serving (deletes free space), so still 200
             return HttpResponse(200 if self.is_ready else 503, [("content-type", "application/json")],
                                 json.dumps(document).encode())
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 class LocalBlobStore:
@@ -21,9 +25,9 @@ class LocalBlobStore:
     def exists(self, sha256_hex: str) -> bool:
         return self.path(sha256_hex).is_file()
 
-    def put(self, data: bytes) -> str:
-        """Store `data`; return its hex SHA-256. Storing the same bytes twice is free."""
-        digest = hashlib.sha256(data).hexdigest()
+    def put(self, data: bytes, sha256_hex: str | None = None) -> str:
+        """Store `data`; return its hex SHA-256 (pass it if known). Storing the same bytes twice is free."""
+        digest = sha256_hex or hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         if target.is_file():
             return digest
@@ -47,3 +51,19 @@ class LocalBlobStore:
 
     def read(self, sha256_hex: str) -> bytes:
         return self.path(sha256_hex).read_bytes()
+
+    def delete(self, sha256_hex: str) -> int:
+        """Remove a blob (callers make sure nothing uses it); the bytes freed, 0 if there was none."""
+        target = self.path(sha256_hex)
+        try:
+            size_bytes = target.stat().st_size
+            target.unlink()
+        except FileNotFoundError:
+            return 0
+        return size_bytes
+
+    def digests(self) -> Iterator[str]:
+        """Every stored blob's digest (staging files of interrupted writes are not blobs)."""
+        for folder in self.root.iterdir():
+            if folder.is_dir() and len(folder.name) == 2:
+                yield from (entry.name for entry in folder.iterdir() if _DIGEST.match(entry.name))

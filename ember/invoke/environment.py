@@ -99,6 +99,8 @@ class Environment:
         self.idle_since = time.monotonic()
         self.started_at = time.time()  #: wall clock, for the environment's age
         self.invocation_count = 0
+        #: the function's code and merged layers this environment reads (none may be deleted under it)
+        self.code_dirs = tuple(path for path in (spec.task_dir, spec.opt_dir) if path is not None)
         self._sandbox = sandbox
         self._spec = spec
         #: Ember's bootstraps end each invocation's output with a marker; custom runtimes do not
@@ -178,6 +180,7 @@ class Environment:
         assert self._channel is not None and self._process is not None
         self.function_name, self.version, self.config_key = function_name, version, config_key
         self.memory_mb = spec.memory_mb
+        self.code_dirs = tuple(path for path in (spec.task_dir, spec.opt_dir) if path is not None)
         self.log_stream_name = spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.is_provisioned = spec.env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency"
         self._extensions.function = _function_info(spec.env, self._extensions.function.account_id)

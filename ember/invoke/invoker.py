@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ember.arns import function_arn
 from ember.config import Settings
+from ember.disk_health import DataDiskFull, is_full_error
 from ember.errors import ServiceException, TooManyRequestsException
 from ember.invoke.entrypoints import InvalidEntrypoint, external_extensions
 from ember.invoke.environment import Environment, InitResult, RunResult
@@ -95,6 +96,10 @@ class Invoker:
                 lambda track: self._cold_start(function, opt_dir, "on-demand", track))
         except TooManyRequestsException:
             self.telemetry.invocation_throttled(function.name, request.qualifier)
+            raise
+        except OSError as exc:  # starting an environment writes to the data disk (its folder, its /tmp)
+            if is_full_error(exc):
+                raise DataDiskFull(self.settings.data_dir, ": a new execution environment cannot start") from exc
             raise
         self.telemetry.invocation_started(function.name, request.qualifier, function.version)
         # The log is streamed as the invocation runs (init output already is): START now, each
@@ -177,7 +182,7 @@ class Invoker:
             return None
         digests = [layer.code.sha256_hex for layer in function.layers]
         merged = package.merged_layers_dir(self.settings.unpacked_dir, digests)
-        if merged not in self._merged_layers:
+        if merged not in self._merged_layers or not merged.is_dir():  # unused merges are collected
             await asyncio.to_thread(package.merge_layers, self.settings.unpacked_dir, digests)
             self._merged_layers.add(merged)
         return merged

@@ -22,6 +22,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ember.errors import TooManyRequestsException
 from ember.invoke.environment import Environment, EnvironmentState, InitResult
@@ -85,6 +86,10 @@ class Scheduler:
             self._reserved.pop(function_name, None)
         else:
             self._reserved[function_name] = reserved
+
+    def code_dirs_in_use(self) -> set[Path]:
+        """The code and layer folders live environments read, busy or idle."""
+        return {path for env in self._all for path in env.code_dirs}
 
     def environments_of(self, function_name: str) -> list[Environment]:
         return [env for env in self._all if env.function_name == function_name]

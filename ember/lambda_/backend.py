@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import random
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from ember.arns import FunctionRef, function_arn, parse_function_ref
 from ember.blobs.local import LocalBlobStore
 from ember.config import Settings
+from ember.disk_health import DataDiskFull, DiskHealth, is_full_error
 from ember.errors import InvalidParameterValueException, ResourceNotFoundException
 from ember.invoke.async_queue import AsyncQueue
 from ember.invoke.dispatcher import AsyncTarget
@@ -19,6 +22,7 @@ from ember.invoke.invoker import Invoker
 from ember.invoke.provisioning import Provisioner
 from ember.invoke.scheduler import Scheduler
 from ember.lambda_ import package, wire
+from ember.lambda_.code_collector import CodeCollector
 from ember.models import Alias, FunctionCode, FunctionConfig
 from ember.runtimes.catalog import Runtime
 from ember.store.base import Store
@@ -35,6 +39,16 @@ class LambdaBackend:
     provisioner: Provisioner
     #: Event invocations, durable from the 202 until they have run
     async_queue: AsyncQueue
+    #: deletes zips and unpacked trees nothing uses any more
+    collector: CodeCollector = field(init=False)
+    #: whether the data disk has room; adding code is refused when it has not
+    disk: DiskHealth = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.disk = DiskHealth(self.settings.data_dir)
+        self.disk.reason()  # makes the reserve a delete may need on a full disk
+        self.collector = CodeCollector(self.store, self.blobs, self.settings.unpacked_dir,
+                                       self.scheduler.code_dirs_in_use)
 
     def arn(self, name: str, qualifier: str | None = None) -> str:
         return function_arn(self.settings.region, self.settings.account_id, name, qualifier)
@@ -52,9 +66,11 @@ class LambdaBackend:
             )
         return FunctionRef(ref.name, qualifier or ref.qualifier, ref.region, ref.account_id)
 
-    async def store_code(self, code: dict[str, Any] | None, zip_file: bytes | None) -> FunctionCode:
-        """Check, keep and unpack a deployment package (a function's or a layer's); AWS's errors
-        for sources Ember cannot read."""
+    @contextlib.asynccontextmanager
+    async def stored_code(self, code: dict[str, Any] | None, zip_file: bytes | None) -> AsyncIterator[FunctionCode]:
+        """Check, keep and unpack a deployment package (a function's or a layer's), kept from
+        collection until the block is done: commit the record using it inside the block. AWS's
+        errors for sources Ember cannot read."""
         if zip_file is None:
             source = code or {}
             if source.get("S3Bucket") or source.get("S3Key"):
@@ -67,16 +83,33 @@ class LambdaBackend:
                     "Ember runs Zip packages only: container images (ImageUri) are not supported."
                 )
             raise InvalidParameterValueException("Please provide a source for function code.")
+        self.disk.check_room()
         # Checking, hashing and unpacking can take a while for a 50 MB zip: not on the loop.
-        return await asyncio.to_thread(self._store_zip, zip_file)
+        try:
+            stored = await asyncio.to_thread(self._store_zip, zip_file)
+        except OSError as exc:
+            if is_full_error(exc):
+                raise DataDiskFull(self.settings.data_dir) from exc
+            raise
+        try:
+            yield stored
+        finally:
+            self.collector.release(stored.sha256_hex)  # collected unless a record now uses it
 
     def _store_zip(self, data: bytes) -> FunctionCode:
-        info = package.check_zip(data)
-        digest = self.blobs.put(data)
-        package.unpack(data, self.settings.unpacked_dir / digest)
+        info = package.check_zip(data)  # before anything is written
+        hashed = hashlib.sha256(data)
+        digest = hashed.hexdigest()
+        self.collector.pin(digest)
+        try:
+            self.blobs.put(data, digest)
+            package.unpack(data, self.settings.unpacked_dir / digest)
+        except BaseException:
+            self.collector.release(digest)  # refused after storing: its blob is collected
+            raise
         return FunctionCode(
             sha256_hex=digest,
-            sha256_b64=base64.b64encode(hashlib.sha256(data).digest()).decode(),
+            sha256_b64=base64.b64encode(hashed.digest()).decode(),
             size_bytes=len(data),
             unzipped_bytes=info.unzipped_bytes,
         )

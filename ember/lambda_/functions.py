@@ -62,25 +62,25 @@ class FunctionOperations:
         if await self.backend.store.get_function(ref.name) is not None:
             raise ResourceConflictException(f"Function already exist: {ref.name}")
         code_param = p["Code"]
-        code = await self.backend.store_code(code_param, code_param.get("ZipFile"))
-        layers = await resolve_function_layers(self.backend, p.get("Layers") or [], code)
-        function = FunctionConfig(
-            name=ref.name,
-            runtime=p["Runtime"],
-            handler=p["Handler"],
-            role=p["Role"],
-            code=code,
-            description=p.get("Description", ""),
-            timeout_s=p.get("Timeout", 3),
-            memory_mb=p.get("MemorySize", 128),
-            ephemeral_storage_mb=(p.get("EphemeralStorage") or {}).get("Size", 512),
-            environment=dict(variables),
-            architectures=tuple(p.get("Architectures") or ("x86_64",)),
-            tags=dict(p.get("Tags") or {}),
-            layers=layers,
-            dead_letter_target_arn=dead_letter_target_arn,
-        )
-        await self.backend.store.create_function(function)
+        async with self.backend.stored_code(code_param, code_param.get("ZipFile")) as code:
+            layers = await resolve_function_layers(self.backend, p.get("Layers") or [], code)
+            function = FunctionConfig(
+                name=ref.name,
+                runtime=p["Runtime"],
+                handler=p["Handler"],
+                role=p["Role"],
+                code=code,
+                description=p.get("Description", ""),
+                timeout_s=p.get("Timeout", 3),
+                memory_mb=p.get("MemorySize", 128),
+                ephemeral_storage_mb=(p.get("EphemeralStorage") or {}).get("Size", 512),
+                environment=dict(variables),
+                architectures=tuple(p.get("Architectures") or ("x86_64",)),
+                tags=dict(p.get("Tags") or {}),
+                layers=layers,
+                dead_letter_target_arn=dead_letter_target_arn,
+            )
+            await self.backend.store.create_function(function)
         if p.get("Publish"):
             # Lambda answers CreateFunction with the unqualified ARN, whatever it published.
             version = await versions.publish(self.backend, function)
@@ -121,12 +121,20 @@ class FunctionOperations:
     async def update_function_code(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         ref = _unqualified(self.backend.resolve(p["FunctionName"]))
         await self.backend.get(ref)  # not found before a 50 MB unzip
-        code = await self.backend.store_code({k: p.get(k) for k in ("S3Bucket", "S3Key", "ImageUri")}, p.get("ZipFile"))
-        if p.get("DryRun"):
-            function = await self.backend.get(ref)
-            return self._configuration(function.revised(code=code))
-        updated = await self.apply_update(ref.name, p.get("RevisionId"), lambda f: f.revised(code=code))
+        replaced: list[FunctionConfig] = []  # the $LATEST the committed attempt replaced
+
+        def change(current: FunctionConfig) -> FunctionConfig:
+            replaced.append(current)
+            return current.revised(code=code)
+
+        source = {k: p.get(k) for k in ("S3Bucket", "S3Key", "ImageUri")}
+        async with self.backend.stored_code(source, p.get("ZipFile")) as code:
+            if p.get("DryRun"):
+                function = await self.backend.get(ref)
+                return self._configuration(function.revised(code=code))
+            updated = await self.apply_update(ref.name, p.get("RevisionId"), change)
         await self.backend.scheduler.retire_function(ref.name, "$LATEST")
+        self.backend.collector.forget_function(replaced[-1])  # its code, unless a version keeps it
         if p.get("Publish"):
             version = await versions.publish(self.backend, updated)
             return self._configuration(version, version.version)
@@ -153,8 +161,16 @@ class FunctionOperations:
         if "Layers" in p:
             current = await self.backend.get(ref)
             changes["layers"] = await resolve_function_layers(self.backend, p["Layers"] or [], current.code)
-        updated = await self.apply_update(ref.name, p.get("RevisionId"), lambda f: f.revised(**changes))
+        replaced: list[FunctionConfig] = []
+
+        def change(current: FunctionConfig) -> FunctionConfig:
+            replaced.append(current)
+            return current.revised(**changes)
+
+        updated = await self.apply_update(ref.name, p.get("RevisionId"), change)
         await self.backend.scheduler.retire_function(ref.name, "$LATEST")
+        if "layers" in changes:
+            self.backend.collector.forget_function(replaced[-1])  # its layers and their merge may be unused now
         return self._configuration(updated)
 
     async def apply_update(self, name: str, expected_revision: str | None, change: Any) -> FunctionConfig:
@@ -184,6 +200,8 @@ class FunctionOperations:
         await self.backend.provisioner.remove(ref.name)
         await self.backend.store.delete_provisioned(ref.name)
         self.backend.scheduler.set_reserved(ref.name, None)
+        records = [latest] if (latest := await self.backend.store.get_function(ref.name)) else []
+        records += await self.backend.store.list_versions(ref.name)
         if not await self.backend.store.delete_function(ref.name):
             raise ResourceNotFoundException(f"Function not found: {self.backend.arn(ref.name)}")
         # Its queued Event invocations go with it, rather than running against a function
@@ -192,11 +210,14 @@ class FunctionOperations:
         if discarded:
             log.info("discarded %d queued Event invocation(s) of deleted function %s", discarded, ref.name)
         await self.backend.scheduler.retire_function(ref.name)
+        for record in records:  # their code goes once no other function, version or layer uses it
+            self.backend.collector.forget_function(record)
         return {"StatusCode": 204}  # the model says 200, but Lambda answers 204 (botocore reports it)
 
 
     async def _delete_version(self, name: str, version: str) -> None:
-        if not version.isdigit() or await self.backend.store.get_version(name, version) is None:
+        record = await self.backend.store.get_version(name, version) if version.isdigit() else None
+        if record is None:
             raise self.backend.not_found(name, version)
         users = [a.name for a in await self.backend.store.list_aliases(name)
                  if a.function_version == version or version in a.additional_weights]
@@ -208,6 +229,7 @@ class FunctionOperations:
         await self.backend.store.delete_provisioned(name, version)
         await self.backend.provisioner.remove(name, version)
         await self.backend.scheduler.retire_function(name, version)
+        self.backend.collector.forget_function(record)
 
 
 def _unqualified(ref: FunctionRef) -> FunctionRef:

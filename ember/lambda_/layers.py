@@ -97,13 +97,13 @@ class LayerOperations:
     async def publish_layer_version(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         name = _name_of(p["LayerName"])
         content = p["Content"]
-        code = await self.backend.store_code(content, content.get("ZipFile"))
-        layer = await self.backend.store.add_layer_version(name, lambda number: LayerVersion(
-            layer_name=name, version=number, code=code, description=p.get("Description", ""),
-            compatible_runtimes=tuple(p.get("CompatibleRuntimes") or ()),
-            compatible_architectures=tuple(p.get("CompatibleArchitectures") or ()),
-            license_info=p.get("LicenseInfo"),
-        ))
+        async with self.backend.stored_code(content, content.get("ZipFile")) as code:
+            layer = await self.backend.store.add_layer_version(name, lambda number: LayerVersion(
+                layer_name=name, version=number, code=code, description=p.get("Description", ""),
+                compatible_runtimes=tuple(p.get("CompatibleRuntimes") or ()),
+                compatible_architectures=tuple(p.get("CompatibleArchitectures") or ()),
+                license_info=p.get("LicenseInfo"),
+            ))
         return self._wire(layer, ctx)
 
     async def get_layer_version(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +139,11 @@ class LayerOperations:
         return result
 
     async def delete_layer_version(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        await self.backend.store.delete_layer_version(_name_of(p["LayerName"]), p["VersionNumber"])
+        name = _name_of(p["LayerName"])
+        layer = await self.backend.store.get_layer_version(name, p["VersionNumber"])
+        if layer is not None and await self.backend.store.delete_layer_version(name, p["VersionNumber"]):
+            # Its zip stays while a function or version still runs with it, as on Lambda.
+            self.backend.collector.consider([layer.code.sha256_hex])
         return {}  # 204 whether or not it existed, as on Lambda
 
     async def add_layer_version_permission(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,7 @@ def check_zip(data: bytes) -> PackageInfo:
         entries = archive.infolist()
         total = 0
         for entry in entries:
+            _check_entry_name(entry)
             _check_entry_path(entry.filename)
             _check_readable(entry)
             total += entry.file_size
@@ -86,6 +87,20 @@ def _check_readable(entry: zipfile.ZipInfo) -> None:
         )
 
 
+def _check_entry_name(entry: zipfile.ZipInfo) -> None:
+    # An entry must name a file or folder inside the package: not nothing, and not the root itself.
+    if not entry.filename:
+        raise InvalidParameterValueException(
+            "Could not unzip uploaded file: an entry of the zip has an empty name. "
+            "Please check your file, then try to upload again."
+        )
+    if not entry.is_dir() and posixpath.normpath(entry.filename.replace("\\", "/")) == ".":
+        raise InvalidParameterValueException(
+            f"Could not unzip uploaded file: the entry '{entry.filename}' names the package root, not a file. "
+            "Please check your file, then try to upload again."
+        )
+
+
 def _check_entry_path(name: str) -> None:
     normalised = posixpath.normpath(name.replace("\\", "/"))
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or normalised.startswith("../") \
@@ -116,8 +131,11 @@ def unpack(data: bytes, destination: Path) -> None:
     """Unpack a checked zip into `destination` (created atomically; no-op if it exists).
 
     check_zip judges paths as text; symlinks can still make text lie (`a/up` → `..`, then
-    `a/up/l` → `../..` reads as inside but is not), so here every write is checked against
-    the real, resolved path, and every symlink once all are in place.
+    `a/up/l` → `../..` reads as inside but is not), so in a package with symlinks every write
+    is checked against the real, resolved path, and every symlink once all are in place. A
+    package without symlinks (nearly all) cannot make text lie: only plain folders and files
+    land in a fresh staging folder, so those checks (an lstat per path component, twice per
+    entry: most of the time a 100k-file package took) are skipped.
     """
     if destination.is_dir():
         return
@@ -125,14 +143,15 @@ def unpack(data: bytes, destination: Path) -> None:
     staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=".unpacking-"))
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            for entry in archive.infolist():
-                _unpack_entry(archive, entry, staging)
-        _check_symlinks_resolve_inside(staging)
+            entries = archive.infolist()
+            has_symlinks = any(_is_symlink(entry) for entry in entries)
+            made: set[str] = {str(staging)}  # folders known to exist: one mkdir per folder, not per file
+            for entry in entries:
+                _unpack_entry(archive, entry, str(staging), made, has_symlinks)
+        if has_symlinks:
+            _check_symlinks_resolve_inside(staging)
         os.chmod(staging, 0o755)
         os.replace(staging, destination)
-    except InvalidParameterValueException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     except _CORRUPT_DATA:
         # check_zip reads only the directory: a bad CRC or a broken stream shows up here.
         shutil.rmtree(staging, ignore_errors=True)
@@ -141,24 +160,33 @@ def unpack(data: bytes, destination: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         if not destination.is_dir():  # else a concurrent upload of the same zip won the rename
             raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # whatever failed, no half-unpacked folder stays
+        raise
 
 
-def _unpack_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, root: Path) -> None:
-    target = root / posixpath.normpath(entry.filename.replace("\\", "/"))
+def _unpack_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, root: str, made: set[str],
+                  has_symlinks: bool) -> None:
+    _check_entry_name(entry)  # cheap, and unpack must never trust its caller to have run check_zip
+    _check_entry_path(entry.filename)
+    target = os.path.join(root, posixpath.normpath(entry.filename.replace("\\", "/")))
     try:
         if entry.is_dir():
-            _check_inside(root, target, entry.filename)
-            target.mkdir(parents=True, exist_ok=True)
-            return
-        _check_inside(root, target.parent, entry.filename)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_symlink():
-            target.unlink()  # a later entry of the same name replaces it; never write through it
-        if _is_symlink(entry):
-            os.symlink(_link_target(archive, entry), target)
-            return
-        with archive.open(entry) as source, open(target, "wb") as sink:
-            _copy_out(source, sink)
+            if has_symlinks:
+                _check_inside(root, target, entry.filename)
+            _make_folder(target, made, has_symlinks)
+        else:
+            parent = os.path.dirname(target)
+            if has_symlinks:
+                _check_inside(root, parent, entry.filename)
+            _make_folder(parent, made, has_symlinks)
+            if has_symlinks and os.path.islink(target):
+                os.unlink(target)  # a later entry of the same name replaces it; never write through it
+            if _is_symlink(entry):
+                os.symlink(_link_target(archive, entry), target)
+                return
+            with archive.open(entry) as source:
+                _copy_out(source, target)
     except OSError as exc:
         if exc.errno not in _PACKAGE_FAULTS:
             raise  # the host's fault (a full disk...), not the package's
@@ -171,18 +199,34 @@ def _unpack_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, root: Path) 
     os.chmod(target, (mode | 0o444) if mode else 0o644)
 
 
-def _copy_out(source: IO[bytes], sink: IO[bytes]) -> None:
-    while True:
-        try:
-            chunk = source.read(1 << 20)
-        except OSError:  # bz2 reports a damaged stream as OSError: the package's fault, not the disk's
-            raise zipfile.BadZipFile("damaged compressed data") from None
-        if not chunk:
-            return
-        sink.write(chunk)
+def _make_folder(path: str, made: set[str], has_symlinks: bool) -> None:
+    if path in made:
+        return
+    os.makedirs(path, exist_ok=True)
+    if not has_symlinks:  # with symlinks a folder's path may come to mean another place: check each time
+        made.add(path)
 
 
-def _check_inside(root: Path, path: Path, name: str) -> None:
+def _copy_out(source: IO[bytes], target: str) -> None:
+    # os.open/os.write, not open(): a package may hold 100k small files, and Python's buffered
+    # file objects cost as much again as creating the file.
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        while True:
+            try:
+                chunk = source.read(1 << 20)
+            except OSError:  # bz2 reports a damaged stream as OSError: the package's fault, not the disk's
+                raise zipfile.BadZipFile("damaged compressed data") from None
+            if not chunk:
+                return
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _check_inside(root: str, path: str, name: str) -> None:
     real_root = os.path.realpath(root)
     real = os.path.realpath(path)
     if real != real_root and not real.startswith(real_root + os.sep):

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ember.models import Alias, EventInvokeConfig, FunctionConfig, LayerVersion, ProvisionedConfig
+
+
+@dataclass(frozen=True)
+class CodeReferences:
+    """What the stored records use of the blob store, as `Store.code_references` reads it."""
+
+    #: content addresses (SHA-256 hex) of every zip a function, version or layer version uses
+    digests: frozenset[str]
+    #: every ordered list of layer zips a function or version runs with (their merged /opt)
+    layer_lists: frozenset[tuple[str, ...]]
 
 
 class Store(ABC):
@@ -132,6 +143,12 @@ class Store(ABC):
     @abstractmethod
     async def delete_event_invoke_config(self, function_name: str, qualifier: str) -> bool:
         """Remove one configuration; False if there was none."""
+
+    @abstractmethod
+    async def code_references(self) -> CodeReferences:
+        """Every zip the records use now: $LATEST and published versions (their code and their
+        layers, which they keep even once the layer version is deleted) and layer versions. Read
+        in one transaction, so a record committed before the call is always counted."""
 
     @abstractmethod
     async def count_functions(self) -> tuple[int, int]:

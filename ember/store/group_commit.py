@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ember.disk_health import DataDiskFull, is_full_error
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -43,6 +45,8 @@ class GroupCommitWriter:
 
     def __init__(self, db: sqlite3.Connection, name: str = "ember-group-commit") -> None:
         self._db = db
+        #: the folder of the database file, named in the error a full disk gets
+        self._folder = Path(db.execute("PRAGMA database_list").fetchone()[2] or ".").parent
         self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
         self._wakeup = threading.Condition()
         self._is_closing = False
@@ -64,7 +68,12 @@ class GroupCommitWriter:
                 raise RuntimeError("the group-commit writer is closed")
             self._pending.append((work, future))
             self._wakeup.notify()
-        return await future
+        try:
+            return await future
+        except sqlite3.Error as exc:
+            if is_full_error(exc):
+                raise DataDiskFull(self._folder) from exc
+            raise
 
     def _write_forever(self) -> None:
         while True:

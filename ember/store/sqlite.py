@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from ember.errors import ResourceConflictException
 from ember.models import Alias, EventInvokeConfig, FunctionConfig, LayerVersion, ProvisionedConfig
-from ember.store.base import Store
+from ember.store.base import CodeReferences, Store
 from ember.store.sqlite_thread import SQLiteThread
 
 T = TypeVar("T")
@@ -109,11 +109,11 @@ class SQLiteStore(Store):
             self._event_configs.pop((function_name, qualifier), None)
 
     async def _write(self, work: Callable[[], T], function_name: str, qualifier: str | None = None, *,
-                     whole_function: bool = False) -> T:
+                     whole_function: bool = False, frees_space: bool = False) -> T:
         """Run a write that changes a cached record, forgetting it before and after the commit."""
         self._forget(function_name, qualifier, whole_function=whole_function)
         try:
-            return await self._run(work)
+            return await self._run(work, frees_space=frees_space)
         finally:
             self._forget(function_name, qualifier, whole_function=whole_function)
 
@@ -177,7 +177,7 @@ class SQLiteStore(Store):
             self._db.execute("COMMIT")
             return deleted
 
-        return await self._write(delete, name, whole_function=True)
+        return await self._write(delete, name, whole_function=True, frees_space=True)
 
     async def add_version(self, version: FunctionConfig) -> bool:
         def insert() -> bool:
@@ -216,7 +216,7 @@ class SQLiteStore(Store):
     async def delete_version(self, function_name: str, version: str) -> bool:
         return await self._write(lambda: self._delete_with_config(
             "DELETE FROM versions WHERE function_name = ? AND number = ?", (function_name, int(version)),
-            function_name, version), function_name, version)
+            function_name, version), function_name, version, frees_space=True)
 
     def _delete_with_config(self, statement: str, args: tuple[Any, ...], function_name: str, qualifier: str) -> bool:
         """Delete a version or alias row and the event invoke config of that qualifier in one transaction."""
@@ -317,7 +317,7 @@ class SQLiteStore(Store):
     async def delete_layer_version(self, layer_name: str, version: int) -> bool:
         cursor = await self._run(lambda: self._db.execute(
             "DELETE FROM layer_versions WHERE layer_name = ? AND number = ?", (layer_name, version)
-        ))
+        ), frees_space=True)
         return cursor.rowcount == 1
 
     async def put_provisioned(self, config: ProvisionedConfig) -> None:
@@ -374,6 +374,29 @@ class SQLiteStore(Store):
             "DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?", (function_name, qualifier)),
             function_name, qualifier)
         return cursor.rowcount == 1
+
+    async def code_references(self) -> CodeReferences:
+        def select() -> CodeReferences:
+            # json_extract in SQLite: no record is parsed in Python, however many there are.
+            self._db.execute("BEGIN")
+            try:
+                digests = {row[0] for row in self._db.execute(
+                    "SELECT json_extract(record, '$.code.sha256_hex') FROM functions "
+                    "UNION SELECT json_extract(record, '$.code.sha256_hex') FROM versions "
+                    "UNION SELECT json_extract(record, '$.code.sha256_hex') FROM layer_versions")}
+                layer_lists = {tuple(layer["code"]["sha256_hex"] for layer in json.loads(row[0])) for row in
+                               self._db.execute(
+                                   "SELECT json_extract(record, '$.layers') FROM functions "
+                                   "WHERE json_array_length(record, '$.layers') > 0 "
+                                   "UNION SELECT json_extract(record, '$.layers') FROM versions "
+                                   "WHERE json_array_length(record, '$.layers') > 0")}
+            finally:
+                self._db.execute("COMMIT")
+            digests.update(digest for layers in layer_lists for digest in layers)
+            digests.discard(None)
+            return CodeReferences(frozenset(digests), frozenset(layer_lists))
+
+        return await self._run(select)
 
     async def count_functions(self) -> tuple[int, int]:
         row = await self._run(

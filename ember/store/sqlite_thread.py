@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from ember.disk_health import DataDiskFull, is_full_error, release_reserve
+
 T = TypeVar("T")
 
 
@@ -24,6 +26,7 @@ class SQLiteThread:
         """`is_durable`: fsync every commit (synchronous=FULL), for what is acknowledged to
         callers; otherwise a commit survives a crash of Ember but not of the machine."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ember-{name}")
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -36,9 +39,23 @@ class SQLiteThread:
             self.db.execute(f"PRAGMA user_version={index + 1}")
             self.db.execute("COMMIT")
 
-    async def run(self, work: Callable[[], T]) -> T:
-        """`work()` on the database's thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+    async def run(self, work: Callable[[], T], *, frees_space: bool = False) -> T:
+        """`work()` on the database's thread. A full disk raises DataDiskFull; `frees_space`
+        (a delete) first tries again with the data dir's reserve given back to the disk."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, work)
+        except (sqlite3.Error, OSError) as exc:
+            if not is_full_error(exc):
+                raise
+            if not (frees_space and release_reserve(self.path.parent)):
+                raise DataDiskFull(self.path.parent) from exc
+        try:
+            return await loop.run_in_executor(self._executor, work)
+        except (sqlite3.Error, OSError) as exc:
+            if is_full_error(exc):
+                raise DataDiskFull(self.path.parent) from exc
+            raise
 
     async def close(self) -> None:
         await self.run(self.db.close)

@@ -46,6 +46,7 @@ class LogWriter:
         self._dropped: dict[tuple[str, str], tuple[int, int]] = {}
         self._task: asyncio.Task[None] | None = None
         self._is_stopping = False
+        self._is_failing = False  #: the last write failed (logged once per run of failures)
         self._next_sweep = time.monotonic() + RETENTION_SWEEP_INTERVAL_S
 
     def start(self) -> None:
@@ -105,11 +106,24 @@ class LogWriter:
                     for (group, stream), (first_ms, dropped_bytes) in self._dropped.items()]
         self._buffer.clear()
         self._buffered_bytes = 0
-        self._dropped = {}
+        dropped, self._dropped = self._dropped, {}
         try:
             await self.store.append(batches)
-        except Exception:
-            log.exception("could not write %d log batches; they are lost", len(batches))
+        except Exception as exc:
+            # A full disk passes: keep the batches (ahead of newer ones, within MAX_BUFFERED_BYTES) and
+            # try again at the next flush rather than lose them; whoever waits in flush() waits on.
+            if not self._is_failing:
+                log.warning("could not write %d log batches (%s); kept to try again", len(batches), exc)
+            self._is_failing = True
+            self._buffer.extendleft(reversed(taken))
+            self._buffered_bytes += sum(size for _, _, size in taken)
+            for key, (first_ms, dropped_bytes) in dropped.items():
+                later_ms, later_bytes = self._dropped.get(key, (first_ms, 0))
+                self._dropped[key] = (min(first_ms, later_ms), dropped_bytes + later_bytes)
+            return
+        if self._is_failing:
+            log.info("log batches are written again")
+            self._is_failing = False
         if taken:
             async with self._progress:
                 self._written = taken[-1][0]

@@ -275,3 +275,30 @@ def test_a_damaged_deflate_stream_is_refused(tmp_path: Path) -> None:
 def test_a_symlink_in_a_damaged_zip_is_refused_by_check_zip() -> None:
     data = build_zip([symlink("link", "target-AAAA")], zipfile.ZIP_STORED)
     assert refused(data.replace(b"AAAA", b"BBBB")) == UNZIP_FAILED
+
+
+def test_an_entry_with_an_empty_name_is_refused_and_unpack_leaves_nothing(tmp_path: Path) -> None:
+    data = build_zip([regular("index.py"), regular("")])
+
+    assert refused(data) == ("Could not unzip uploaded file: an entry of the zip has an empty name. "
+                             "Please check your file, then try to upload again.")
+    with pytest.raises(InvalidParameterValueException):  # unpack alone refuses it too, leaving no staging
+        unpack(data, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_entry_naming_the_package_root_is_refused() -> None:
+    for name in (".", "a/.."):
+        assert refused(build_zip([regular(name)])).startswith(f"Could not unzip uploaded file: the entry '{name}'")
+
+
+def test_a_package_without_symlinks_keeps_its_folders_files_and_modes(tmp_path: Path) -> None:
+    data = build_zip([regular("index.py", "a", 0o644), regular("bin/tool", "b", 0o755),
+                      ("lib/", b"", stat.S_IFDIR | 0o755), regular("lib/deep/x.py", "c"),
+                      regular("win.txt", "d", 0)])
+    check_zip(data)
+    unpack(data, tmp_path / "out")
+    out = tmp_path / "out"
+    assert (out / "lib" / "deep" / "x.py").read_text() == "c"
+    assert stat.S_IMODE((out / "bin" / "tool").stat().st_mode) == 0o755
+    assert stat.S_IMODE((out / "win.txt").stat().st_mode) == 0o644  # no mode in the zip: readable
