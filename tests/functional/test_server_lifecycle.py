@@ -220,6 +220,15 @@ class InvokeInThread(threading.Thread):
             client.close()
 
 
+def invoke_until_started(ember: EmberServer, name: str, marker: str, sleep_s: float) -> tuple[InvokeInThread, str]:
+    """A synchronous invoke of `name` (made by create()) sleeping `sleep_s`, in the background, once
+    its handler runs; with the id of the environment it runs in."""
+    started = f"started-{marker}"
+    invoke = InvokeInThread(ember, name, {"sleep": sleep_s, "started": started})
+    invoke.start()
+    return invoke, wait_for_note(marker, started, "the function to start", timeout_s=30)
+
+
 @pytest.fixture
 def short_grace_server(start_server, monkeypatch: pytest.MonkeyPatch) -> EmberServer:
     """A private server whose shutdown grace is 2 s (the server reads it from its environment)."""
@@ -236,10 +245,7 @@ def test_sigterm_ends_a_long_invoke_with_an_error_and_kills_its_environment(shor
         create(client, "sleeper", marker=marker, Timeout=300)
     finally:
         client.close()
-    started = f"started-{marker}"
-    invoke = InvokeInThread(ember, "sleeper", {"sleep": 240, "started": started})
-    invoke.start()
-    wait_for_note(marker, started, "the function to start", timeout_s=30)
+    invoke, _ = invoke_until_started(ember, "sleeper", marker, sleep_s=240)
     assert processes_with(marker)
 
     assert ember.process is not None
@@ -298,10 +304,7 @@ def test_sigterm_lets_a_short_invoke_finish(short_grace_server: EmberServer) -> 
         create(client, "quick", marker=marker)
     finally:
         client.close()
-    started = f"started-{marker}"
-    invoke = InvokeInThread(ember, "quick", {"sleep": 1, "started": started})
-    invoke.start()
-    started_env = wait_for_note(marker, started, "the function to start")
+    invoke, started_env = invoke_until_started(ember, "quick", marker, sleep_s=1)
 
     assert ember.process is not None
     ember.process.send_signal(signal.SIGTERM)
@@ -403,10 +406,7 @@ def test_ctrl_c_lets_an_in_flight_invoke_finish_within_the_grace(start_server) -
         create(client, "through-ctrl-c", marker=marker)
     finally:
         client.close()
-    started = f"started-{marker}"
-    invoke = InvokeInThread(ember, "through-ctrl-c", {"sleep": 2, "started": started})
-    invoke.start()
-    wait_for_note(marker, started, "the function to start", timeout_s=30)
+    invoke, _ = invoke_until_started(ember, "through-ctrl-c", marker, sleep_s=2)
     ember.ctrl_c()  # the terminal's SIGINT reaches every process in the group
     invoke.join(timeout=60)
     assert invoke.error is None, invoke.error
