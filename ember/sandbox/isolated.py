@@ -25,6 +25,7 @@ import resource
 import shutil
 import signal
 import subprocess
+from collections.abc import Awaitable
 from dataclasses import replace
 from pathlib import Path
 
@@ -160,7 +161,8 @@ class IsolatedProcess(SandboxProcess):
         spec = self.spec
         spec.work_dir.mkdir(parents=True, exist_ok=True)
         self.cgroup = self.sandbox.cgroups.create(spec.environment_id, spec.memory_mb, MAX_PROCESSES)
-        await asyncio.to_thread(tmpdisk.create, self.tmp_image, self.tmp_mount, spec.tmp_size_mb, self.uid)
+        await _finished_even_if_cancelled(
+            asyncio.to_thread(tmpdisk.create, self.tmp_image, self.tmp_mount, spec.tmp_size_mb, self.uid))
         task_dir, opt_dir = spec.task_dir, spec.opt_dir
         if task_dir is None:  # parked: empty slots now, the function's code later (see mounts.py)
             task_dir, opt_dir = self.task_slot, self.opt_slot
@@ -298,6 +300,19 @@ class IsolatedProcess(SandboxProcess):
             self.cgroup.remove()
         tmpdisk.destroy(self.tmp_image, self.tmp_mount)
         self.sandbox.uids.give_back(self.uid)
+
+
+async def _finished_even_if_cancelled(work: Awaitable[None]) -> None:
+    """Await `work` (a thread that mounts); if the caller is cancelled meanwhile (a shutdown while
+    an environment starts), let the thread finish first, so that the kill that follows finds, and
+    undoes, everything it made, rather than a mount made after the clean-up ran."""
+    running = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await running
+        raise
 
 
 def gate_or_devnull(spec: SandboxSpec) -> int:
