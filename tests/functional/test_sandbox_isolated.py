@@ -518,7 +518,8 @@ def test_max_memory_used_reports_what_the_function_held(client, deploy) -> None:
 
 
 def test_tmp_is_a_disk_of_ephemeral_storage_size(client, deploy) -> None:
-    name = deploy(TMP_WRITER, memory=128, storage=512)
+    # 128 MB buys 0.07 vCPU: writing 512 MB takes a while on a busy machine
+    name = deploy(TMP_WRITER, memory=128, storage=512, timeout=60)
     fill, kept_name = f"ember-fill-{uuid.uuid4().hex}", f"ember-kept-{uuid.uuid4().hex}"
     response, filled = invoke_json(client, name, {"name": fill, "mb": 600, "remove": True})
     assert "FunctionError" not in response, filled
