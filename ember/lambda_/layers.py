@@ -12,6 +12,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+from ember.code.package import MAX_UNZIPPED_BYTES
 from ember.edge.service import RequestContext
 from ember.errors import (
     InvalidParameterValueException,
@@ -21,7 +22,6 @@ from ember.errors import (
 )
 from ember.lambda_ import paging
 from ember.lambda_.backend import LambdaBackend
-from ember.lambda_.package import MAX_UNZIPPED_BYTES
 from ember.models import FunctionCode, FunctionLayer, LayerVersion, new_revision_id
 
 MAX_LAYERS = 5
