@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any
 
 from ember.code.package import MAX_UNZIPPED_BYTES
-from ember.edge.service import RequestContext
 from ember.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,
@@ -23,6 +22,7 @@ from ember.errors import (
 from ember.lambda_ import paging
 from ember.lambda_.backend import LambdaBackend
 from ember.models import FunctionCode, FunctionLayer, LayerVersion, new_revision_id
+from ember.services.base import RequestContext
 
 MAX_LAYERS = 5
 _LAYER_ARN = re.compile(r"^arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:(?P<name>[a-zA-Z0-9-_]+)"
