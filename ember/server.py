@@ -13,7 +13,7 @@ from ember.blobs.local import LocalBlobStore
 from ember.config import Settings
 from ember.dashboard.routes import dashboard_routes
 from ember.data_dir import secure_data_dir
-from ember.edge.app import EdgeApp, InternalRoute
+from ember.edge.app import EdgeApp
 from ember.edge.guard import BrowserGuard
 from ember.errors import EmberError
 from ember.invoke.async_queue import open_async_queue
@@ -26,6 +26,7 @@ from ember.lambda_.service import build_lambda_service
 from ember.protocol import HttpRequest, HttpResponse
 from ember.runtimes.catalog import Runtime, discover
 from ember.sandbox import Sandbox, choose_sandbox
+from ember.services.base import InternalRoute
 from ember.services.cloudwatch.service import build_cloudwatch_service
 from ember.services.logs.service import build_logs_service
 from ember.store import open_store

@@ -15,8 +15,8 @@ import urllib.parse
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from ember.edge.app import InternalRoute
 from ember.protocol import HttpRequest, HttpResponse
+from ember.services.base import InternalRoute
 
 if TYPE_CHECKING:
     from ember.invoke.scheduler import Scheduler

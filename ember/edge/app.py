@@ -14,16 +14,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ember.edge.guard import BrowserGuard
-from ember.edge.service import RequestContext, Service
 from ember.errors import EmberError, RequestEntityTooLargeException, UnknownOperationException
 from ember.protocol import HttpRequest, HttpResponse
+from ember.services.base import InternalRoute, RequestContext, Service
 
 log = logging.getLogger("ember.edge")
 
 ASGIReceive = Callable[[], Awaitable[dict[str, Any]]]
 ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
-#: a route of Ember's own (not an AWS API): path regex → async handler
-InternalRoute = tuple[str, re.Pattern[str], Callable[[HttpRequest, re.Match[str]], Awaitable[HttpResponse]]]
 
 #: no request body is read past this many bytes, whatever the operation
 HARD_BODY_LIMIT_BYTES = 80 * 1024 * 1024

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ember.arns import function_arn
+from ember.code.merge import merge_layers, merged_layers_dir
 from ember.config import Settings
 from ember.disk_health import DataDiskFull, is_full_error
 from ember.errors import ServiceException, TooManyRequestsException
@@ -23,7 +24,6 @@ from ember.invoke.output import TAIL_BYTES, LogTail
 from ember.invoke.parking import ParkingLot
 from ember.invoke.scheduler import Scheduler
 from ember.invoke.specs import SpecBuilder
-from ember.lambda_ import package
 from ember.models import FunctionConfig
 from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation
 from ember.runtime_api.descriptors import runtime_api_connection_budget
@@ -181,9 +181,9 @@ class Invoker:
         if not function.layers:
             return None
         digests = [layer.code.sha256_hex for layer in function.layers]
-        merged = package.merged_layers_dir(self.settings.unpacked_dir, digests)
+        merged = merged_layers_dir(self.settings.unpacked_dir, digests)
         if merged not in self._merged_layers or not merged.is_dir():  # unused merges are collected
-            await asyncio.to_thread(package.merge_layers, self.settings.unpacked_dir, digests)
+            await asyncio.to_thread(merge_layers, self.settings.unpacked_dir, digests)
             self._merged_layers.add(merged)
         return merged
 

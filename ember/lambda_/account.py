@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ember.edge.service import RequestContext
+from ember.code.package import MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES
 from ember.lambda_.backend import LambdaBackend
-from ember.lambda_.package import MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES
+from ember.services.base import RequestContext
 
 #: AWS's default total code storage per region (75 GB)
 TOTAL_CODE_SIZE_BYTES = 80_530_636_800

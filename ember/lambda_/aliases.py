@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ember.edge.service import RequestContext
 from ember.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,
@@ -19,6 +18,7 @@ from ember.errors import (
 from ember.lambda_ import paging, wire
 from ember.lambda_.backend import LambdaBackend
 from ember.models import Alias
+from ember.services.base import RequestContext
 
 MAX_UPDATE_ATTEMPTS = 8
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from ember.arns import FunctionRef, function_arn, parse_function_ref
 from ember.blobs.local import LocalBlobStore
+from ember.code import package
+from ember.code.collector import CodeCollector
 from ember.config import Settings
 from ember.disk_health import DataDiskFull, DiskHealth, is_full_error
 from ember.errors import InvalidParameterValueException, ResourceNotFoundException
@@ -21,8 +23,7 @@ from ember.invoke.dispatcher import AsyncTarget
 from ember.invoke.invoker import Invoker
 from ember.invoke.provisioning import Provisioner
 from ember.invoke.scheduler import Scheduler
-from ember.lambda_ import package, wire
-from ember.lambda_.code_collector import CodeCollector
+from ember.lambda_ import wire
 from ember.models import Alias, FunctionCode, FunctionConfig
 from ember.runtimes.catalog import Runtime
 from ember.store.base import Store

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import re
 
-from ember.edge.app import InternalRoute
 from ember.lambda_.backend import LambdaBackend
 from ember.protocol import HttpRequest, HttpResponse
+from ember.services.base import InternalRoute
 
 
 def code_download_route(backend: LambdaBackend) -> InternalRoute:

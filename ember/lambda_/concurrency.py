@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ember.edge.service import RequestContext
 from ember.errors import InvalidParameterValueException, ProvisionedConcurrencyConfigNotFoundException
 from ember.lambda_ import paging
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.functions import FunctionOperations
 from ember.models import ProvisionedConfig, now_iso
+from ember.services.base import RequestContext
 
 #: Lambda keeps this much of the account's concurrency for functions without a reservation
 MIN_UNRESERVED = 100

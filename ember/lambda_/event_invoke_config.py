@@ -13,12 +13,12 @@ from dataclasses import replace
 from typing import Any
 
 from ember.arns import FunctionRef
-from ember.edge.service import RequestContext
 from ember.errors import InvalidParameterValueException, ResourceNotFoundException
 from ember.lambda_ import paging
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.destinations import check_destinations
 from ember.models import EventInvokeConfig
+from ember.services.base import RequestContext
 
 LATEST = "$LATEST"
 

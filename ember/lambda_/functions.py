@@ -8,7 +8,6 @@ from dataclasses import replace
 from typing import Any
 
 from ember.arns import FunctionRef
-from ember.edge.service import RequestContext
 from ember.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,
@@ -21,6 +20,7 @@ from ember.lambda_.destinations import check_dead_letter_target
 from ember.lambda_.layers import resolve_function_layers
 from ember.lambda_.settings_check import check_environment, check_limits, check_runtime, check_tag_count
 from ember.models import FunctionConfig
+from ember.services.base import RequestContext
 
 log = logging.getLogger(__name__)
 

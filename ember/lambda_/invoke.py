@@ -14,7 +14,6 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from ember.edge.service import RequestContext
 from ember.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,
@@ -24,6 +23,7 @@ from ember.invoke.async_queue import NewEvent
 from ember.invoke.invoker import InvokeRequest
 from ember.lambda_.backend import LambdaBackend
 from ember.models import DEFAULT_MAX_EVENT_AGE_S
+from ember.services.base import RequestContext
 
 #: AWS's limits on an invocation's request payload
 MAX_SYNC_PAYLOAD_BYTES = 6_291_456

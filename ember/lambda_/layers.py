@@ -12,7 +12,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from ember.edge.service import RequestContext
+from ember.code.package import MAX_UNZIPPED_BYTES
 from ember.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,
@@ -21,8 +21,8 @@ from ember.errors import (
 )
 from ember.lambda_ import paging
 from ember.lambda_.backend import LambdaBackend
-from ember.lambda_.package import MAX_UNZIPPED_BYTES
 from ember.models import FunctionCode, FunctionLayer, LayerVersion, new_revision_id
+from ember.services.base import RequestContext
 
 MAX_LAYERS = 5
 _LAYER_ARN = re.compile(r"^arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:(?P<name>[a-zA-Z0-9-_]+)"

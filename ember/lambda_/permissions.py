@@ -9,7 +9,6 @@ from dataclasses import replace
 from typing import Any
 
 from ember.arns import FunctionRef
-from ember.edge.service import RequestContext
 from ember.errors import (
     InvalidParameterValueException,
     PreconditionFailedException,
@@ -19,6 +18,7 @@ from ember.errors import (
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.functions import FunctionOperations
 from ember.models import Alias, FunctionConfig
+from ember.services.base import RequestContext
 
 MAX_UPDATE_ATTEMPTS = 8
 

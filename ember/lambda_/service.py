@@ -6,9 +6,6 @@ from typing import Any
 
 from botocore.model import Shape
 
-from ember.edge.app import InternalRoute
-from ember.edge.handlers import bind_handlers
-from ember.edge.service import BodyLimit, Service, load_model
 from ember.errors import RequestEntityTooLargeException, RequestTooLargeException
 from ember.lambda_.account import AccountOperations
 from ember.lambda_.aliases import AliasOperations
@@ -23,6 +20,8 @@ from ember.lambda_.permissions import PermissionOperations
 from ember.lambda_.settings_check import DEPRECATED_RUNTIMES, runtime_enum_error
 from ember.lambda_.tags import TagOperations
 from ember.lambda_.versions import VersionOperations
+from ember.services.base import BodyLimit, InternalRoute, Service, load_model
+from ember.services.binding import bind_handlers
 
 #: CreateFunction/UpdateFunctionCode bodies carry a base64 zip of up to 50 MB
 MAX_CODE_REQUEST_BYTES = 70_167_211

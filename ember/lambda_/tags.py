@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ember.edge.service import RequestContext
 from ember.errors import InvalidParameterValueException
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.functions import FunctionOperations
 from ember.lambda_.settings_check import check_tag_count
+from ember.services.base import RequestContext
 
 
 class TagOperations:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ember.edge.service import RequestContext
 from ember.errors import InvalidParameterValueException, PreconditionFailedException, ServiceException
 from ember.lambda_ import paging, wire
 from ember.lambda_.backend import LambdaBackend
 from ember.models import FunctionConfig, new_revision_id, now_iso
+from ember.services.base import RequestContext
 
 #: attempts at taking the next number when publishes race
 MAX_PUBLISH_ATTEMPTS = 8

@@ -4,23 +4,32 @@ recorder, Prometheus registry, and the Telemetry the invoker is handed."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ember.telemetry.log_store import LogStore
 from ember.telemetry.log_writer import LogWriter
 from ember.telemetry.metric_store import MetricStore
 from ember.telemetry.metrics import MetricsRecorder
 from ember.telemetry.prometheus import PrometheusMetrics
-from ember.telemetry.recorder import TelemetryRecorder
+from ember.telemetry.recorder import Concurrency, TelemetryRecorder
 
-if TYPE_CHECKING:  # telemetry reads the scheduler's counts; it needs nothing else of the invoke path
-    from ember.invoke.scheduler import Scheduler
+
+class SchedulerCounts(Concurrency, Protocol):
+    """What telemetry reads of the scheduler: its counts, and nothing else of the invoke path.
+
+    A Protocol rather than an import of the Scheduler, so telemetry stays below the invoke
+    layer that reports to it.
+    """
+
+    def in_flight_by_function(self) -> dict[str, int]: ...
+    @property
+    def environment_count(self) -> int: ...
 
 
 class _Live:
     """What the Prometheus gauges read at scrape time."""
 
-    def __init__(self, scheduler: Scheduler, writer: LogWriter) -> None:
+    def __init__(self, scheduler: SchedulerCounts, writer: LogWriter) -> None:
         self.scheduler = scheduler
         self.writer = writer
 
@@ -38,7 +47,7 @@ class _Live:
 
 
 class TelemetryPipeline:
-    def __init__(self, data_dir: Path, scheduler: Scheduler, metrics_retention_s: float) -> None:
+    def __init__(self, data_dir: Path, scheduler: SchedulerCounts, metrics_retention_s: float) -> None:
         self.log_store = LogStore(data_dir / "logs.db")
         self.log_writer = LogWriter(self.log_store)
         self.metric_store = MetricStore(data_dir / "metrics.db")

@@ -24,7 +24,7 @@ import urllib3
 from botocore.model import OperationModel
 
 import ember.lambda_.service
-from ember.edge.service import load_model
+from ember.services.base import load_model
 from ember.services.cloudwatch.operations import CloudWatchOperations
 from ember.services.logs.operations import LogsOperations
 from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer

@@ -10,8 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ember.blobs.local import LocalBlobStore
-from ember.lambda_.code_collector import CodeCollector
-from ember.lambda_.package import merged_layers_dir
+from ember.code.collector import CodeCollector
+from ember.code.merge import merged_layers_dir
 from ember.models import FunctionCode, FunctionConfig, FunctionLayer, LayerVersion
 from ember.store.sqlite import SQLiteStore
 

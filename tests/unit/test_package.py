@@ -1,4 +1,4 @@
-"""Tests for ember.lambda_.package: checking deployment zips as Lambda does, and unpacking them safely."""
+"""Tests for ember.code.package: checking deployment zips as Lambda does, and unpacking them safely."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from ember.code.package import MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES, check_zip, unpack
 from ember.errors import InvalidParameterValueException, RequestEntityTooLargeException
-from ember.lambda_.package import MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES, check_zip, unpack
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes and symlinks")
 

@@ -11,13 +11,13 @@ import math
 import time
 from typing import Any
 
-from ember.edge.service import RequestContext
 from ember.errors import (
     InvalidNextToken,
     InvalidParameterCombinationException,
     InvalidParameterValueException,
     ValidationException,
 )
+from ember.services.base import RequestContext
 from ember.services.cloudwatch.statistics import by_period, check_stat, percentile_of, stat_value
 from ember.telemetry.metric_store import Dimensions, Series
 from ember.telemetry.metrics import MINUTE_MS, MetricsRecorder, minute_of

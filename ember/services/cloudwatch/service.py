@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ember.edge.handlers import bind_handlers
-from ember.edge.service import BodyLimit, Service, load_model
 from ember.errors import RequestEntityTooLargeException
+from ember.services.base import BodyLimit, Service, load_model
+from ember.services.binding import bind_handlers
 from ember.services.cloudwatch.operations import CloudWatchOperations
 from ember.telemetry.metrics import MetricsRecorder
 

@@ -12,8 +12,8 @@ import json
 import time
 from typing import Any
 
-from ember.edge.service import RequestContext
 from ember.errors import InvalidParameterException, ResourceNotFoundException
+from ember.services.base import RequestContext
 from ember.telemetry.filter_pattern import compile_pattern
 from ember.telemetry.log_store import LogEvent, LogGroup, LogStore, LogStream, Position, now_ms
 from ember.telemetry.log_writer import LogWriter

@@ -1,8 +1,13 @@
-"""What a built-in AWS service gives the edge: its model and its operation handlers."""
+"""What a built-in AWS service gives the edge: its model and its operation handlers.
+
+The plumbing every service shares sits here, below the services and the edge alike, so a
+service never imports the entry point that serves it.
+"""
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +16,7 @@ import botocore.session
 from botocore.model import ServiceModel
 
 from ember.errors import EmberError, ValidationException
-from ember.protocol import Protocol, protocol_for
+from ember.protocol import HttpRequest, HttpResponse, Protocol, protocol_for
 from ember.protocol.validate import ShapeCheck
 
 
@@ -27,6 +32,8 @@ class RequestContext:
 
 
 Handler = Callable[[RequestContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+#: a route of Ember's own (not an AWS API): path regex → async handler
+InternalRoute = tuple[str, re.Pattern[str], Callable[[HttpRequest, re.Match[str]], Awaitable[HttpResponse]]]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ symlinks that point outside it, since an unpacked package is read from the host.
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import lzma
 import os
@@ -246,56 +245,3 @@ def _check_symlinks_resolve_inside(root: Path) -> None:
                 if real != real_root and not real.startswith(real_root + os.sep):
                     relative = os.path.relpath(path, root)
                     raise _symlink_outside(relative, os.readlink(path))
-
-
-def merged_layers_dir(unpacked_root: Path, digests: list[str]) -> Path:
-    """Where the merge of these layers (in this order) lives; see `merge_layers`."""
-    key = hashlib.sha256("\n".join(digests).encode()).hexdigest()[:32]
-    return unpacked_root / f"opt-{key}"
-
-
-def merge_layers(unpacked_root: Path, digests: list[str]) -> Path:
-    """One folder holding the unpacked layers `digests` merged in order, later ones overriding
-    earlier ones, as Lambda extracts them into /opt. Built once (hard links, not copies)."""
-    destination = merged_layers_dir(unpacked_root, digests)
-    if destination.is_dir():
-        return destination
-    staging = Path(tempfile.mkdtemp(dir=unpacked_root, prefix=".merging-"))
-    try:
-        for digest in digests:
-            _overlay(unpacked_root / digest, staging)
-        os.chmod(staging, 0o755)
-        os.replace(staging, destination)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-        if not destination.is_dir():  # else a concurrent merge of the same layers won the rename
-            raise
-    return destination
-
-
-def _overlay(source: Path, target: Path) -> None:
-    for folder, dirs, files in os.walk(source):
-        relative = os.path.relpath(folder, source)
-        into = target / relative if relative != "." else target
-        for name in dirs:
-            path = into / name
-            if path.is_symlink() or (path.exists() and not path.is_dir()):
-                path.unlink()
-            if os.path.islink(os.path.join(folder, name)):
-                os.symlink(os.readlink(os.path.join(folder, name)), path)
-            else:
-                path.mkdir(exist_ok=True)
-        for name in files:
-            origin = os.path.join(folder, name)
-            path = into / name
-            if path.is_symlink() or path.is_file():
-                path.unlink()
-            elif path.is_dir():
-                shutil.rmtree(path)
-            if os.path.islink(origin):
-                os.symlink(os.readlink(origin), path)
-            else:
-                try:
-                    os.link(origin, path)
-                except OSError:
-                    shutil.copy2(origin, path)

@@ -7,8 +7,8 @@ from typing import Any
 
 from botocore.model import ServiceModel
 
-from ember.edge.service import Handler, RequestContext
 from ember.errors import NotImplementedOperation
+from ember.services.base import Handler, RequestContext
 
 
 def _camel_to_snake(name: str) -> str:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ember.blobs.local import LocalBlobStore
-from ember.lambda_.package import merged_layers_dir
+from ember.code.merge import merged_layers_dir
 from ember.models import FunctionConfig
 from ember.store.base import Store
 
