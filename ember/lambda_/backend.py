@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ember.arns import FunctionRef, function_arn, parse_function_ref
-from ember.blobs.local import LocalBlobStore
+from ember.blobs.base import BlobStore
 from ember.config import Settings
 from ember.disk_health import DataDiskFull, DiskHealth, is_full_error
 from ember.errors import InvalidParameterValueException, ResourceNotFoundException
@@ -32,7 +32,7 @@ from ember.store.base import Store
 class LambdaBackend:
     settings: Settings
     store: Store
-    blobs: LocalBlobStore
+    blobs: BlobStore
     runtimes: dict[str, Runtime]
     scheduler: Scheduler
     invoker: Invoker
