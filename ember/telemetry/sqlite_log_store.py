@@ -1,29 +1,21 @@
-"""Where log events live: log groups, their streams and events, in SQLite (WAL) in the data dir.
+"""The embedded LogStore: log groups, their streams and events, in SQLite (WAL) in the data dir.
 
 Its own database file (`logs.db`), so a burst of log writes never waits on, or holds up, the
 metadata store. All SQL runs on one thread. Writes are batched by the LogWriter; with
-`synchronous=NORMAL` a committed batch survives a crash of Ember (not of the machine).
-
-Events are ordered by (timestamp, id): the id is the insertion order, so events with the same
-timestamp keep the order they were written in. That pair is the position paging tokens carry.
-A cluster backend would implement the same methods over PostgreSQL.
+`synchronous=NORMAL` a committed batch survives a crash of Ember (not of the machine). An
+event's id is its AUTOINCREMENT row id: the insertion order the contract asks for.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from ember.errors import ResourceAlreadyExistsException, ResourceNotFoundException
 from ember.store.sqlite_thread import SQLiteThread
+from ember.telemetry.log_store import LogEvent, LogGroup, LogStore, LogStream, PendingEvents, Position, now_ms
 
-T = TypeVar("T")
-#: a position in a group's (or stream's) event order: (timestamp_ms, id)
-Position = tuple[int, int]
 #: how many rows one FilterLogEvents call looks at before it answers with a nextToken
 MAX_SCANNED_EVENTS = 100_000
 _DAY_MS = 86_400_000
@@ -63,53 +55,7 @@ MIGRATIONS: list[str] = [
 ]
 
 
-@dataclass(frozen=True)
-class LogGroup:
-    name: str
-    created_ms: int
-    retention_days: int | None
-    stored_bytes: int
-
-
-@dataclass(frozen=True)
-class LogStream:
-    group_name: str
-    name: str
-    created_ms: int
-    first_event_ms: int | None
-    last_event_ms: int | None
-    last_ingestion_ms: int | None
-    stored_bytes: int
-
-
-@dataclass(frozen=True)
-class LogEvent:
-    id: int
-    stream_name: str
-    timestamp_ms: int
-    ingestion_ms: int
-    message: str
-
-    @property
-    def position(self) -> Position:
-        return (self.timestamp_ms, self.id)
-
-
-@dataclass(frozen=True)
-class PendingEvents:
-    """Events for one stream, as the writer hands them to the store (the group and stream are
-    created if they do not exist, as Lambda's logging does)."""
-
-    group_name: str
-    stream_name: str
-    events: Sequence[tuple[int, str]]  #: (timestamp_ms, message)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class LogStore:
+class SQLiteLogStore(LogStore):
     def __init__(self, path: Path) -> None:
         # Logs are not acknowledged to anyone: a committed batch need only survive Ember's crash.
         self._sqlite = SQLiteThread(path, MIGRATIONS, is_durable=False, name="logs")
@@ -122,8 +68,6 @@ class LogStore:
     # Writing ---------------------------------------------------------------------------
 
     async def append(self, batches: Sequence[PendingEvents]) -> None:
-        """Store the events in one transaction, creating groups and streams as needed."""
-
         def write() -> None:
             ingestion_ms = now_ms()
             self._db.execute("BEGIN IMMEDIATE")
@@ -218,8 +162,6 @@ class LogStore:
         await self._run(update)
 
     async def delete_expired(self, at_ms: int, group_name: str | None = None) -> int:
-        """Delete events older than their group's retention (of one group, or all); the count."""
-
         def delete() -> int:
             query = "SELECT name, retention_days FROM log_groups WHERE retention_days IS NOT NULL"
             args: tuple = ()
@@ -264,7 +206,6 @@ class LogStore:
 
     async def list_groups(self, prefix: str | None, pattern: str | None, after_name: str | None,
                           limit: int) -> list[LogGroup]:
-        """Groups by name, after `after_name`; `prefix` or (case-insensitive) substring `pattern`."""
         conditions, args = ["g.name > ?"], [after_name or ""]
         if prefix:
             conditions.append("substr(g.name, 1, ?) = ?")
@@ -284,9 +225,6 @@ class LogStore:
 
     async def list_streams(self, group_name: str, prefix: str | None, by_last_event: bool, descending: bool,
                            after: tuple | None, limit: int) -> list[LogStream]:
-        """A group's streams ordered by name or by last event time; `after` is the sort key of the
-        last stream of the previous page."""
-
         def select() -> list[LogStream]:
             if self._group_row(group_name) is None:
                 raise ResourceNotFoundException("The specified log group does not exist.")
@@ -317,9 +255,6 @@ class LogStore:
 
     async def stream_events(self, group_name: str, stream_name: str, start_ms: int | None, end_ms: int | None,
                             position: Position, is_forward: bool, limit: int) -> list[LogEvent]:
-        """Up to `limit` events of one stream after (forward) or before (backward) `position`,
-        within [start_ms, end_ms), always returned oldest first."""
-
         def select() -> list[LogEvent]:
             conditions = ["group_name = ?", "stream_name = ?",
                           f"(timestamp_ms, id) {'>' if is_forward else '<'} (?, ?)"]
@@ -338,9 +273,6 @@ class LogStore:
     async def filter_events(self, group_name: str, stream_names: Sequence[str] | None, stream_prefix: str | None,
                             start_ms: int | None, end_ms: int | None, after: Position,
                             matches: Callable[[str], bool], limit: int) -> tuple[list[LogEvent], Position | None]:
-        """Events of a group (of some streams) after `after`, oldest first, that `matches`
-        accepts: up to `limit` of them, and where to go on from if there may be more (else None)."""
-
         def select() -> tuple[list[LogEvent], Position | None]:
             conditions = ["group_name = ?", "(timestamp_ms, id) > (?, ?)"]
             args: list = [group_name, *after]

@@ -1,24 +1,18 @@
-"""Where metric data lives: one row per series and minute, in SQLite (WAL) in the data dir.
+"""The embedded MetricStore: one row per series and minute, in SQLite (WAL) in the data dir.
 
-A series is (namespace, metric name, dimensions); its dimensions are kept as canonical JSON
-(name-sorted [name, value] pairs) so that equal sets are equal strings. Each row holds the
-minute's Aggregate (count, sum, min, max, quantile sketch); writes merge into what is there,
-so a minute recorded partly before and partly after a restart adds up.
+A series' dimensions are kept as their canonical JSON (`Series.dimensions_key`), so equal
+sets are equal keys. Its own database file (`metrics.db`), written with synchronous=NORMAL.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from ember.store.sqlite_thread import SQLiteThread
+from ember.telemetry.metric_store import MetricStore, Point, Series, series_from_row
 from ember.telemetry.sketch import Aggregate
-
-T = TypeVar("T")
-Dimensions = tuple[tuple[str, str], ...]  #: sorted (name, value) pairs
 
 MIGRATIONS: list[str] = [
     """
@@ -36,30 +30,7 @@ MIGRATIONS: list[str] = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Series:
-    namespace: str
-    metric_name: str
-    dimensions: Dimensions
-
-    @property
-    def dimensions_key(self) -> str:
-        return json.dumps([list(pair) for pair in self.dimensions])
-
-
-def series_from_row(namespace: str, metric_name: str, dimensions_key: str) -> Series:
-    return Series(namespace, metric_name, tuple((name, value) for name, value in json.loads(dimensions_key)))
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    series: Series
-    minute_ms: int
-    unit: str
-    aggregate: Aggregate
-
-
-class MetricStore:
+class SQLiteMetricStore(MetricStore):
     def __init__(self, path: Path) -> None:
         # a crash of Ember loses no committed minute
         self._sqlite = SQLiteThread(path, MIGRATIONS, is_durable=False, name="metrics")
@@ -70,8 +41,6 @@ class MetricStore:
         await self._sqlite.close()
 
     async def merge(self, points: Sequence[Point]) -> None:
-        """Add each point's aggregate into its series' minute, in one transaction."""
-
         def write() -> None:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -93,7 +62,6 @@ class MetricStore:
         await self._run(write)
 
     async def read(self, series: Series, start_ms: int, end_ms: int) -> list[Point]:
-        """The series' minutes in [start_ms, end_ms)."""
         rows = await self._run(lambda: self._db.execute(
             "SELECT minute_ms, unit, record FROM metric_points WHERE namespace = ? AND metric_name = ? "
             "AND dimensions = ? AND minute_ms >= ? AND minute_ms < ? ORDER BY minute_ms",
@@ -101,7 +69,6 @@ class MetricStore:
         return [Point(series, minute, unit, Aggregate.from_record(json.loads(record))) for minute, unit, record in rows]
 
     async def list_series(self, namespace: str | None, metric_name: str | None, since_ms: int) -> list[Series]:
-        """Series with data at or after `since_ms`, optionally of one namespace or metric name."""
         conditions, args = ["minute_ms >= ?"], [since_ms]
         if namespace:
             conditions.append("namespace = ?")
