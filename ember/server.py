@@ -9,7 +9,7 @@ import re
 import time
 
 from ember import __version__
-from ember.blobs.local import LocalBlobStore
+from ember.blobs import open_blob_store
 from ember.config import Settings
 from ember.dashboard.routes import dashboard_routes
 from ember.data_dir import secure_data_dir
@@ -73,7 +73,7 @@ class Ember:
         provisioner.start()
         # Opening the queue puts back in line any event a previous server was running when it died.
         async_queue = open_async_queue("sqlite", path=settings.async_queue_path)
-        self.backend = LambdaBackend(settings, store, LocalBlobStore(settings.code_dir), self.runtimes,
+        self.backend = LambdaBackend(settings, store, open_blob_store("local", root=settings.code_dir), self.runtimes,
                                      scheduler, invoker, provisioner, async_queue)
         lambda_service, routes = build_lambda_service(self.backend)
         logs_service = build_logs_service(self.telemetry.log_store, self.telemetry.log_writer, settings.region,

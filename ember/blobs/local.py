@@ -9,11 +9,16 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from ember.blobs.base import BlobNotFoundError, BlobStore
+
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+#: names of files a put is still writing (or a crash cut off): `.incoming-<random>`
+_STAGING_PREFIX = ".incoming-"
 
 
-class LocalBlobStore:
-    """Blobs under `root/ab/abcdef...`; writes are atomic and fsynced before `put` returns."""
+class LocalBlobStore(BlobStore):
+    """Blobs under `root/ab/abcdef...`: written to a staging file in the same folder, fsynced,
+    renamed into place and the folder fsynced, before `put` returns."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -26,13 +31,12 @@ class LocalBlobStore:
         return self.path(sha256_hex).is_file()
 
     def put(self, data: bytes, sha256_hex: str | None = None) -> str:
-        """Store `data`; return its hex SHA-256 (pass it if known). Storing the same bytes twice is free."""
         digest = sha256_hex or hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         if target.is_file():
             return digest
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=_STAGING_PREFIX)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -50,10 +54,12 @@ class LocalBlobStore:
         return digest
 
     def read(self, sha256_hex: str) -> bytes:
-        return self.path(sha256_hex).read_bytes()
+        try:
+            return self.path(sha256_hex).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"no blob {sha256_hex}") from None
 
     def delete(self, sha256_hex: str) -> int:
-        """Remove a blob (callers make sure nothing uses it); the bytes freed, 0 if there was none."""
         target = self.path(sha256_hex)
         try:
             size_bytes = target.stat().st_size
@@ -63,7 +69,15 @@ class LocalBlobStore:
         return size_bytes
 
     def digests(self) -> Iterator[str]:
-        """Every stored blob's digest (staging files of interrupted writes are not blobs)."""
-        for folder in self.root.iterdir():
-            if folder.is_dir() and len(folder.name) == 2:
-                yield from (entry.name for entry in folder.iterdir() if _DIGEST.match(entry.name))
+        for folder in self._folders():
+            yield from (entry.name for entry in folder.iterdir() if _DIGEST.match(entry.name))
+
+    def remove_incomplete(self) -> None:
+        for folder in self._folders():
+            for entry in folder.iterdir():
+                if entry.name.startswith(_STAGING_PREFIX):
+                    entry.unlink(missing_ok=True)
+
+    def _folders(self) -> Iterator[Path]:
+        if self.root.is_dir():
+            yield from (folder for folder in self.root.iterdir() if folder.is_dir() and len(folder.name) == 2)

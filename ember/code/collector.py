@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ember.blobs.local import LocalBlobStore
+from ember.blobs.base import BlobStore
 from ember.code.merge import merged_layers_dir
 from ember.models import FunctionConfig
 from ember.store.base import Store
@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 
 #: how often trees kept for a live environment are tried again
 RETRY_INTERVAL_S = 30.0
-#: names of half-made or half-deleted things in data/unpacked and data/code (staging, renames)
-_STAGING_PREFIXES = (".unpacking-", ".merging-", ".deleting-", ".incoming-")
+#: names of half-made or half-deleted things in data/unpacked (staging, renames)
+_STAGING_PREFIXES = (".unpacking-", ".merging-", ".deleting-")
 
 
 def code_names(function: FunctionConfig, unpacked_dir: Path) -> set[str]:
@@ -50,7 +50,7 @@ def code_names(function: FunctionConfig, unpacked_dir: Path) -> set[str]:
 class CodeCollector:
     """Deletes blobs and unpacked trees once nothing uses them (see the module docstring)."""
 
-    def __init__(self, store: Store, blobs: LocalBlobStore, unpacked_dir: Path,
+    def __init__(self, store: Store, blobs: BlobStore, unpacked_dir: Path,
                  in_use: Callable[[], set[Path]]) -> None:
         self.store = store
         self.blobs = blobs
@@ -158,17 +158,16 @@ class CodeCollector:
         log.info("deleted %d unused package(s) and tree(s), %d bytes of zips", len(names), freed)
 
     def _remove_leftovers_and_list(self) -> set[str]:
+        self.blobs.remove_incomplete()
         names: set[str] = set(self.blobs.digests())
-        for folder in [self.unpacked_dir, *(p for p in self.blobs.root.iterdir() if p.is_dir())] \
-                if self.blobs.root.is_dir() else [self.unpacked_dir]:
-            if not folder.is_dir():
-                continue
-            for entry in folder.iterdir():
-                if entry.name.startswith(_STAGING_PREFIXES):
-                    if entry.is_dir():
-                        shutil.rmtree(entry, ignore_errors=True)
-                    else:
-                        entry.unlink(missing_ok=True)
-                elif folder == self.unpacked_dir:
-                    names.add(entry.name)
+        if not self.unpacked_dir.is_dir():
+            return names
+        for entry in self.unpacked_dir.iterdir():
+            if entry.name.startswith(_STAGING_PREFIXES):
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+            else:
+                names.add(entry.name)
         return names

@@ -107,7 +107,10 @@ class AsyncQueue(ABC):
     async def claim(self, limit: int, lease_s: float, room: Mapping[str, int] | None = None) -> Claim:
         """Lease up to `limit` claimable events for `lease_s`, oldest first within a function and
         spread across functions. `room` caps how many a function may get (0: none); functions it
-        does not name may get up to `limit`. Events past their `expires_at_ms` come regardless."""
+        does not name may get up to `limit`. Events past their `expires_at_ms` come regardless.
+
+        Claimable: waiting events whose `visible_at_ms` has come, and claimed events whose lease
+        has run out (claimed events of a discarded function are removed then instead)."""
 
     @abstractmethod
     async def finish(self, event_id: int, follow_ups: Sequence[NewEvent] = ()) -> None:
@@ -136,7 +139,8 @@ class AsyncQueue(ABC):
 
     @abstractmethod
     async def close(self) -> None:
-        """Finish pending commits and release the backend. Claimed events stay claimed until reopened."""
+        """Finish pending commits and release the backend. Claimed events stay claimed until
+        reopened, or until their lease runs out."""
 
 
 def open_async_queue(kind: str, **options: Any) -> AsyncQueue:

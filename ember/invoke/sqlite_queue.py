@@ -3,7 +3,8 @@
 Every operation runs on one group-commit writer thread, so concurrent puts share a
 transaction and an fsync. The queue assumes it is the only process using its file (one
 Ember server): when opened it makes every claimed ("running") event claimable again,
-since whoever claimed it is gone.
+since whoever claimed it is gone; while open, each claim does the same for claims whose
+lease has run out.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ MIGRATIONS: list[str] = [
     "CREATE INDEX IF NOT EXISTS events_claimable ON events (function_name, is_running, visible_at_ms, id)",
     # When events become too old to run: claims find those across functions without room.
     "CREATE INDEX IF NOT EXISTS events_expiring ON events (expires_at_ms) WHERE expires_at_ms IS NOT NULL",
+    # Claimed events by the end of their lease: each claim looks for leases that ran out.
+    "CREATE INDEX IF NOT EXISTS events_leased ON events (visible_at_ms) WHERE is_running = 1",
 ]
 
 _COLUMNS = ("id, request_id, function_name, qualifier, payload, trace_id, enqueued_at_ms, attempts, throttles, "
@@ -97,6 +100,7 @@ class SQLiteAsyncQueue(AsyncQueue):
 
     def _claim(self, db: sqlite3.Connection, limit: int, lease_s: float, room: dict[str, int]) -> Claim:
         now_ms = _now_ms()
+        self._end_lapsed_leases(db, now_ms)
         rows: dict[int, tuple] = {}
         # Events too old to run are handed out whatever the room, so they are discarded on time.
         for row in db.execute(f"SELECT {_COLUMNS} FROM events WHERE expires_at_ms IS NOT NULL AND "
@@ -136,6 +140,14 @@ class SQLiteAsyncQueue(AsyncQueue):
             db.executemany("UPDATE events SET is_running = 1, visible_at_ms = ? WHERE id = ?",
                            [(lease_until_ms, event_id) for event_id in rows])
         return Claim([_event(row) for row in rows.values()], next_visible)
+
+    def _end_lapsed_leases(self, db: sqlite3.Connection, now_ms: int) -> None:
+        """Claims whose lease ran out (a claimed event's visible_at_ms is its lease's end): whoever
+        held them went quiet, so they are back in line, as a reopen would put them (or gone, if
+        their function was deleted meanwhile). The dispatcher's lease outlasts the longest run,
+        so in a live server this only answers a claimant that hung or lost its way."""
+        db.execute("DELETE FROM events WHERE is_running = 1 AND visible_at_ms <= ? AND is_discarded = 1", (now_ms,))
+        db.execute("UPDATE events SET is_running = 0 WHERE is_running = 1 AND visible_at_ms <= ?", (now_ms,))
 
     async def finish(self, event_id: int, follow_ups: Sequence[NewEvent] = ()) -> None:
         def finish(db: sqlite3.Connection) -> None:

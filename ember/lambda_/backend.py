@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ember.arns import FunctionRef, function_arn, parse_function_ref
-from ember.blobs.local import LocalBlobStore
+from ember.blobs.base import BlobStore
 from ember.code import package
 from ember.code.collector import CodeCollector
 from ember.config import Settings
@@ -33,7 +33,7 @@ from ember.store.base import Store
 class LambdaBackend:
     settings: Settings
     store: Store
-    blobs: LocalBlobStore
+    blobs: BlobStore
     runtimes: dict[str, Runtime]
     scheduler: Scheduler
     invoker: Invoker

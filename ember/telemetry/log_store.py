@@ -1,66 +1,27 @@
-"""Where log events live: log groups, their streams and events, in SQLite (WAL) in the data dir.
+"""The LogStore contract: log groups, their streams and their events (CloudWatch Logs' data).
 
-Its own database file (`logs.db`), so a burst of log writes never waits on, or holds up, the
-metadata store. All SQL runs on one thread. Writes are batched by the LogWriter; with
-`synchronous=NORMAL` a committed batch survives a crash of Ember (not of the machine).
+Events are ordered by (timestamp_ms, id): the id is given at insertion and grows, so events
+with the same timestamp keep the order they were written in. That pair is the position
+paging tokens carry. Logs are acknowledged to no one, so a committed write need only survive
+a crash of Ember, not of the machine.
 
-Events are ordered by (timestamp, id): the id is the insertion order, so events with the same
-timestamp keep the order they were written in. That pair is the position paging tokens carry.
-A cluster backend would implement the same methods over PostgreSQL.
+Backends: `ember.telemetry.sqlite_log_store:SQLiteLogStore` (embedded, `logs.db`).
 """
 
 from __future__ import annotations
 
-import sqlite3
+import importlib
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
-from ember.errors import ResourceAlreadyExistsException, ResourceNotFoundException
-from ember.store.sqlite_thread import SQLiteThread
+# Import strings, so an optional driver is imported only when chosen.
+LOG_STORES = {"sqlite": "ember.telemetry.sqlite_log_store:SQLiteLogStore"}
 
-T = TypeVar("T")
 #: a position in a group's (or stream's) event order: (timestamp_ms, id)
 Position = tuple[int, int]
-#: how many rows one FilterLogEvents call looks at before it answers with a nextToken
-MAX_SCANNED_EVENTS = 100_000
-_DAY_MS = 86_400_000
-
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE IF NOT EXISTS log_groups (
-        name TEXT PRIMARY KEY,
-        created_ms INTEGER NOT NULL,
-        retention_days INTEGER
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS log_streams (
-        group_name TEXT NOT NULL,
-        name TEXT NOT NULL,
-        created_ms INTEGER NOT NULL,
-        first_event_ms INTEGER,
-        last_event_ms INTEGER,
-        last_ingestion_ms INTEGER,
-        stored_bytes INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (group_name, name)
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS log_events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        group_name TEXT NOT NULL,
-        stream_name TEXT NOT NULL,
-        timestamp_ms INTEGER NOT NULL,
-        ingestion_ms INTEGER NOT NULL,
-        message TEXT NOT NULL
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS log_events_by_stream ON log_events (group_name, stream_name, timestamp_ms, id)",
-    "CREATE INDEX IF NOT EXISTS log_events_by_group ON log_events (group_name, timestamp_ms, id)",
-]
 
 
 @dataclass(frozen=True)
@@ -68,7 +29,7 @@ class LogGroup:
     name: str
     created_ms: int
     retention_days: int | None
-    stored_bytes: int
+    stored_bytes: int  #: UTF-8 bytes of its events' messages
 
 
 @dataclass(frozen=True)
@@ -109,276 +70,91 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class LogStore:
-    def __init__(self, path: Path) -> None:
-        # Logs are not acknowledged to anyone: a committed batch need only survive Ember's crash.
-        self._sqlite = SQLiteThread(path, MIGRATIONS, is_durable=False, name="logs")
-        self._db = self._sqlite.db
-        self._run = self._sqlite.run
-
-    async def close(self) -> None:
-        await self._sqlite.close()
+class LogStore(ABC):
+    """Durable log groups, streams and events. Every write is committed before it returns;
+    missing groups and streams raise CloudWatch Logs' errors (ember.errors)."""
 
     # Writing ---------------------------------------------------------------------------
 
+    @abstractmethod
     async def append(self, batches: Sequence[PendingEvents]) -> None:
-        """Store the events in one transaction, creating groups and streams as needed."""
+        """Store every batch's events in one transaction (all or none), creating groups and
+        streams as needed; each event's ingestion time is the time of the call. Streams'
+        first/last event times, last ingestion and stored bytes follow."""
 
-        def write() -> None:
-            ingestion_ms = now_ms()
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for batch in batches:
-                    if not batch.events:
-                        continue
-                    self._db.execute("INSERT OR IGNORE INTO log_groups (name, created_ms) VALUES (?, ?)",
-                                     (batch.group_name, ingestion_ms))
-                    self._db.execute("INSERT OR IGNORE INTO log_streams (group_name, name, created_ms) "
-                                     "VALUES (?, ?, ?)", (batch.group_name, batch.stream_name, ingestion_ms))
-                    self._db.executemany(
-                        "INSERT INTO log_events (group_name, stream_name, timestamp_ms, ingestion_ms, message) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        [(batch.group_name, batch.stream_name, ts, ingestion_ms, message)
-                         for ts, message in batch.events])
-                    stamps = [ts for ts, _ in batch.events]
-                    size = sum(len(message.encode()) for _, message in batch.events)
-                    self._db.execute(
-                        "UPDATE log_streams SET first_event_ms = MIN(COALESCE(first_event_ms, ?), ?), "
-                        "last_event_ms = MAX(COALESCE(last_event_ms, ?), ?), last_ingestion_ms = ?, "
-                        "stored_bytes = stored_bytes + ? WHERE group_name = ? AND name = ?",
-                        (min(stamps), min(stamps), max(stamps), max(stamps), ingestion_ms, size,
-                         batch.group_name, batch.stream_name))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
-        await self._run(write)
-
+    @abstractmethod
     async def create_group(self, name: str) -> None:
-        def insert() -> None:
-            try:
-                self._db.execute("INSERT INTO log_groups (name, created_ms) VALUES (?, ?)", (name, now_ms()))
-            except sqlite3.IntegrityError:
-                raise ResourceAlreadyExistsException("The specified log group already exists") from None
+        """Create an empty group; ResourceAlreadyExistsException if there is one by that name."""
 
-        await self._run(insert)
-
+    @abstractmethod
     async def create_stream(self, group_name: str, name: str) -> None:
-        def insert() -> None:
-            if self._group_row(group_name) is None:
-                raise ResourceNotFoundException("The specified log group does not exist.")
-            try:
-                self._db.execute("INSERT INTO log_streams (group_name, name, created_ms) VALUES (?, ?, ?)",
-                                 (group_name, name, now_ms()))
-            except sqlite3.IntegrityError:
-                raise ResourceAlreadyExistsException("The specified log stream already exists") from None
+        """Create an empty stream; ResourceNotFoundException without the group,
+        ResourceAlreadyExistsException if the group has one by that name."""
 
-        await self._run(insert)
-
+    @abstractmethod
     async def delete_group(self, name: str) -> None:
-        def delete() -> None:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if self._db.execute("DELETE FROM log_groups WHERE name = ?", (name,)).rowcount == 0:
-                    raise ResourceNotFoundException("The specified log group does not exist.")
-                self._db.execute("DELETE FROM log_streams WHERE group_name = ?", (name,))
-                self._db.execute("DELETE FROM log_events WHERE group_name = ?", (name,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        """Remove a group with its streams and events, atomically; ResourceNotFoundException if none."""
 
-        await self._run(delete)
-
+    @abstractmethod
     async def delete_stream(self, group_name: str, name: str) -> None:
-        def delete() -> None:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if self._group_row(group_name) is None:
-                    raise ResourceNotFoundException("The specified log group does not exist.")
-                if self._db.execute("DELETE FROM log_streams WHERE group_name = ? AND name = ?",
-                                    (group_name, name)).rowcount == 0:
-                    raise ResourceNotFoundException("The specified log stream does not exist.")
-                self._db.execute("DELETE FROM log_events WHERE group_name = ? AND stream_name = ?",
-                                 (group_name, name))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        """Remove a stream with its events, atomically; ResourceNotFoundException without the
+        group or the stream."""
 
-        await self._run(delete)
-
+    @abstractmethod
     async def set_retention(self, name: str, days: int | None) -> None:
-        def update() -> None:
-            if self._db.execute("UPDATE log_groups SET retention_days = ? WHERE name = ?",
-                                (days, name)).rowcount == 0:
-                raise ResourceNotFoundException("The specified log group does not exist.")
+        """Keep a group's events `days` days (None: forever); ResourceNotFoundException if none."""
 
-        await self._run(update)
-
+    @abstractmethod
     async def delete_expired(self, at_ms: int, group_name: str | None = None) -> int:
-        """Delete events older than their group's retention (of one group, or all); the count."""
-
-        def delete() -> int:
-            query = "SELECT name, retention_days FROM log_groups WHERE retention_days IS NOT NULL"
-            args: tuple = ()
-            if group_name is not None:
-                query += " AND name = ?"
-                args = (group_name,)
-            deleted = 0
-            for name, days in self._db.execute(query, args).fetchall():
-                cutoff = at_ms - days * _DAY_MS
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    cursor = self._db.execute("DELETE FROM log_events WHERE group_name = ? AND timestamp_ms < ?",
-                                              (name, cutoff))
-                    if cursor.rowcount:
-                        deleted += cursor.rowcount
-                        self._refresh_streams(name)
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-            return deleted
-
-        return await self._run(delete)
-
-    def _refresh_streams(self, group_name: str) -> None:
-        self._db.execute(
-            "UPDATE log_streams SET "
-            "first_event_ms = (SELECT MIN(timestamp_ms) FROM log_events e WHERE e.group_name = log_streams.group_name"
-            " AND e.stream_name = log_streams.name), "
-            "stored_bytes = (SELECT COALESCE(SUM(LENGTH(CAST(message AS BLOB))), 0) FROM log_events e "
-            "WHERE e.group_name = log_streams.group_name AND e.stream_name = log_streams.name) "
-            "WHERE group_name = ?", (group_name,))
+        """Delete events older than their group's retention as of `at_ms` (of one group, or
+        all); return how many. The streams' first event time and stored bytes follow."""
 
     # Reading ---------------------------------------------------------------------------
 
-    def _group_row(self, name: str) -> tuple | None:
-        return self._db.execute("SELECT name FROM log_groups WHERE name = ?", (name,)).fetchone()
-
+    @abstractmethod
     async def get_group(self, name: str) -> LogGroup | None:
-        groups = await self._run(lambda: self._groups("g.name = ?", (name,), None, 1))
-        return groups[0] if groups else None
+        """The group, or None."""
 
+    @abstractmethod
     async def list_groups(self, prefix: str | None, pattern: str | None, after_name: str | None,
                           limit: int) -> list[LogGroup]:
-        """Groups by name, after `after_name`; `prefix` or (case-insensitive) substring `pattern`."""
-        conditions, args = ["g.name > ?"], [after_name or ""]
-        if prefix:
-            conditions.append("substr(g.name, 1, ?) = ?")
-            args += [len(prefix), prefix]
-        if pattern:
-            conditions.append("instr(lower(g.name), lower(?)) > 0")
-            args.append(pattern)
-        return await self._run(lambda: self._groups(" AND ".join(conditions), tuple(args), "g.name", limit))
+        """Up to `limit` groups ordered by name, after `after_name`; only those starting with
+        `prefix` or containing `pattern` (case-insensitive), when given."""
 
-    def _groups(self, where: str, args: tuple, order: str | None, limit: int) -> list[LogGroup]:
-        rows = self._db.execute(
-            "SELECT g.name, g.created_ms, g.retention_days, "
-            "(SELECT COALESCE(SUM(s.stored_bytes), 0) FROM log_streams s WHERE s.group_name = g.name) "
-            f"FROM log_groups g WHERE {where}" + (f" ORDER BY {order}" if order else "") + " LIMIT ?",
-            (*args, limit)).fetchall()
-        return [LogGroup(*row) for row in rows]
-
+    @abstractmethod
     async def list_streams(self, group_name: str, prefix: str | None, by_last_event: bool, descending: bool,
-                           after: tuple | None, limit: int) -> list[LogStream]:
-        """A group's streams ordered by name or by last event time; `after` is the sort key of the
-        last stream of the previous page."""
+                           after: tuple[Any, ...] | None, limit: int) -> list[LogStream]:
+        """Up to `limit` of a group's streams ordered by name, or by (last event time, with
+        none as 0; name); `after` is the sort key of the last stream of the previous page:
+        (name,) or (last_event_ms, name). ResourceNotFoundException without the group."""
 
-        def select() -> list[LogStream]:
-            if self._group_row(group_name) is None:
-                raise ResourceNotFoundException("The specified log group does not exist.")
-            sort = "(COALESCE(last_event_ms, 0), name)" if by_last_event else "(name)"
-            conditions, args = ["group_name = ?"], [group_name]
-            if prefix:
-                conditions.append("substr(name, 1, ?) = ?")
-                args += [len(prefix), prefix]
-            if after is not None:
-                conditions.append(f"{sort} {'<' if descending else '>'} ({', '.join('?' * len(after))})")
-                args += list(after)
-            direction = "DESC" if descending else "ASC"
-            order = f"name {direction}"
-            if by_last_event:
-                order = f"COALESCE(last_event_ms, 0) {direction}, " + order
-            rows = self._db.execute(
-                "SELECT group_name, name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms, stored_bytes "
-                f"FROM log_streams WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT ?",
-                (*args, limit)).fetchall()
-            return [LogStream(*row) for row in rows]
-
-        return await self._run(select)
-
+    @abstractmethod
     async def stream_exists(self, group_name: str, name: str) -> bool:
-        row = await self._run(lambda: self._db.execute(
-            "SELECT 1 FROM log_streams WHERE group_name = ? AND name = ?", (group_name, name)).fetchone())
-        return row is not None
+        """Whether the group has that stream (False without the group)."""
 
+    @abstractmethod
     async def stream_events(self, group_name: str, stream_name: str, start_ms: int | None, end_ms: int | None,
                             position: Position, is_forward: bool, limit: int) -> list[LogEvent]:
         """Up to `limit` events of one stream after (forward) or before (backward) `position`,
-        within [start_ms, end_ms), always returned oldest first."""
+        with timestamps within [start_ms, end_ms), always returned oldest first. Nothing for
+        a stream or group that does not exist."""
 
-        def select() -> list[LogEvent]:
-            conditions = ["group_name = ?", "stream_name = ?",
-                          f"(timestamp_ms, id) {'>' if is_forward else '<'} (?, ?)"]
-            args: list = [group_name, stream_name, *position]
-            _time_range(conditions, args, start_ms, end_ms)
-            direction = "ASC" if is_forward else "DESC"
-            rows = self._db.execute(
-                "SELECT id, stream_name, timestamp_ms, ingestion_ms, message FROM log_events "
-                f"WHERE {' AND '.join(conditions)} ORDER BY timestamp_ms {direction}, id {direction} LIMIT ?",
-                (*args, limit)).fetchall()
-            events = [LogEvent(*row) for row in rows]
-            return events if is_forward else events[::-1]
-
-        return await self._run(select)
-
+    @abstractmethod
     async def filter_events(self, group_name: str, stream_names: Sequence[str] | None, stream_prefix: str | None,
                             start_ms: int | None, end_ms: int | None, after: Position,
                             matches: Callable[[str], bool], limit: int) -> tuple[list[LogEvent], Position | None]:
-        """Events of a group (of some streams) after `after`, oldest first, that `matches`
-        accepts: up to `limit` of them, and where to go on from if there may be more (else None)."""
+        """Events of a group (of the named streams, or of streams starting with the prefix)
+        after `after` with timestamps within [start_ms, end_ms), oldest first, that `matches`
+        accepts: up to `limit` of them, and the position to go on from if there may be more
+        (None: there are no more). A backend may stop early after scanning many events; it
+        then returns what it found and where it stopped."""
 
-        def select() -> tuple[list[LogEvent], Position | None]:
-            conditions = ["group_name = ?", "(timestamp_ms, id) > (?, ?)"]
-            args: list = [group_name, *after]
-            _time_range(conditions, args, start_ms, end_ms)
-            if stream_names:
-                conditions.append(f"stream_name IN ({', '.join('?' * len(stream_names))})")
-                args += list(stream_names)
-            if stream_prefix:
-                conditions.append("substr(stream_name, 1, ?) = ?")
-                args += [len(stream_prefix), stream_prefix]
-            cursor = self._db.execute(
-                "SELECT id, stream_name, timestamp_ms, ingestion_ms, message FROM log_events "
-                f"WHERE {' AND '.join(conditions)} ORDER BY timestamp_ms, id", args)
-            found: list[LogEvent] = []
-            scanned = 0
-            try:
-                while rows := cursor.fetchmany(1000):
-                    for row in rows:
-                        event = LogEvent(*row)
-                        scanned += 1
-                        if matches(event.message):
-                            found.append(event)
-                            if len(found) >= limit:
-                                return found, event.position
-                        if scanned >= MAX_SCANNED_EVENTS:
-                            return found, event.position
-            finally:
-                cursor.close()
-            return found, None
-
-        return await self._run(select)
+    @abstractmethod
+    async def close(self) -> None:
+        """Finish pending work and release the backend."""
 
 
-def _time_range(conditions: list[str], args: list, start_ms: int | None, end_ms: int | None) -> None:
-    # AWS: an event at startTime is included, one at endTime is not.
-    if start_ms is not None:
-        conditions.append("timestamp_ms >= ?")
-        args.append(start_ms)
-    if end_ms is not None:
-        conditions.append("timestamp_ms < ?")
-        args.append(end_ms)
+def open_log_store(kind: str, **options: Any) -> LogStore:
+    module_name, _, class_name = LOG_STORES[kind].partition(":")
+    store_class = getattr(importlib.import_module(module_name), class_name)
+    return store_class(**options)

@@ -1,39 +1,28 @@
-"""Where metric data lives: one row per series and minute, in SQLite (WAL) in the data dir.
+"""The MetricStore contract: per-minute aggregates of metric series (CloudWatch's data).
 
-A series is (namespace, metric name, dimensions); its dimensions are kept as canonical JSON
-(name-sorted [name, value] pairs) so that equal sets are equal strings. Each row holds the
-minute's Aggregate (count, sum, min, max, quantile sketch); writes merge into what is there,
-so a minute recorded partly before and partly after a restart adds up.
+A series is (namespace, metric name, dimensions); a point is one series' Aggregate (count,
+sum, min, max, quantile sketch) for one minute. Writes merge into what is stored, so a
+minute recorded partly before and partly after a restart adds up. Metrics are acknowledged
+to no one, so a committed write need only survive a crash of Ember, not of the machine.
+
+Backends: `ember.telemetry.sqlite_metric_store:SQLiteMetricStore` (embedded, `metrics.db`).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
-from ember.store.sqlite_thread import SQLiteThread
 from ember.telemetry.sketch import Aggregate
 
-T = TypeVar("T")
-Dimensions = tuple[tuple[str, str], ...]  #: sorted (name, value) pairs
+# Import strings, so an optional driver is imported only when chosen.
+METRIC_STORES = {"sqlite": "ember.telemetry.sqlite_metric_store:SQLiteMetricStore"}
 
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE IF NOT EXISTS metric_points (
-        namespace TEXT NOT NULL,
-        metric_name TEXT NOT NULL,
-        dimensions TEXT NOT NULL,
-        minute_ms INTEGER NOT NULL,
-        unit TEXT NOT NULL,
-        record TEXT NOT NULL,
-        PRIMARY KEY (namespace, metric_name, dimensions, minute_ms)
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS metric_points_by_minute ON metric_points (minute_ms)",
-]
+Dimensions = tuple[tuple[str, str], ...]  #: sorted (name, value) pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +33,7 @@ class Series:
 
     @property
     def dimensions_key(self) -> str:
+        """The dimensions as canonical JSON (name-sorted [name, value] pairs): equal sets, equal strings."""
         return json.dumps([list(pair) for pair in self.dimensions])
 
 
@@ -54,66 +44,38 @@ def series_from_row(namespace: str, metric_name: str, dimensions_key: str) -> Se
 @dataclass(frozen=True, slots=True)
 class Point:
     series: Series
-    minute_ms: int
+    minute_ms: int  #: epoch ms of the minute's start
     unit: str
     aggregate: Aggregate
 
 
-class MetricStore:
-    def __init__(self, path: Path) -> None:
-        # a crash of Ember loses no committed minute
-        self._sqlite = SQLiteThread(path, MIGRATIONS, is_durable=False, name="metrics")
-        self._db = self._sqlite.db
-        self._run = self._sqlite.run
+class MetricStore(ABC):
+    """Durable per-minute metric aggregates. Every write is committed before it returns."""
 
-    async def close(self) -> None:
-        await self._sqlite.close()
-
+    @abstractmethod
     async def merge(self, points: Sequence[Point]) -> None:
-        """Add each point's aggregate into its series' minute, in one transaction."""
+        """Add each point's aggregate into what its series' minute holds (a new minute starts
+        empty), all points in one transaction; the unit is the last one written."""
 
-        def write() -> None:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for point in points:
-                    key = (point.series.namespace, point.series.metric_name, point.series.dimensions_key,
-                           point.minute_ms)
-                    row = self._db.execute(
-                        "SELECT record FROM metric_points WHERE namespace = ? AND metric_name = ? AND dimensions = ? "
-                        "AND minute_ms = ?", key).fetchone()
-                    aggregate = Aggregate.from_record(json.loads(row[0])) if row else Aggregate()
-                    aggregate.merge(point.aggregate)
-                    self._db.execute("INSERT OR REPLACE INTO metric_points VALUES (?, ?, ?, ?, ?, ?)",
-                                     (*key, point.unit, json.dumps(aggregate.to_record())))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
-        await self._run(write)
-
+    @abstractmethod
     async def read(self, series: Series, start_ms: int, end_ms: int) -> list[Point]:
-        """The series' minutes in [start_ms, end_ms)."""
-        rows = await self._run(lambda: self._db.execute(
-            "SELECT minute_ms, unit, record FROM metric_points WHERE namespace = ? AND metric_name = ? "
-            "AND dimensions = ? AND minute_ms >= ? AND minute_ms < ? ORDER BY minute_ms",
-            (series.namespace, series.metric_name, series.dimensions_key, start_ms, end_ms)).fetchall())
-        return [Point(series, minute, unit, Aggregate.from_record(json.loads(record))) for minute, unit, record in rows]
+        """The series' minutes in [start_ms, end_ms), oldest first; [] for a series never written."""
 
+    @abstractmethod
     async def list_series(self, namespace: str | None, metric_name: str | None, since_ms: int) -> list[Series]:
-        """Series with data at or after `since_ms`, optionally of one namespace or metric name."""
-        conditions, args = ["minute_ms >= ?"], [since_ms]
-        if namespace:
-            conditions.append("namespace = ?")
-            args.append(namespace)
-        if metric_name:
-            conditions.append("metric_name = ?")
-            args.append(metric_name)
-        rows = await self._run(lambda: self._db.execute(
-            f"SELECT DISTINCT namespace, metric_name, dimensions FROM metric_points WHERE {' AND '.join(conditions)}",
-            args).fetchall())
-        return [series_from_row(*row) for row in rows]
+        """Each series with a minute at or after `since_ms` once, optionally only of one
+        namespace or metric name; in no particular order."""
 
+    @abstractmethod
     async def delete_older(self, cutoff_ms: int) -> int:
-        return await self._run(lambda: self._db.execute(
-            "DELETE FROM metric_points WHERE minute_ms < ?", (cutoff_ms,)).rowcount)
+        """Delete every minute before `cutoff_ms`; return how many (series, minute) points went."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Finish pending work and release the backend."""
+
+
+def open_metric_store(kind: str, **options: Any) -> MetricStore:
+    module_name, _, class_name = METRIC_STORES[kind].partition(":")
+    store_class = getattr(importlib.import_module(module_name), class_name)
+    return store_class(**options)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from ember.telemetry.log_store import LogStore
+from ember.telemetry.log_store import open_log_store
 from ember.telemetry.log_writer import LogWriter
-from ember.telemetry.metric_store import MetricStore
+from ember.telemetry.metric_store import open_metric_store
 from ember.telemetry.metrics import MetricsRecorder
 from ember.telemetry.prometheus import PrometheusMetrics
 from ember.telemetry.recorder import Concurrency, TelemetryRecorder
@@ -48,9 +48,9 @@ class _Live:
 
 class TelemetryPipeline:
     def __init__(self, data_dir: Path, scheduler: SchedulerCounts, metrics_retention_s: float) -> None:
-        self.log_store = LogStore(data_dir / "logs.db")
+        self.log_store = open_log_store("sqlite", path=data_dir / "logs.db")
         self.log_writer = LogWriter(self.log_store)
-        self.metric_store = MetricStore(data_dir / "metrics.db")
+        self.metric_store = open_metric_store("sqlite", path=data_dir / "metrics.db")
         self.metrics = MetricsRecorder(self.metric_store, metrics_retention_s)
         self.prometheus = PrometheusMetrics(_Live(scheduler, self.log_writer))
         self.recorder = TelemetryRecorder(self.log_writer, self.metrics, self.prometheus, scheduler)

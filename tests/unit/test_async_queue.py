@@ -122,6 +122,37 @@ class TestAsyncQueueContract:
 
         asyncio.run(scenario())
 
+    def test_a_claim_whose_lease_ran_out_is_claimable_again_while_the_queue_runs(self, open_queue) -> None:
+        async def scenario() -> None:
+            queue = open_queue()
+            await queue.put(event(n=1))
+            [claimed] = (await queue.claim(10, lease_s=0.2)).events
+            assert (await queue.claim(10, lease_s=60)).events == []  # leased: invisible to other claims
+            [depth] = await queue.depths()
+            assert (depth.depth, depth.running) == (1, 1)
+            await asyncio.sleep(0.25)  # its claimant went quiet (it died, or hung)
+            [again] = (await queue.claim(10, lease_s=60)).events
+            assert (again.event_id, again.request_id) == (claimed.event_id, claimed.request_id)
+            assert (await queue.claim(10, lease_s=60)).events == []  # leased afresh
+            await queue.finish(again.event_id)
+            assert await queue.depths() == []
+            await queue.close()
+
+        asyncio.run(scenario())
+
+    def test_an_expired_lease_of_a_discarded_function_is_removed_not_handed_out(self, open_queue) -> None:
+        async def scenario() -> None:
+            queue = open_queue()
+            await queue.put(event("deleted"))
+            await queue.claim(10, lease_s=0.2)
+            assert await queue.discard_function("deleted") == 0  # running: removed when its run ends
+            await asyncio.sleep(0.25)  # the run never ends
+            assert (await queue.claim(10, lease_s=60)).events == []
+            assert await queue.depths() == []
+            await queue.close()
+
+        asyncio.run(scenario())
+
     def test_reopening_puts_claimed_events_back_in_line(self, open_queue) -> None:
         async def scenario() -> None:
             queue = open_queue()

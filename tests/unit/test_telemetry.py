@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from ember.telemetry import log_writer
-from ember.telemetry.log_store import LogStore
 from ember.telemetry.log_writer import LogWriter
-from ember.telemetry.metric_store import MetricStore, Series
+from ember.telemetry.metric_store import Series
 from ember.telemetry.metrics import MetricsRecorder
 from ember.telemetry.recorder import dimension_sets
 from ember.telemetry.sketch import RELATIVE_ACCURACY, Aggregate
+from ember.telemetry.sqlite_log_store import SQLiteLogStore
+from ember.telemetry.sqlite_metric_store import SQLiteMetricStore
 
 
 def exact_percentile(values: list[float], percent: float) -> float:
@@ -71,7 +72,7 @@ def test_dimension_sets_follow_lambda() -> None:
 def test_the_log_writer_commits_on_flush_and_marks_what_it_drops_when_full(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario() -> None:
-        store = LogStore(tmp_path / "logs.db")
+        store = SQLiteLogStore(tmp_path / "logs.db")
         writer = LogWriter(store)
         writer.start()
         writer.submit("/g", "s", [(1, "one\n"), (2, "two\n")])
@@ -97,7 +98,7 @@ def test_the_log_writer_commits_on_flush_and_marks_what_it_drops_when_full(tmp_p
 
 def test_metric_reads_combine_stored_and_pending_minutes_once(tmp_path: Path) -> None:
     async def scenario() -> None:
-        store = MetricStore(tmp_path / "metrics.db")
+        store = SQLiteMetricStore(tmp_path / "metrics.db")
         recorder = MetricsRecorder(store, retention_s=3600)
         series = Series("AWS/Lambda", "Duration", (("FunctionName", "f"),))
         recorder.record("AWS/Lambda", "Duration", series.dimensions, 10, "Milliseconds", at_ms=120_000)
