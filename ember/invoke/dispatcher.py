@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from ember.arns import parse_function_ref
 from ember.config import Settings
 from ember.errors import EmberError, ResourceNotFoundException, TooManyRequestsException
+from ember.feed.base import Change, ConcurrencyChanged, FunctionDeleted
 from ember.invoke.async_queue import AsyncQueue, Deferral, LastRun, NewEvent, QueuedEvent
 from ember.invoke.async_records import Condition, invocation_record
 from ember.invoke.invoker import Invoker, InvokeRequest
@@ -74,7 +75,9 @@ class AsyncDispatcher:
         self.resolve = resolve
         self._running: dict[int, asyncio.Task[None]] = {}  # event id → its task
         self._in_flight: Counter[str] = Counter()  # function name → events this dispatcher is running
-        self._reserved: dict[str, int] = {}  # function name → its reserved concurrency, as last seen
+        #: function name → its reserved concurrency: the store's, loaded at start (`load_reserved`),
+        #: kept by the change feed (`on_change`) and by each event's target
+        self._reserved: dict[str, int] = {}
         self._caps: dict[str, int] = {}  # function name → invocations it ran at once when it last throttled
         self._successes: Counter[str] = Counter()  # function name → successes since its cap last changed
         self._blocked_until: dict[str, float] = {}  # function name → monotonic time its throttle backoff ends
@@ -89,6 +92,24 @@ class AsyncDispatcher:
             return
         self.is_claiming = True
         self._loop_task = asyncio.create_task(self._dispatch_forever())
+
+    def load_reserved(self, reserved: dict[str, int]) -> None:
+        """Start from the store's reserved concurrency (function name → reserved)."""
+        self._reserved = dict(reserved)
+
+    async def on_change(self, change: Change) -> None:
+        """The change feed's subscriber: claims follow a new reservation at once, and a deleted
+        function's throttle history goes with it."""
+        if isinstance(change, ConcurrencyChanged):
+            if change.reserved is None:
+                self._reserved.pop(change.function_name, None)
+            else:
+                self._reserved[change.function_name] = change.reserved
+            self._wake.set()  # room may have grown
+        elif isinstance(change, FunctionDeleted) and change.version is None:
+            name = change.function_name
+            for cache in (self._reserved, self._caps, self._successes, self._blocked_until):
+                cache.pop(name, None)
 
     # Shutdown ------------------------------------------------------------------------
 
