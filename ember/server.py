@@ -65,7 +65,8 @@ class Ember:
     async def startup(self) -> None:
         settings = self.settings
         secure_data_dir(settings.data_dir)
-        store = open_store("sqlite", path=settings.database_path)
+        store_kind, store_options = settings.store_backend
+        store = open_store(store_kind, **store_options)
         scheduler = Scheduler(Limits(settings.account_concurrency, settings.memory_budget_mb), settings.keep_alive_s)
         scheduler.start()
         self.telemetry = TelemetryPipeline(settings.data_dir, scheduler, settings.metrics_retention_s)
@@ -79,7 +80,8 @@ class Ember:
         provisioner = Provisioner(invoker, scheduler, provisioned_version)
         provisioner.start()
         # Opening the queue puts back in line any event a previous server was running when it died.
-        async_queue = open_async_queue("sqlite", path=settings.async_queue_path)
+        queue_kind, queue_options = settings.queue_backend
+        async_queue = open_async_queue(queue_kind, **queue_options)
         # Handlers commit to the store, then tell these what changed.
         feed = open_change_feed("memory")
         feed.subscribe(provisioner.on_change)
