@@ -18,7 +18,7 @@ from ember.edge.guard import BrowserGuard
 from ember.feed import open_change_feed
 from ember.feed.base import ProvisionedConcurrencyChanged
 from ember.invoke.async_queue import open_async_queue
-from ember.invoke.dispatcher import AsyncDispatcher
+from ember.invoke.dispatcher import AsyncDispatcher, DispatchPolicy
 from ember.invoke.invoker import Invoker
 from ember.invoke.provisioning import Provisioner
 from ember.invoke.scheduler import Limits, Scheduler
@@ -97,7 +97,9 @@ class Ember:
         self.app.internal_routes.extend(dashboard_routes(scheduler))
         # Before any environment starts: zips and trees nothing uses, and what a crash left half made.
         await self.backend.collector.collect_everything()
-        self.dispatcher = AsyncDispatcher(async_queue, invoker, settings, self.backend.async_target)
+        policy = DispatchPolicy(settings.async_concurrency, settings.async_retry_delays_s,
+                                settings.async_throttle_backoff_s)
+        self.dispatcher = AsyncDispatcher(async_queue, invoker, policy, self.backend.async_target)
         feed.subscribe(self.dispatcher.on_change)
         await self._restore_state()
         self.dispatcher.start()

@@ -16,7 +16,7 @@ from ember.feed.base import (
     FunctionDeleted,
     ProvisionedConcurrencyChanged,
 )
-from ember.invoke.dispatcher import AsyncDispatcher
+from ember.invoke.dispatcher import AsyncDispatcher, DispatchPolicy
 from ember.invoke.provisioning import Provisioner
 from ember.invoke.scheduler import Limits, Scheduler
 from ember.models import FunctionCode, FunctionConfig
@@ -134,8 +134,8 @@ class FakeInvoker:
 
 
 def dispatcher() -> AsyncDispatcher:
-    from ember.config import Settings
-    return AsyncDispatcher(None, FakeInvoker(), Settings(), None)  # type: ignore[arg-type]
+    policy = DispatchPolicy(concurrency=4, retry_delays_s=(60.0, 120.0), throttle_backoff_s=(1.0, 300.0))
+    return AsyncDispatcher(None, FakeInvoker(), policy, None)  # type: ignore[arg-type]
 
 
 class TestDispatcher:
