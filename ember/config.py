@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -65,6 +66,30 @@ def _seconds_list(name: str, raw: str) -> tuple[float, ...]:
     return values
 
 
+#: the schemes EMBER_STORE_URL and EMBER_QUEUE_URL accept: the names in `ember.store.STORES` and
+#: `ember.invoke.async_queue.ASYNC_QUEUES` (kept equal by a test; config sits below both)
+STORE_SCHEMES = ("sqlite",)
+QUEUE_SCHEMES = ("sqlite",)
+
+
+def _url(name: str, raw: str) -> str:
+    """A backend URL, e.g. EMBER_STORE_URL="sqlite:///srv/ember/ember.db"."""
+    url = raw.strip()
+    if "://" not in url:
+        raise SettingsError(f"{name}={raw!r} is not a URL: write SCHEME://..., e.g. \"sqlite://\"")
+    return url
+
+
+def backend_options(url: str, default_file: Path) -> tuple[str, dict[str, Any]]:
+    """(registry name, options) that open the backend `url` names: for sqlite://PATH the file
+    (sqlite:// alone: `default_file`, inside the data dir); for other schemes the URL itself."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = parts.netloc + parts.path
+        return "sqlite", {"path": Path(path) if path else default_file}
+    return parts.scheme, {"url": url}
+
+
 #: Settings field → (its environment variable, the parser of that variable's text)
 ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "host": ("EMBER_HOST", _text),
@@ -89,6 +114,8 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "header_timeout_s": ("EMBER_HEADER_TIMEOUT_S", _number),
     "body_timeout_s": ("EMBER_BODY_TIMEOUT_S", _number),
     "max_connections": ("EMBER_MAX_CONNECTIONS", _integer),
+    "store_url": ("EMBER_STORE_URL", _url),
+    "queue_url": ("EMBER_QUEUE_URL", _url),
 }
 
 
@@ -136,6 +163,10 @@ class Settings:
     body_timeout_s: float = 30.0
     #: client connections open at once; more are answered 503 and closed
     max_connections: int = 1024
+    #: where metadata lives: sqlite:// is ember.db in the data dir, sqlite:///PATH another file
+    store_url: str = "sqlite://"
+    #: where Event invocations wait: sqlite:// is async-queue.db in the data dir, sqlite:///PATH another file
+    queue_url: str = "sqlite://"
     #: where each value came from: field → "--flag", "ENV_VAR" (fields left at their default are absent)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -157,6 +188,9 @@ class Settings:
             (self.body_timeout_s > 0, "body_timeout_s", "must be positive"),
             (self.max_connections >= 1, "max_connections", "must be at least 1"),
         ]
+        for name, schemes in (("store_url", STORE_SCHEMES), ("queue_url", QUEUE_SCHEMES)):
+            checks.append((urlsplit(getattr(self, name)).scheme in schemes, name,
+                           f"names an unknown backend: the schemes known are {', '.join(schemes)}"))
         for holds, name, why in checks:
             if not holds:
                 raise SettingsError(f"{self.sources.get(name, ENVIRONMENT[name][0])} {why} "
@@ -206,6 +240,16 @@ class Settings:
     def async_queue_path(self) -> Path:
         """The durable queue of Event invocations (its own SQLite file: its commits never wait on the store's)."""
         return self.data_dir / "async-queue.db"
+
+    @property
+    def store_backend(self) -> tuple[str, dict[str, Any]]:
+        """The store's registry name and options, from `store_url`."""
+        return backend_options(self.store_url, self.database_path)
+
+    @property
+    def queue_backend(self) -> tuple[str, dict[str, Any]]:
+        """The async queue's registry name and options, from `queue_url`."""
+        return backend_options(self.queue_url, self.async_queue_path)
 
     @property
     def environments_dir(self) -> Path:

@@ -15,14 +15,16 @@ from ember.dashboard.routes import dashboard_routes
 from ember.data_dir import secure_data_dir
 from ember.edge.app import EdgeApp
 from ember.edge.guard import BrowserGuard
-from ember.errors import EmberError
+from ember.feed import open_change_feed
+from ember.feed.base import ProvisionedConcurrencyChanged
 from ember.invoke.async_queue import open_async_queue
-from ember.invoke.dispatcher import AsyncDispatcher
+from ember.invoke.dispatcher import AsyncDispatcher, DispatchPolicy
 from ember.invoke.invoker import Invoker
 from ember.invoke.provisioning import Provisioner
 from ember.invoke.scheduler import Limits, Scheduler
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.service import build_lambda_service
+from ember.models import FunctionConfig
 from ember.protocol import HttpRequest, HttpResponse
 from ember.runtimes.catalog import Runtime, discover
 from ember.sandbox import Sandbox, choose_sandbox
@@ -63,18 +65,29 @@ class Ember:
     async def startup(self) -> None:
         settings = self.settings
         secure_data_dir(settings.data_dir)
-        store = open_store("sqlite", path=settings.database_path)
+        store_kind, store_options = settings.store_backend
+        store = open_store(store_kind, **store_options)
         scheduler = Scheduler(Limits(settings.account_concurrency, settings.memory_budget_mb), settings.keep_alive_s)
         scheduler.start()
         self.telemetry = TelemetryPipeline(settings.data_dir, scheduler, settings.metrics_retention_s)
         self.telemetry.start()
         invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes, self.telemetry.recorder)
-        provisioner = Provisioner(invoker, scheduler)
+
+        async def provisioned_version(function_name: str, qualifier: str) -> FunctionConfig | None:
+            assert self.backend is not None
+            return await self.backend.provisioned_version(function_name, qualifier)
+
+        provisioner = Provisioner(invoker, scheduler, provisioned_version)
         provisioner.start()
         # Opening the queue puts back in line any event a previous server was running when it died.
-        async_queue = open_async_queue("sqlite", path=settings.async_queue_path)
+        queue_kind, queue_options = settings.queue_backend
+        async_queue = open_async_queue(queue_kind, **queue_options)
+        # Handlers commit to the store, then tell these what changed.
+        feed = open_change_feed("memory")
+        feed.subscribe(provisioner.on_change)
+        feed.subscribe(scheduler.on_change)
         self.backend = LambdaBackend(settings, store, open_blob_store("local", root=settings.code_dir), self.runtimes,
-                                     scheduler, invoker, provisioner, async_queue)
+                                     scheduler, invoker, provisioner, async_queue, feed)
         lambda_service, routes = build_lambda_service(self.backend)
         logs_service = build_logs_service(self.telemetry.log_store, self.telemetry.log_writer, settings.region,
                                           settings.account_id)
@@ -84,33 +97,36 @@ class Ember:
         self.app.internal_routes.extend(dashboard_routes(scheduler))
         # Before any environment starts: zips and trees nothing uses, and what a crash left half made.
         await self.backend.collector.collect_everything()
+        policy = DispatchPolicy(settings.async_concurrency, settings.async_retry_delays_s,
+                                settings.async_throttle_backoff_s)
+        self.dispatcher = AsyncDispatcher(async_queue, invoker, policy, self.backend.async_target)
+        feed.subscribe(self.dispatcher.on_change)
         await self._restore_state()
-        self.dispatcher = AsyncDispatcher(async_queue, invoker, settings, self.backend.async_target)
         self.dispatcher.start()
         secure_data_dir(settings.data_dir)  # again: the databases opened above may be new
         self._log_banner()
         self.is_ready = True
 
     async def _restore_state(self) -> None:
-        """Reserved concurrency back into the scheduler; provisioned environments started again;
-        environments parked for the runtimes existing functions use."""
-        assert self.backend is not None
+        """What the invoke layer caches, loaded from the store (the change feed keeps it from
+        here): reserved concurrency into the scheduler and dispatcher; provisioned environments
+        started again; environments parked for the runtimes existing functions use."""
+        assert self.backend is not None and self.dispatcher is not None
         store = self.backend.store
+        reserved = await self.backend.reserved_concurrency()
+        self.backend.scheduler.load_reserved(reserved)
+        self.dispatcher.load_reserved(reserved)
         parking = self.backend.invoker.parking
         after = None
         while page := await store.list_functions(after, 500):
             for function in page:
-                self.backend.scheduler.set_reserved(function.name, function.reserved_concurrency)
                 runtime = self.runtimes.get(function.runtime)
                 if parking is not None and runtime is not None and runtime.is_available and runtime.can_park:
                     parking.prepare(function.runtime)
             after = page[-1].name
         for config in await store.list_provisioned():
-            try:
-                function = await self.backend.get(self.backend.resolve(config.function_name, config.qualifier))
-            except EmberError:
-                continue  # its version or alias is gone
-            self.backend.provisioner.set(config.function_name, config.qualifier, function, config.requested)
+            await self.backend.provisioner.apply(
+                ProvisionedConcurrencyChanged(config.function_name, config.qualifier, config.requested))
 
     def _log_banner(self) -> None:
         log.info("Ember %s, data in %s", __version__, self.settings.data_dir.resolve())
@@ -158,6 +174,7 @@ class Ember:
         if dispatcher is not None:
             await dispatcher.shutdown()
         await self.backend.async_queue.close()
+        await self.backend.feed.close()
         if self.telemetry is not None:
             await self.telemetry.close()  # the logs and metrics of every finished invocation
         await self.backend.store.close()

@@ -12,7 +12,7 @@ For each claimed event, as Lambda does:
 Done and discarded events send an invocation record to the OnSuccess/OnFailure destination
 function, enqueued in the same transaction that removes the event.
 
-Concurrency: at most `Settings.async_concurrency` events run at once, and a function is
+Concurrency: at most `DispatchPolicy.concurrency` events run at once, and a function is
 not handed more than it has room for: its reserved concurrency, or — once it throttled
 while running others — what it was running then (probing one more after each round of that
 many successes), minus what it runs now, synchronous invokes included. A 429 that room
@@ -33,8 +33,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ember.arns import parse_function_ref
-from ember.config import Settings
 from ember.errors import EmberError, ResourceNotFoundException, TooManyRequestsException
+from ember.feed.base import Change, ConcurrencyChanged, FunctionDeleted
 from ember.invoke.async_queue import AsyncQueue, Deferral, LastRun, NewEvent, QueuedEvent
 from ember.invoke.async_records import Condition, invocation_record
 from ember.invoke.invoker import Invoker, InvokeRequest
@@ -62,19 +62,30 @@ class AsyncTarget:
     function_arn: str  #: qualified, as records name it (`...:function:NAME:$LATEST`)
 
 
+@dataclass(frozen=True)
+class DispatchPolicy:
+    """What the dispatcher is told of the settings (server.py builds it)."""
+
+    concurrency: int  #: Event invocations run at once across all functions; 0 pauses dispatch
+    retry_delays_s: tuple[float, ...]  #: wait before each retry of a failed event (the last repeats)
+    throttle_backoff_s: tuple[float, ...]  #: a throttled event waits FIRST, doubling up to MAX
+
+
 #: (function name, qualifier or None) → its AsyncTarget; raises ResourceNotFoundException when gone
 TargetResolver = Callable[[str, str | None], Awaitable[AsyncTarget]]
 
 
 class AsyncDispatcher:
-    def __init__(self, queue: AsyncQueue, invoker: Invoker, settings: Settings, resolve: TargetResolver) -> None:
+    def __init__(self, queue: AsyncQueue, invoker: Invoker, policy: DispatchPolicy, resolve: TargetResolver) -> None:
         self.queue = queue
         self.invoker = invoker
-        self.settings = settings
+        self.policy = policy
         self.resolve = resolve
         self._running: dict[int, asyncio.Task[None]] = {}  # event id → its task
         self._in_flight: Counter[str] = Counter()  # function name → events this dispatcher is running
-        self._reserved: dict[str, int] = {}  # function name → its reserved concurrency, as last seen
+        #: function name → its reserved concurrency: the store's, loaded at start (`load_reserved`),
+        #: kept by the change feed (`on_change`) and by each event's target
+        self._reserved: dict[str, int] = {}
         self._caps: dict[str, int] = {}  # function name → invocations it ran at once when it last throttled
         self._successes: Counter[str] = Counter()  # function name → successes since its cap last changed
         self._blocked_until: dict[str, float] = {}  # function name → monotonic time its throttle backoff ends
@@ -83,12 +94,30 @@ class AsyncDispatcher:
         self.is_claiming = False
 
     def start(self) -> None:
-        if self.settings.async_concurrency == 0:
+        if self.policy.concurrency == 0:
             log.warning("async dispatch is paused (EMBER_ASYNC_CONCURRENCY=0): Event invocations are queued, "
                         "not run")
             return
         self.is_claiming = True
         self._loop_task = asyncio.create_task(self._dispatch_forever())
+
+    def load_reserved(self, reserved: dict[str, int]) -> None:
+        """Start from the store's reserved concurrency (function name → reserved)."""
+        self._reserved = dict(reserved)
+
+    async def on_change(self, change: Change) -> None:
+        """The change feed's subscriber: claims follow a new reservation at once, and a deleted
+        function's throttle history goes with it."""
+        if isinstance(change, ConcurrencyChanged):
+            if change.reserved is None:
+                self._reserved.pop(change.function_name, None)
+            else:
+                self._reserved[change.function_name] = change.reserved
+            self._wake.set()  # room may have grown
+        elif isinstance(change, FunctionDeleted) and change.version is None:
+            name = change.function_name
+            for cache in (self._reserved, self._caps, self._successes, self._blocked_until):
+                cache.pop(name, None)
 
     # Shutdown ------------------------------------------------------------------------
 
@@ -121,7 +150,7 @@ class AsyncDispatcher:
 
     async def _dispatch_forever(self) -> None:
         while self.is_claiming:
-            capacity = self.settings.async_concurrency - len(self._running)
+            capacity = self.policy.concurrency - len(self._running)
             if capacity <= 0:
                 await self._sleep(IDLE_S, wait_for_put=False)
                 continue
@@ -267,7 +296,7 @@ class AsyncDispatcher:
             return
         allowed = target.config.effective_retry_attempts if target.config else DEFAULT_MAX_RETRY_ATTEMPTS
         if attempts <= allowed:
-            delays = self.settings.async_retry_delays_s
+            delays = self.policy.retry_delays_s
             delay_ms = int(delays[min(attempts, len(delays)) - 1] * 1000)
             retry_at_ms = int(time.time() * 1000) + delay_ms  # counted from the failure, not the start
             await self.queue.defer(event.event_id, Deferral(min(retry_at_ms, expires_at_ms), attempts, 0,
@@ -290,7 +319,7 @@ class AsyncDispatcher:
     async def _back_off(self, event: QueuedEvent, expires_at_ms: int) -> None:
         """Back in line after a backoff doubling from 1 s to 5 minutes; not counted as an attempt."""
         throttles = event.throttles + 1
-        first_s, max_s = self.settings.async_throttle_backoff_s
+        first_s, max_s = self.policy.throttle_backoff_s
         delay_s = min(first_s * 2 ** (throttles - 1), max_s)
         self._blocked_until[event.function_name] = time.monotonic() + delay_s
         visible_at_ms = min(int(time.time() * 1000) + math.ceil(delay_s * 1000), expires_at_ms)

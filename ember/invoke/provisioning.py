@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ember.feed.base import Change, FunctionDeleted, ProvisionedConcurrencyChanged
 from ember.invoke.invoker import Invoker, config_key
 from ember.invoke.scheduler import Scheduler
 from ember.models import FunctionConfig
@@ -22,6 +24,9 @@ from ember.models import FunctionConfig
 log = logging.getLogger(__name__)
 
 REFILL_INTERVAL_S = 2.0
+
+#: (function name, qualifier) → the version it runs now, from the store; None when it is gone
+VersionResolver = Callable[[str, str], Awaitable[FunctionConfig | None]]
 
 
 class ProvisioningStatus(StrEnum):
@@ -44,9 +49,13 @@ class Target:
 
 
 class Provisioner:
-    def __init__(self, invoker: Invoker, scheduler: Scheduler) -> None:
+    """Keeps the provisioned environments the store asks for: loaded at start (`apply` for each
+    stored configuration) and kept by the change feed (`on_change`)."""
+
+    def __init__(self, invoker: Invoker, scheduler: Scheduler, resolve: VersionResolver) -> None:
         self.invoker = invoker
         self.scheduler = scheduler
+        self.resolve = resolve
         self._targets: dict[tuple[str, str], Target] = {}
         self._watcher: asyncio.Task[None] | None = None
 
@@ -62,6 +71,23 @@ class Provisioner:
         self._targets[(function_name, qualifier)] = target
         target.task = asyncio.create_task(self._fill(target))
         return target
+
+    async def on_change(self, change: Change) -> None:
+        """The change feed's subscriber."""
+        if isinstance(change, ProvisionedConcurrencyChanged):
+            await self.apply(change)
+        elif isinstance(change, FunctionDeleted):
+            await self.remove(change.function_name, change.version)
+
+    async def apply(self, change: ProvisionedConcurrencyChanged) -> None:
+        """Follow a stored provisioned concurrency configuration: keep its environments, or stop."""
+        if change.requested is None:
+            await self.remove(change.function_name, change.qualifier)
+            return
+        function = await self.resolve(change.function_name, change.qualifier)
+        if function is None:
+            return  # its version or alias is gone
+        self.set(change.function_name, change.qualifier, function, change.requested)
 
     def get(self, function_name: str, qualifier: str) -> Target | None:
         return self._targets.get((function_name, qualifier))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ember.errors import TooManyRequestsException
+from ember.feed.base import Change, ConcurrencyChanged, FunctionChanged, FunctionDeleted
 from ember.invoke.environment import Environment, EnvironmentState, InitResult
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,9 @@ class Scheduler:
         self._idle: dict[str, list[Environment]] = defaultdict(list)  # by config key
         self._all: set[Environment] = set()
         self._in_flight: Counter[str] = Counter()  # by function name
-        self._reserved: dict[str, int] = {}  # function name → reserved concurrency
+        #: function name → reserved concurrency: a cache of the store's, loaded at start
+        #: (`load_reserved`) and kept by the change feed (`on_change`)
+        self._reserved: dict[str, int] = {}
         self._reaper: asyncio.Task[None] | None = None
         self.is_shutting_down = False
 
@@ -80,12 +83,24 @@ class Scheduler:
     def unreserved_limit(self) -> int:
         return self.limits.account_concurrency - sum(self._reserved.values())
 
-    def set_reserved(self, function_name: str, reserved: int | None) -> None:
-        """Keep the scheduler's view of a function's reserved concurrency (None: unreserved)."""
-        if reserved is None:
-            self._reserved.pop(function_name, None)
-        else:
-            self._reserved[function_name] = reserved
+    def load_reserved(self, reserved: dict[str, int]) -> None:
+        """Start from the store's reserved concurrency (function name → reserved; the others have none)."""
+        self._reserved = dict(reserved)
+
+    async def on_change(self, change: Change) -> None:
+        """The change feed's subscriber: reserved concurrency follows the store, and idle
+        environments of a configuration that changed or went retire."""
+        if isinstance(change, ConcurrencyChanged):
+            if change.reserved is None:
+                self._reserved.pop(change.function_name, None)
+            else:
+                self._reserved[change.function_name] = change.reserved
+        elif isinstance(change, FunctionChanged):
+            await self.retire_function(change.function_name, change.version)
+        elif isinstance(change, FunctionDeleted):
+            if change.version is None:
+                self._reserved.pop(change.function_name, None)
+            await self.retire_function(change.function_name, change.version)
 
     def code_dirs_in_use(self) -> set[Path]:
         """The code and layer folders live environments read, busy or idle."""

@@ -25,7 +25,7 @@ class AccountOperations:
                 "CodeSizeUnzipped": MAX_UNZIPPED_BYTES,
                 "CodeSizeZipped": MAX_ZIPPED_BYTES,
                 "ConcurrentExecutions": concurrency,
-                "UnreservedConcurrentExecutions": self.backend.scheduler.unreserved_limit,
+                "UnreservedConcurrentExecutions": await self.backend.unreserved_limit(),
             },
             "AccountUsage": {"TotalCodeSize": code_bytes, "FunctionCount": count},
         }

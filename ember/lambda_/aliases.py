@@ -15,6 +15,7 @@ from ember.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
+from ember.feed.base import AliasChanged
 from ember.lambda_ import paging, wire
 from ember.lambda_.backend import LambdaBackend
 from ember.models import Alias
@@ -75,6 +76,7 @@ class AliasOperations:
             raise ResourceConflictException(
                 f"Alias already exists: {self.backend.arn(ref.name, alias.name)}"
             ) from None
+        await self.backend.feed.publish(AliasChanged(ref.name, alias.name))
         return self._wire(alias)
 
     async def get_alias(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -115,6 +117,7 @@ class AliasOperations:
             updated = current.revised(function_version=version, additional_weights=weights,
                                       description=p.get("Description", current.description))
             if await self.backend.store.replace_alias(updated, current.revision_id):
+                await self.backend.feed.publish(AliasChanged(ref.name, updated.name))
                 return self._wire(updated)
         raise ResourceConflictException(f"The alias {p['Name']} is being updated; try again")
 
@@ -122,6 +125,7 @@ class AliasOperations:
         ref = self.backend.resolve(p["FunctionName"])
         await self.backend.get(ref)
         await self.backend.store.delete_alias(ref.name, p["Name"])  # Lambda answers 204 either way
+        await self.backend.feed.publish(AliasChanged(ref.name, p["Name"]))
         return {}
 
 

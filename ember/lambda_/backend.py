@@ -1,4 +1,5 @@
-"""What the Lambda operation handlers share: settings, store, blobs, runtimes, invoker and async queue."""
+"""What the Lambda operation handlers share: settings, store, blobs, runtimes, invoker, async queue
+and the change feed they publish on once the store has committed."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from ember.code import package
 from ember.code.collector import CodeCollector
 from ember.config import Settings
 from ember.disk_health import DataDiskFull, DiskHealth, is_full_error
-from ember.errors import InvalidParameterValueException, ResourceNotFoundException
+from ember.errors import EmberError, InvalidParameterValueException, ResourceNotFoundException
+from ember.feed.base import ChangeFeed
 from ember.invoke.async_queue import AsyncQueue
 from ember.invoke.dispatcher import AsyncTarget
 from ember.invoke.invoker import Invoker
@@ -40,6 +42,8 @@ class LambdaBackend:
     provisioner: Provisioner
     #: Event invocations, durable from the 202 until they have run
     async_queue: AsyncQueue
+    #: what the handlers committed, told to the scheduler, provisioner and dispatcher
+    feed: ChangeFeed
     #: deletes zips and unpacked trees nothing uses any more
     collector: CodeCollector = field(init=False)
     #: whether the data disk has room; adding code is refused when it has not
@@ -153,6 +157,26 @@ class LambdaBackend:
         if target is None:
             raise self.not_found(ref.name, shown)
         return target, alias
+
+    async def reserved_concurrency(self) -> dict[str, int]:
+        """Every function's reserved concurrency, from the store (functions without one left out)."""
+        reserved: dict[str, int] = {}
+        after = None
+        while page := await self.store.list_functions(after, 500):
+            reserved.update((f.name, f.reserved_concurrency) for f in page if f.reserved_concurrency is not None)
+            after = page[-1].name
+        return reserved
+
+    async def unreserved_limit(self) -> int:
+        """The account's concurrency that no function has reserved, from the store."""
+        return self.settings.account_concurrency - sum((await self.reserved_concurrency()).values())
+
+    async def provisioned_version(self, function_name: str, qualifier: str) -> FunctionConfig | None:
+        """The version a provisioned concurrency configuration runs now; None when it is gone."""
+        try:
+            return await self.get(self.resolve(function_name, qualifier))
+        except EmberError:
+            return None
 
     async def pick_version(self, alias: Alias, primary: FunctionConfig) -> FunctionConfig:
         """The version an invocation through `alias` runs: the additional one with its weight."""

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from ember.errors import InvalidParameterValueException, ProvisionedConcurrencyConfigNotFoundException
+from ember.feed.base import ConcurrencyChanged, ProvisionedConcurrencyChanged
 from ember.lambda_ import paging
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.functions import FunctionOperations
@@ -25,16 +26,16 @@ class ConcurrencyOperations:
     async def put_function_concurrency(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         ref = self.backend.resolve(p["FunctionName"])
         reserved = p["ReservedConcurrentExecutions"]
-        scheduler = self.backend.scheduler
+        account_concurrency = self.backend.settings.account_concurrency
         current = (await self.backend.get(ref)).reserved_concurrency or 0
-        reserved_by_others = scheduler.limits.account_concurrency - scheduler.unreserved_limit - current
-        if scheduler.limits.account_concurrency - (reserved_by_others + reserved) < MIN_UNRESERVED:
+        reserved_by_others = account_concurrency - await self.backend.unreserved_limit() - current
+        if account_concurrency - (reserved_by_others + reserved) < MIN_UNRESERVED:
             raise InvalidParameterValueException(
                 "Specified ReservedConcurrentExecutions for function decreases account's "
                 f"UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED}]."
             )
         await self.functions.apply_update(ref.name, None, lambda f: replace(f, reserved_concurrency=reserved))
-        scheduler.set_reserved(ref.name, reserved)
+        await self.backend.feed.publish(ConcurrencyChanged(ref.name, reserved))
         return {"ReservedConcurrentExecutions": reserved}
 
     async def get_function_concurrency(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +48,7 @@ class ConcurrencyOperations:
         ref = self.backend.resolve(p["FunctionName"])
         await self.backend.get(ref)
         await self.functions.apply_update(ref.name, None, lambda f: replace(f, reserved_concurrency=None))
-        self.backend.scheduler.set_reserved(ref.name, None)
+        await self.backend.feed.publish(ConcurrencyChanged(ref.name, None))
         return {}
 
     async def put_provisioned_concurrency_config(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +58,7 @@ class ConcurrencyOperations:
                 "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
             )
         latest = await self.backend.get(self.backend.resolve(ref.name))
-        function = await self.backend.get(ref, show_qualifier=True)
+        await self.backend.get(ref, show_qualifier=True)  # not found, naming the qualifier
         requested = p["ProvisionedConcurrentExecutions"]
         ceiling = latest.reserved_concurrency
         if ceiling is not None and requested > ceiling:
@@ -65,7 +66,7 @@ class ConcurrencyOperations:
                 "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for "
                 "function"
             )
-        unreserved = self.backend.scheduler.unreserved_limit - MIN_UNRESERVED
+        unreserved = await self.backend.unreserved_limit() - MIN_UNRESERVED
         if ceiling is None and requested > unreserved:
             raise InvalidParameterValueException(
                 f"Specified ConcurrentExecutions for function is greater than account's unreserved concurrency "
@@ -73,11 +74,13 @@ class ConcurrencyOperations:
             )
         config = ProvisionedConfig(ref.name, str(ref.qualifier), requested, now_iso())
         await self.backend.store.put_provisioned(config)
-        target = self.backend.provisioner.set(ref.name, config.qualifier, function, requested)
+        await self.backend.feed.publish(ProvisionedConcurrencyChanged(ref.name, config.qualifier, requested))
+        # What this server's provisioner now does about it (the feed delivered before returning).
+        target = self.backend.provisioner.get(ref.name, config.qualifier)
         return {
             "RequestedProvisionedConcurrentExecutions": requested,
-            "AllocatedProvisionedConcurrentExecutions": self.backend.provisioner.available(target),
-            "Status": target.status.value,
+            "AllocatedProvisionedConcurrentExecutions": self.backend.provisioner.available(target) if target else 0,
+            "Status": target.status.value if target else "IN_PROGRESS",
             "LastModified": config.last_modified,
         }
 
@@ -123,5 +126,5 @@ class ConcurrencyOperations:
         # Idempotent, as on AWS: deleting a configuration that is not there answers 204 (the model
         # names no ProvisionedConcurrencyConfigNotFoundException for this operation).
         await self.backend.store.delete_provisioned(ref.name, str(ref.qualifier))
-        await self.backend.provisioner.remove(ref.name, str(ref.qualifier))
+        await self.backend.feed.publish(ProvisionedConcurrencyChanged(ref.name, str(ref.qualifier), None))
         return {}

@@ -14,6 +14,7 @@ from ember.errors import (
     ResourceConflictException,
     ResourceNotFoundException,
 )
+from ember.feed.base import FunctionChanged, FunctionDeleted
 from ember.lambda_ import versions, wire
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.destinations import check_dead_letter_target
@@ -81,6 +82,7 @@ class FunctionOperations:
                 dead_letter_target_arn=dead_letter_target_arn,
             )
             await self.backend.store.create_function(function)
+        await self.backend.feed.publish(FunctionChanged(ref.name))
         if p.get("Publish"):
             # Lambda answers CreateFunction with the unqualified ARN, whatever it published.
             version = await versions.publish(self.backend, function)
@@ -133,7 +135,7 @@ class FunctionOperations:
                 function = await self.backend.get(ref)
                 return self._configuration(function.revised(code=code))
             updated = await self.apply_update(ref.name, p.get("RevisionId"), change)
-        await self.backend.scheduler.retire_function(ref.name, "$LATEST")
+        await self.backend.feed.publish(FunctionChanged(ref.name))  # its idle environments retire
         self.backend.collector.forget_function(replaced[-1])  # its code, unless a version keeps it
         if p.get("Publish"):
             version = await versions.publish(self.backend, updated)
@@ -168,7 +170,7 @@ class FunctionOperations:
             return current.revised(**changes)
 
         updated = await self.apply_update(ref.name, p.get("RevisionId"), change)
-        await self.backend.scheduler.retire_function(ref.name, "$LATEST")
+        await self.backend.feed.publish(FunctionChanged(ref.name))  # its idle environments retire
         if "layers" in changes:
             self.backend.collector.forget_function(replaced[-1])  # its layers and their merge may be unused now
         return self._configuration(updated)
@@ -197,9 +199,7 @@ class FunctionOperations:
         if ref.qualifier is not None:
             await self._delete_version(ref.name, ref.qualifier)
             return {"StatusCode": 204}
-        await self.backend.provisioner.remove(ref.name)
         await self.backend.store.delete_provisioned(ref.name)
-        self.backend.scheduler.set_reserved(ref.name, None)
         records = [latest] if (latest := await self.backend.store.get_function(ref.name)) else []
         records += await self.backend.store.list_versions(ref.name)
         if not await self.backend.store.delete_function(ref.name):
@@ -209,7 +209,8 @@ class FunctionOperations:
         discarded = await self.backend.async_queue.discard_function(ref.name)
         if discarded:
             log.info("discarded %d queued Event invocation(s) of deleted function %s", discarded, ref.name)
-        await self.backend.scheduler.retire_function(ref.name)
+        # Its provisioned environments stop, its reservation and idle environments go.
+        await self.backend.feed.publish(FunctionDeleted(ref.name))
         for record in records:  # their code goes once no other function, version or layer uses it
             self.backend.collector.forget_function(record)
         return {"StatusCode": 204}  # the model says 200, but Lambda answers 204 (botocore reports it)
@@ -227,8 +228,7 @@ class FunctionOperations:
             )
         await self.backend.store.delete_version(name, version)
         await self.backend.store.delete_provisioned(name, version)
-        await self.backend.provisioner.remove(name, version)
-        await self.backend.scheduler.retire_function(name, version)
+        await self.backend.feed.publish(FunctionDeleted(name, version))
         self.backend.collector.forget_function(record)
 
 

@@ -437,3 +437,18 @@ def test_an_event_interrupted_by_shutdown_runs_again_without_using_an_attempt(st
     start_server(data_dir=data_dir, env={"EMBER_SHUTDOWN_GRACE_S": "1"})
     second_env = wait_for_note(marker, "started", "the interrupted Event invocation to run again", timeout_s=60)
     assert second_env != first_env
+
+
+def test_store_and_queue_urls_choose_where_the_databases_are(start_server, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ember = start_server(env={"EMBER_STORE_URL": f"sqlite://{elsewhere / 'meta.db'}",
+                              "EMBER_QUEUE_URL": f"sqlite://{elsewhere / 'queue.db'}"})
+    client = ember.lambda_client()
+    try:
+        create(client, "kept-elsewhere")
+        assert client.get_function(FunctionName="kept-elsewhere")["Configuration"]["FunctionName"] == "kept-elsewhere"
+    finally:
+        client.close()
+    assert (elsewhere / "meta.db").is_file() and (elsewhere / "queue.db").is_file()
+    assert not (ember.data_dir / "ember.db").exists() and not (ember.data_dir / "async-queue.db").exists()

@@ -33,6 +33,8 @@ SAMPLES: dict[str, tuple[object, str]] = {
     "header_timeout_s": (3.0, "4"),
     "body_timeout_s": (5.0, "6"),
     "max_connections": (50, "60"),
+    "store_url": ("sqlite:///srv/ember/meta.db", "sqlite:///var/lib/ember/meta.db"),
+    "queue_url": ("sqlite:///srv/ember/queue.db", "sqlite:///var/lib/ember/queue.db"),
 }
 
 
@@ -77,6 +79,9 @@ def test_units_are_converted_once_at_the_boundary() -> None:
     ("EMBER_ASYNC_THROTTLE_BACKOFF_S", "1", "two positive values"),
     ("EMBER_ASYNC_CONCURRENCY", "-1", "cannot be negative"),
     ("EMBER_MAX_CONNECTIONS", "0", "at least 1"),
+    ("EMBER_STORE_URL", "postgres://db/ember", "EMBER_STORE_URL names an unknown backend"),
+    ("EMBER_QUEUE_URL", "nats://queue", "EMBER_QUEUE_URL names an unknown backend"),
+    ("EMBER_STORE_URL", "/srv/ember.db", "is not a URL"),
 ])
 def test_a_bad_value_names_its_variable_and_what_is_wrong(variable: str, text: str, says: str) -> None:
     with pytest.raises(SettingsError) as raised:
@@ -87,3 +92,19 @@ def test_a_bad_value_names_its_variable_and_what_is_wrong(variable: str, text: s
 def test_a_bad_flag_value_names_the_flag() -> None:
     with pytest.raises(SettingsError, match="--keep-alive must be at least 0.1"):
         Settings.load({"keep_alive_s": 0.0}, environ={}, flag_names={"keep_alive_s": "--keep-alive"})
+
+
+def test_backend_urls_default_to_sqlite_files_in_the_data_dir() -> None:
+    settings = Settings(data_dir=Path("/srv/ember"))
+    assert settings.store_backend == ("sqlite", {"path": Path("/srv/ember/ember.db")})
+    assert settings.queue_backend == ("sqlite", {"path": Path("/srv/ember/async-queue.db")})
+    elsewhere = Settings(store_url="sqlite:///var/lib/meta.db", queue_url="sqlite://relative/queue.db")
+    assert elsewhere.store_backend == ("sqlite", {"path": Path("/var/lib/meta.db")})
+    assert elsewhere.queue_backend == ("sqlite", {"path": Path("relative/queue.db")})
+
+
+def test_url_schemes_are_the_registries_names() -> None:
+    from ember.config import QUEUE_SCHEMES, STORE_SCHEMES
+    from ember.invoke.async_queue import ASYNC_QUEUES
+    from ember.store import STORES
+    assert set(STORE_SCHEMES) == set(STORES) and set(QUEUE_SCHEMES) == set(ASYNC_QUEUES)
