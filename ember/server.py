@@ -10,6 +10,7 @@ import time
 
 from ember import __version__
 from ember.blobs import open_blob_store
+from ember.code.cache import CodeCache
 from ember.config import Settings
 from ember.dashboard.routes import dashboard_routes
 from ember.data_dir import secure_data_dir
@@ -68,12 +69,14 @@ class Ember:
         scheduler.start()
         self.telemetry = TelemetryPipeline(settings.data_dir, scheduler, settings.metrics_retention_s)
         self.telemetry.start()
-        invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes, self.telemetry.recorder)
+        blobs = open_blob_store("local", root=settings.code_dir)
+        invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes, CodeCache(blobs, settings.unpacked_dir),
+                          self.telemetry.recorder)
         provisioner = Provisioner(invoker, scheduler)
         provisioner.start()
         # Opening the queue puts back in line any event a previous server was running when it died.
         async_queue = open_async_queue("sqlite", path=settings.async_queue_path)
-        self.backend = LambdaBackend(settings, store, open_blob_store("local", root=settings.code_dir), self.runtimes,
+        self.backend = LambdaBackend(settings, store, blobs, self.runtimes,
                                      scheduler, invoker, provisioner, async_queue)
         lambda_service, routes = build_lambda_service(self.backend)
         logs_service = build_logs_service(self.telemetry.log_store, self.telemetry.log_writer, settings.region,
