@@ -42,7 +42,7 @@ class CodeCache:
         self.blobs = blobs
         self.root = root
         self._guard = threading.Lock()
-        self._building: dict[str, threading.Lock] = {}  # one lock per folder being made or removed
+        self._building: dict[str, threading.Lock] = {}  # one lock per folder name: makes and removes wait their turn
 
     # On the event loop ---------------------------------------------------------------------
 
