@@ -10,6 +10,7 @@ import time
 
 from ember import __version__
 from ember.blobs import open_blob_store
+from ember.code.cache import CodeCache
 from ember.config import Settings
 from ember.dashboard.routes import dashboard_routes
 from ember.data_dir import secure_data_dir
@@ -71,7 +72,9 @@ class Ember:
         scheduler.start()
         self.telemetry = TelemetryPipeline(settings.data_dir, scheduler, settings.metrics_retention_s)
         self.telemetry.start()
-        invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes, self.telemetry.recorder)
+        blobs = open_blob_store("local", root=settings.code_dir)
+        invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes, CodeCache(blobs, settings.unpacked_dir),
+                          self.telemetry.recorder)
 
         async def provisioned_version(function_name: str, qualifier: str) -> FunctionConfig | None:
             assert self.backend is not None
@@ -86,7 +89,7 @@ class Ember:
         feed = open_change_feed("memory")
         feed.subscribe(provisioner.on_change)
         feed.subscribe(scheduler.on_change)
-        self.backend = LambdaBackend(settings, store, open_blob_store("local", root=settings.code_dir), self.runtimes,
+        self.backend = LambdaBackend(settings, store, blobs, self.runtimes,
                                      scheduler, invoker, provisioner, async_queue, feed)
         lambda_service, routes = build_lambda_service(self.backend)
         logs_service = build_logs_service(self.telemetry.log_store, self.telemetry.log_writer, settings.region,

@@ -1,5 +1,5 @@
 """Giving back the disk that code no longer in use holds: stored zips (data/code), their
-unpacked trees and layers' merged /opt folders (data/unpacked).
+unpacked trees and layers' merged /opt folders (the code cache, data/unpacked).
 
 The Store is the source of truth for what is in use (`Store.code_references`). Two users it
 cannot see are guarded here:
@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ember.blobs.base import BlobStore
+from ember.code.cache import CodeCache
 from ember.code.merge import merged_layers_dir
 from ember.models import FunctionConfig
 from ember.store.base import Store
@@ -34,8 +32,6 @@ log = logging.getLogger(__name__)
 
 #: how often trees kept for a live environment are tried again
 RETRY_INTERVAL_S = 30.0
-#: names of half-made or half-deleted things in data/unpacked (staging, renames)
-_STAGING_PREFIXES = (".unpacking-", ".merging-", ".deleting-")
 
 
 def code_names(function: FunctionConfig, unpacked_dir: Path) -> set[str]:
@@ -50,11 +46,12 @@ def code_names(function: FunctionConfig, unpacked_dir: Path) -> set[str]:
 class CodeCollector:
     """Deletes blobs and unpacked trees once nothing uses them (see the module docstring)."""
 
-    def __init__(self, store: Store, blobs: BlobStore, unpacked_dir: Path,
+    def __init__(self, store: Store, blobs: BlobStore, cache: CodeCache,
                  in_use: Callable[[], set[Path]]) -> None:
         self.store = store
         self.blobs = blobs
-        self.unpacked_dir = unpacked_dir
+        self.cache = cache
+        self.unpacked_dir = cache.root
         self.in_use = in_use
         self._lock = threading.Condition()  # pins come from worker threads (storing a package)
         self._pins: Counter[str] = Counter()
@@ -146,28 +143,11 @@ class CodeCollector:
     def _delete(self, names: set[str]) -> None:
         freed = 0
         for name in names:
-            tree = self.unpacked_dir / name
-            if tree.is_dir():
-                # Renamed first: a crash half-way leaves a staging name, never a partial tree
-                # under the name a cold start would trust.
-                doomed = tempfile.mkdtemp(dir=self.unpacked_dir, prefix=".deleting-")
-                os.replace(tree, os.path.join(doomed, name))
-                shutil.rmtree(doomed, ignore_errors=True)
+            self.cache.remove(name)
             if not name.startswith("opt-"):
                 freed += self.blobs.delete(name)
         log.info("deleted %d unused package(s) and tree(s), %d bytes of zips", len(names), freed)
 
     def _remove_leftovers_and_list(self) -> set[str]:
         self.blobs.remove_incomplete()
-        names: set[str] = set(self.blobs.digests())
-        if not self.unpacked_dir.is_dir():
-            return names
-        for entry in self.unpacked_dir.iterdir():
-            if entry.name.startswith(_STAGING_PREFIXES):
-                if entry.is_dir():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
-            else:
-                names.add(entry.name)
-        return names
+        return set(self.blobs.digests()) | self.cache.remove_leftovers_and_list()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -11,10 +10,9 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from ember.arns import function_arn
-from ember.code.merge import merge_layers, merged_layers_dir
+from ember.code.cache import CodeCache
 from ember.config import Settings
 from ember.disk_health import DataDiskFull, is_full_error
 from ember.errors import ServiceException, TooManyRequestsException
@@ -71,14 +69,15 @@ def config_key(function: FunctionConfig) -> str:
 
 class Invoker:
     def __init__(self, settings: Settings, sandbox: Sandbox, scheduler: Scheduler,
-                 runtimes: dict[str, Runtime], telemetry: Telemetry | None = None) -> None:
+                 runtimes: dict[str, Runtime], code: CodeCache, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
+        #: where environments get their code and merged layers from (unpacked on demand)
+        self.code = code
         self.sandbox = sandbox
         self.scheduler = scheduler
         self.runtimes = runtimes
         #: told of every invocation's start, end (log, duration, error) and throttle
         self.telemetry = telemetry or Telemetry()
-        self._merged_layers: set[Path] = set()
         self.specs = SpecBuilder(settings, sandbox)
         #: what every environment's Runtime API connections may take of the server's descriptors
         self.connection_budget = runtime_api_connection_budget()
@@ -88,12 +87,11 @@ class Invoker:
 
     async def invoke(self, function: FunctionConfig, request: InvokeRequest) -> InvokeResult:
         key = config_key(function)
-        opt_dir = await self._prepare_layers(function)
         started_ms = int(time.time() * 1000)
         try:
             env, init = await self.scheduler.acquire(
                 function.name, key, function.memory_mb,
-                lambda track: self._cold_start(function, opt_dir, "on-demand", track))
+                lambda track: self._cold_start(function, "on-demand", track))
         except TooManyRequestsException:
             self.telemetry.invocation_throttled(function.name, request.qualifier)
             raise
@@ -176,32 +174,23 @@ class Invoker:
             line += f"\t{self.sandbox.warning}"
         return line + "\t\n"
 
-    async def _prepare_layers(self, function: FunctionConfig) -> Path | None:
-        """The function's layers merged into one folder (built once per set of layers)."""
-        if not function.layers:
-            return None
-        digests = [layer.code.sha256_hex for layer in function.layers]
-        merged = merged_layers_dir(self.settings.unpacked_dir, digests)
-        if merged not in self._merged_layers or not merged.is_dir():  # unused merges are collected
-            await asyncio.to_thread(merge_layers, self.settings.unpacked_dir, digests)
-            self._merged_layers.add(merged)
-        return merged
-
     async def provision(self, function: FunctionConfig) -> InitResult:
         """Start one provisioned-concurrency environment for `function` and park it ready."""
-        opt_dir = await self._prepare_layers(function)
         return await self.scheduler.start_spare(
-            function.memory_mb, lambda track: self._cold_start(function, opt_dir, "provisioned-concurrency", track))
+            function.memory_mb, lambda track: self._cold_start(function, "provisioned-concurrency", track))
 
-    async def _cold_start(self, function: FunctionConfig, opt_dir: Path | None, initialization_type: str,
+    async def _cold_start(self, function: FunctionConfig, initialization_type: str,
                           track: Callable[[Environment], None]) -> tuple[Environment, InitResult]:
         """A new environment for `function`: a parked one given the function, else a fresh one."""
         runtime = self.runtimes[function.runtime]
+        # Only a cold start needs the code on disk: unpacked (and layers merged) the first time here.
+        task_dir, opt_dir = await self.code.prepare(function.code.sha256_hex,
+                                                    [layer.code.sha256_hex for layer in function.layers])
         extensions = external_extensions(opt_dir)
         try:
-            spec = self.specs.for_function(function, runtime, opt_dir, extensions, initialization_type)
+            spec = self.specs.for_function(function, runtime, task_dir, opt_dir, extensions, initialization_type)
         except InvalidEntrypoint as exc:
-            env = self._environment(function, runtime, self.specs.refused(function), extensions)
+            env = self._environment(function, runtime, self.specs.refused(function, task_dir), extensions)
             track(env)
             return env, env.refuse(Outcome(OutcomeKind.INIT_ERROR, _error_json(str(exc), "Runtime.InvalidEntrypoint"),
                                            "Runtime.InvalidEntrypoint"))

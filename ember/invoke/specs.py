@@ -41,20 +41,17 @@ class SpecBuilder:
         helper = helper_python()
         self.helper_python = str(helper) if helper else None
 
-    def code_dir(self, function: FunctionConfig) -> Path:
-        return self.settings.unpacked_dir / function.code.sha256_hex
-
     def _roots(self, task_dir: Path, lang_dir: Path | None, opt_dir: Path | None) -> Roots:
         return Roots(task=self.sandbox.task_root(task_dir), runtime=self.sandbox.runtime_root(RUNTIME_FILES_DIR),
                      lang=self.sandbox.lang_root(lang_dir) if lang_dir else None, opt=self.sandbox.opt_root(opt_dir))
 
-    def for_function(self, function: FunctionConfig, runtime: Runtime, opt_dir: Path | None,
+    def for_function(self, function: FunctionConfig, runtime: Runtime, task_dir: Path, opt_dir: Path | None,
                      extensions: tuple[str, ...], initialization_type: str) -> SandboxSpec:
-        """What the sandbox starts for `function` (with `extensions` from its layers' /opt/extensions);
-        InvalidEntrypoint for a custom runtime without a bootstrap it can run."""
+        """What the sandbox starts for `function`, its code unpacked in `task_dir` and its layers merged
+        in `opt_dir` (with `extensions` from its /opt/extensions); InvalidEntrypoint for a custom
+        runtime without a bootstrap it can run."""
         environment_id = new_environment_id()
         lang_dir = runtime.lang_dir()
-        task_dir = self.code_dir(function)
         roots = self._roots(task_dir, lang_dir, opt_dir)
         entrypoint = None
         if runtime.kind is RuntimeKind.PROVIDED:
@@ -104,10 +101,10 @@ class SpecBuilder:
             python=argv[0],
         )
 
-    def refused(self, function: FunctionConfig) -> SandboxSpec:
+    def refused(self, function: FunctionConfig, task_dir: Path) -> SandboxSpec:
         """The spec of an environment refused before it starts (nothing is made from it)."""
         environment_id = new_environment_id()
-        return SandboxSpec(environment_id=environment_id, argv=[], env={}, task_dir=self.code_dir(function),
+        return SandboxSpec(environment_id=environment_id, argv=[], env={}, task_dir=task_dir,
                            runtime_dir=RUNTIME_FILES_DIR, lang_dir=None, opt_dir=None,
                            work_dir=self.settings.environments_dir / environment_id, memory_mb=function.memory_mb,
                            tmp_size_mb=function.ephemeral_storage_mb)

@@ -52,8 +52,7 @@ class LambdaBackend:
     def __post_init__(self) -> None:
         self.disk = DiskHealth(self.settings.data_dir)
         self.disk.reason()  # makes the reserve a delete may need on a full disk
-        self.collector = CodeCollector(self.store, self.blobs, self.settings.unpacked_dir,
-                                       self.scheduler.code_dirs_in_use)
+        self.collector = CodeCollector(self.store, self.blobs, self.invoker.code, self.scheduler.code_dirs_in_use)
 
     def arn(self, name: str, qualifier: str | None = None) -> str:
         return function_arn(self.settings.region, self.settings.account_id, name, qualifier)
@@ -73,7 +72,7 @@ class LambdaBackend:
 
     @contextlib.asynccontextmanager
     async def stored_code(self, code: dict[str, Any] | None, zip_file: bytes | None) -> AsyncIterator[FunctionCode]:
-        """Check, keep and unpack a deployment package (a function's or a layer's), kept from
+        """Check, keep and unpack (warming the code cache) a deployment package (a function's or a layer's), kept from
         collection until the block is done: commit the record using it inside the block. AWS's
         errors for sources Ember cannot read."""
         if zip_file is None:
@@ -108,7 +107,9 @@ class LambdaBackend:
         self.collector.pin(digest)
         try:
             self.blobs.put(data, digest)
-            package.unpack(data, self.settings.unpacked_dir / digest)
+            # Unpacking checks what check_zip cannot (damaged streams, symlinks that lead outside),
+            # and spares the first cold start the work.
+            self.invoker.code.warm(digest, data)
         except BaseException:
             self.collector.release(digest)  # refused after storing: its blob is collected
             raise

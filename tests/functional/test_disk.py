@@ -229,6 +229,38 @@ def test_leftovers_of_a_crash_are_collected_at_the_next_start(start_server) -> N
     assert json.loads(ember.lambda_client().invoke(FunctionName="f")["Payload"].read()) == {"ok": True}
 
 
+def test_code_missing_from_the_unpacked_folder_is_unpacked_again_from_the_stored_zip(start_server) -> None:
+    ember = start_server()
+    client = ember.lambda_client()
+    layer = client.publish_layer_version(
+        LayerName="lib", Content={"ZipFile": make_zip({"python/shared_lib.py": "VALUE = 'from the layer'\n"})})
+    code = make_zip({"index.py": "import os, shared_lib\n"
+                                 "def handler(event, context):\n"
+                                 "    return [shared_lib.VALUE, os.environ.get('ROUND')]\n"})
+    client.create_function(FunctionName="f", Runtime=DEFAULT_RUNTIME, Role=ROLE, Handler="index.handler",
+                           Code={"ZipFile": code}, Layers=[layer["LayerVersionArn"]])
+
+    def invoke() -> list:
+        return json.loads(client.invoke(FunctionName="f")["Payload"].read())
+
+    assert invoke() == ["from the layer", None]
+
+    # With the server stopped (or a worker that never had it): every tree, the merged /opt too.
+    ember.stop()
+    shutil.rmtree(ember.data_dir / "unpacked")
+    ember = start_server(data_dir=ember.data_dir)
+    client = ember.lambda_client()
+    assert invoke() == ["from the layer", None]
+    assert sha256_hex(code) in unpacked_trees(ember.data_dir)
+
+    # While the server runs and no environment reads it (a configuration change retired them).
+    client.update_function_configuration(FunctionName="f", Environment={"Variables": {"ROUND": "2"}})
+    client.get_waiter("function_updated_v2").wait(FunctionName="f")
+    assert wait_until(lambda: health(ember)["environments"] == 0)
+    shutil.rmtree(ember.data_dir / "unpacked" / sha256_hex(code))
+    assert invoke() == ["from the layer", "2"]
+
+
 def health(ember: EmberServer) -> dict:
     return json.loads(urllib3.request("GET", f"{ember.url}/_ember/health").data)
 

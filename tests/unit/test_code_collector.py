@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ember.blobs.local import LocalBlobStore
+from ember.code.cache import CodeCache
 from ember.code.collector import CodeCollector
 from ember.code.merge import merged_layers_dir
 from ember.models import FunctionCode, FunctionConfig, FunctionLayer, LayerVersion
@@ -35,7 +36,7 @@ def run(tmp_path: Path, scenario) -> None:
         unpacked = tmp_path / "unpacked"
         unpacked.mkdir()
         in_use: set[Path] = set()
-        collector = CodeCollector(store, blobs, unpacked, lambda: set(in_use))
+        collector = CodeCollector(store, blobs, CodeCache(blobs, unpacked), lambda: set(in_use))
         try:
             await scenario(store, blobs, unpacked, collector, in_use)
         finally:
