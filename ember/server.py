@@ -73,7 +73,7 @@ class Ember:
         scheduler = Scheduler(Limits(settings.account_concurrency, settings.memory_budget_mb), settings.keep_alive_s,
                               clock)
         scheduler.start()
-        self.telemetry = TelemetryPipeline(settings.data_dir, scheduler, settings.metrics_retention_s)
+        self.telemetry = TelemetryPipeline(settings.data_dir, scheduler, settings.metrics_retention_s, clock)
         self.telemetry.start()
         blobs = open_blob_store("local", root=settings.code_dir)
         invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes, CodeCache(blobs, settings.unpacked_dir),
