@@ -77,13 +77,13 @@ class Ember:
         self.telemetry.start()
         blobs = open_blob_store("local", root=settings.code_dir)
         invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes, CodeCache(blobs, settings.unpacked_dir),
-                          self.telemetry.recorder)
+                          self.telemetry.recorder, clock)
 
         async def provisioned_version(function_name: str, qualifier: str) -> FunctionConfig | None:
             assert self.backend is not None
             return await self.backend.provisioned_version(function_name, qualifier)
 
-        provisioner = Provisioner(invoker, scheduler, provisioned_version)
+        provisioner = Provisioner(invoker, scheduler, provisioned_version, clock)
         provisioner.start()
         # Opening the queue puts back in line any event a previous server was running when it died.
         queue_kind, queue_options = settings.queue_backend
