@@ -159,3 +159,26 @@ class TestRetries:
             assert queue.finished == [(7, [])]
 
         asyncio.run(scenario())
+
+
+class TestRoomAfterThrottles:
+    def test_a_throttle_while_its_own_run_caps_its_room_without_backoff_until_a_round_succeeds(self) -> None:
+        async def scenario() -> None:
+            clock = FakeClock()
+            subject, queue, invoker = dispatcher(clock, "throttle")
+            invoker.scheduler._admit("f")
+            invoker.scheduler._admit("f")  # two of its invocations run (synchronous ones, say)
+            await subject._run(event(clock.time_ms(), throttles=3))
+            (_, deferral), = queue.deferred
+            assert deferral.visible_at_ms == clock.time_ms() and deferral.throttles == 3  # back in line at once
+            assert subject._room() == {"f": 0}
+            invoker.scheduler._leave("f")
+            invoker.scheduler._leave("f")
+            assert subject._room() == {"f": 2}
+            invoker.outcome = "succeed"
+            await subject._run(event(clock.time_ms()))
+            assert subject._room() == {"f": 2}
+            await subject._run(event(clock.time_ms()))  # a round of 2 successes: one more
+            assert subject._room() == {"f": 3}
+
+        asyncio.run(scenario())
