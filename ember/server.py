@@ -10,6 +10,7 @@ import time
 
 from ember import __version__
 from ember.blobs import open_blob_store
+from ember.clock import SystemClock
 from ember.code.cache import CodeCache
 from ember.config import Settings
 from ember.dashboard.routes import dashboard_routes
@@ -68,19 +69,21 @@ class Ember:
         secure_data_dir(settings.data_dir)
         store_kind, store_options = settings.store_backend
         store = open_store(store_kind, **store_options)
-        scheduler = Scheduler(Limits(settings.account_concurrency, settings.memory_budget_mb), settings.keep_alive_s)
+        clock = SystemClock()  # the one clock every component reads
+        scheduler = Scheduler(Limits(settings.account_concurrency, settings.memory_budget_mb), settings.keep_alive_s,
+                              clock)
         scheduler.start()
-        self.telemetry = TelemetryPipeline(settings.data_dir, scheduler, settings.metrics_retention_s)
+        self.telemetry = TelemetryPipeline(settings.data_dir, scheduler, settings.metrics_retention_s, clock)
         self.telemetry.start()
         blobs = open_blob_store("local", root=settings.code_dir)
         invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes, CodeCache(blobs, settings.unpacked_dir),
-                          self.telemetry.recorder)
+                          self.telemetry.recorder, clock)
 
         async def provisioned_version(function_name: str, qualifier: str) -> FunctionConfig | None:
             assert self.backend is not None
             return await self.backend.provisioned_version(function_name, qualifier)
 
-        provisioner = Provisioner(invoker, scheduler, provisioned_version)
+        provisioner = Provisioner(invoker, scheduler, provisioned_version, clock)
         provisioner.start()
         # Opening the queue puts back in line any event a previous server was running when it died.
         queue_kind, queue_options = settings.queue_backend
@@ -102,7 +105,7 @@ class Ember:
         await self.backend.collector.collect_everything()
         policy = DispatchPolicy(settings.async_concurrency, settings.async_retry_delays_s,
                                 settings.async_throttle_backoff_s)
-        self.dispatcher = AsyncDispatcher(async_queue, invoker, policy, self.backend.async_target)
+        self.dispatcher = AsyncDispatcher(async_queue, invoker, policy, self.backend.async_target, clock)
         feed.subscribe(self.dispatcher.on_change)
         await self._restore_state()
         self.dispatcher.start()

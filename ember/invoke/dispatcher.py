@@ -26,13 +26,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ember.arns import parse_function_ref
+from ember.clock import Clock, SystemClock
 from ember.errors import EmberError, ResourceNotFoundException, TooManyRequestsException
 from ember.feed.base import Change, ConcurrencyChanged, FunctionDeleted
 from ember.invoke.async_queue import AsyncQueue, Deferral, LastRun, NewEvent, QueuedEvent
@@ -76,8 +76,10 @@ TargetResolver = Callable[[str, str | None], Awaitable[AsyncTarget]]
 
 
 class AsyncDispatcher:
-    def __init__(self, queue: AsyncQueue, invoker: Invoker, policy: DispatchPolicy, resolve: TargetResolver) -> None:
+    def __init__(self, queue: AsyncQueue, invoker: Invoker, policy: DispatchPolicy, resolve: TargetResolver,
+                 clock: Clock | None = None) -> None:
         self.queue = queue
+        self.clock = clock or SystemClock()
         self.invoker = invoker
         self.policy = policy
         self.resolve = resolve
@@ -158,7 +160,7 @@ class AsyncDispatcher:
                 claim = await self.queue.claim(capacity, LEASE_S, room=self._room())
             except Exception:
                 log.exception("could not claim queued Event invocations; trying again shortly")
-                await asyncio.sleep(1.0)
+                await self.clock.sleep(1.0)
                 continue
             if not self.is_claiming:  # stopped while claiming: these wait for the next start
                 await self.queue.release([event.event_id for event in claim.events])
@@ -171,7 +173,7 @@ class AsyncDispatcher:
 
     def _room(self) -> dict[str, int]:
         """How many more events each limited function may be handed now (0 while its backoff lasts)."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         for name in [name for name, until in self._blocked_until.items() if until <= now]:
             del self._blocked_until[name]
         room: dict[str, int] = {}
@@ -197,9 +199,9 @@ class AsyncDispatcher:
     def _idle_timeout_s(self, next_visible_at_ms: int | None) -> float:
         timeout_s = RECHECK_S if self._is_waiting_on_others() else IDLE_S
         if next_visible_at_ms is not None:
-            timeout_s = min(timeout_s, max(0.0, next_visible_at_ms / 1000 - time.time()))
+            timeout_s = min(timeout_s, max(0.0, next_visible_at_ms / 1000 - self.clock.time_s()))
         if self._blocked_until:
-            timeout_s = min(timeout_s, max(0.0, min(self._blocked_until.values()) - time.monotonic()))
+            timeout_s = min(timeout_s, max(0.0, min(self._blocked_until.values()) - self.clock.monotonic()))
         return timeout_s
 
     async def _sleep(self, timeout_s: float, *, wait_for_put: bool) -> None:
@@ -253,7 +255,7 @@ class AsyncDispatcher:
                         event.function_name, f":{event.qualifier}" if event.qualifier else "")
             await self.queue.finish(event.event_id)
             return
-        now_ms = int(time.time() * 1000)
+        now_ms = self.clock.time_ms()
         max_age_s = target.config.effective_max_age_s if target.config else DEFAULT_MAX_EVENT_AGE_S
         expires_at_ms = event.enqueued_at_ms + max_age_s * 1000
         if now_ms >= expires_at_ms:
@@ -298,7 +300,7 @@ class AsyncDispatcher:
         if attempts <= allowed:
             delays = self.policy.retry_delays_s
             delay_ms = int(delays[min(attempts, len(delays)) - 1] * 1000)
-            retry_at_ms = int(time.time() * 1000) + delay_ms  # counted from the failure, not the start
+            retry_at_ms = self.clock.time_ms() + delay_ms  # counted from the failure, not the start
             await self.queue.defer(event.event_id, Deferral(min(retry_at_ms, expires_at_ms), attempts, 0,
                                                             expires_at_ms, last_run))
             return
@@ -313,7 +315,7 @@ class AsyncDispatcher:
         # It is at its limit: it runs no more than this at once until a round of successes says otherwise.
         self._caps[name] = running
         self._successes[name] = 0
-        await self.queue.defer(event.event_id, Deferral(int(time.time() * 1000), event.attempts, event.throttles,
+        await self.queue.defer(event.event_id, Deferral(self.clock.time_ms(), event.attempts, event.throttles,
                                                         expires_at_ms, event.last_run))
 
     async def _back_off(self, event: QueuedEvent, expires_at_ms: int) -> None:
@@ -321,8 +323,8 @@ class AsyncDispatcher:
         throttles = event.throttles + 1
         first_s, max_s = self.policy.throttle_backoff_s
         delay_s = min(first_s * 2 ** (throttles - 1), max_s)
-        self._blocked_until[event.function_name] = time.monotonic() + delay_s
-        visible_at_ms = min(int(time.time() * 1000) + math.ceil(delay_s * 1000), expires_at_ms)
+        self._blocked_until[event.function_name] = self.clock.monotonic() + delay_s
+        visible_at_ms = min(self.clock.time_ms() + math.ceil(delay_s * 1000), expires_at_ms)
         await self.queue.defer(event.event_id, Deferral(visible_at_ms, event.attempts, throttles, expires_at_ms,
                                                         event.last_run))
 

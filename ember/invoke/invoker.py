@@ -7,11 +7,11 @@ import hashlib
 import json
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ember.arns import function_arn
+from ember.clock import Clock, SystemClock
 from ember.code.cache import CodeCache
 from ember.config import Settings
 from ember.disk_health import DataDiskFull, is_full_error
@@ -69,8 +69,11 @@ def config_key(function: FunctionConfig) -> str:
 
 class Invoker:
     def __init__(self, settings: Settings, sandbox: Sandbox, scheduler: Scheduler,
-                 runtimes: dict[str, Runtime], code: CodeCache, telemetry: Telemetry | None = None) -> None:
+                 runtimes: dict[str, Runtime], code: CodeCache, telemetry: Telemetry | None = None,
+                 clock: Clock | None = None) -> None:
         self.settings = settings
+        #: wall time for the REPORT's start and end and the deadline the runtime is given
+        self.clock = clock or SystemClock()
         #: where environments get their code and merged layers from (unpacked on demand)
         self.code = code
         self.sandbox = sandbox
@@ -87,7 +90,7 @@ class Invoker:
 
     async def invoke(self, function: FunctionConfig, request: InvokeRequest) -> InvokeResult:
         key = config_key(function)
-        started_ms = int(time.time() * 1000)
+        started_ms = self.clock.time_ms()
         try:
             env, init = await self.scheduler.acquire(
                 function.name, key, function.memory_mb,
@@ -130,7 +133,7 @@ class Invoker:
                        result: InvokeResult, started_ms: int, duration_ms: float) -> None:
         self.telemetry.invocation_finished(InvocationRecord(
             function_name=function.name, qualifier=request.qualifier, executed_version=function.version,
-            started_ms=started_ms, ended_ms=int(time.time() * 1000), duration_ms=duration_ms,
+            started_ms=started_ms, ended_ms=self.clock.time_ms(), duration_ms=duration_ms,
             is_error=result.function_error is not None, log_stream_name=env.log_stream_name))
 
     def _init_failure(self, function: FunctionConfig, request: InvokeRequest, init: InitResult,
@@ -151,7 +154,7 @@ class Invoker:
 
     async def _run(self, env: Environment, function: FunctionConfig, request: InvokeRequest,
                    log: LogTail) -> RunResult:
-        deadline_ms = int(time.time() * 1000) + function.timeout_s * 1000
+        deadline_ms = self.clock.time_ms() + function.timeout_s * 1000
         pending = PendingInvocation(
             request_id=request.request_id,
             payload=request.payload,

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ember.clock import Clock, SystemClock
 from ember.feed.base import Change, FunctionDeleted, ProvisionedConcurrencyChanged
 from ember.invoke.invoker import Invoker, config_key
 from ember.invoke.scheduler import Scheduler
@@ -52,8 +53,10 @@ class Provisioner:
     """Keeps the provisioned environments the store asks for: loaded at start (`apply` for each
     stored configuration) and kept by the change feed (`on_change`)."""
 
-    def __init__(self, invoker: Invoker, scheduler: Scheduler, resolve: VersionResolver) -> None:
+    def __init__(self, invoker: Invoker, scheduler: Scheduler, resolve: VersionResolver,
+                 clock: Clock | None = None) -> None:
         self.invoker = invoker
+        self.clock = clock or SystemClock()
         self.scheduler = scheduler
         self.resolve = resolve
         self._targets: dict[tuple[str, str], Target] = {}
@@ -120,7 +123,7 @@ class Provisioner:
 
     async def _refill_forever(self) -> None:
         while True:
-            await asyncio.sleep(REFILL_INTERVAL_S)
+            await self.clock.sleep(REFILL_INTERVAL_S)
             for target in list(self._targets.values()):
                 is_idle = target.task is None or target.task.done()
                 if is_idle and target.status is ProvisioningStatus.READY and \

@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ember.clock import Clock, SystemClock
 from ember.errors import TooManyRequestsException
 from ember.feed.base import Change, ConcurrencyChanged, FunctionChanged, FunctionDeleted
 from ember.invoke.environment import Environment, EnvironmentState, InitResult
@@ -44,9 +44,10 @@ class Limits:
 
 
 class Scheduler:
-    def __init__(self, limits: Limits, keep_alive_s: float) -> None:
+    def __init__(self, limits: Limits, keep_alive_s: float, clock: Clock | None = None) -> None:
         self.limits = limits
         self.keep_alive_s = keep_alive_s
+        self.clock = clock or SystemClock()
         self._idle: dict[str, list[Environment]] = defaultdict(list)  # by config key
         self._all: set[Environment] = set()
         self._in_flight: Counter[str] = Counter()  # by function name
@@ -153,7 +154,7 @@ class Scheduler:
         await self._make_room(memory_mb)
         env, init = await self._start(starter)
         if init.is_ok:
-            env.idle_since = time.monotonic()
+            env.idle_since = self.clock.monotonic()
             self._idle[env.config_key].append(env)
         return init
 
@@ -186,7 +187,7 @@ class Scheduler:
         if env.state is not EnvironmentState.IDLE or self.is_shutting_down or env.config_key != current_config_key:
             await self._retire(env)
             return
-        env.idle_since = time.monotonic()
+        env.idle_since = self.clock.monotonic()
         self._idle[env.config_key].append(env)
 
     def provisioned_count(self, config_key: str) -> int:
@@ -224,13 +225,17 @@ class Scheduler:
 
     async def _reap_forever(self) -> None:
         while True:
-            await asyncio.sleep(min(1.0, self.keep_alive_s / 2))
-            cutoff = time.monotonic() - self.keep_alive_s
-            expired = [env for envs in self._idle.values() for env in envs
-                       if env.idle_since < cutoff and not env.is_provisioned]
-            for env in expired:
-                log.debug("retiring idle environment %s of %s", env.environment_id, env.function_name)
-                await self._retire(env)
+            await self.clock.sleep(min(1.0, self.keep_alive_s / 2))
+            await self.reap_expired()
+
+    async def reap_expired(self) -> None:
+        """Retire the environments idle for longer than the keep-alive (never provisioned ones)."""
+        cutoff = self.clock.monotonic() - self.keep_alive_s
+        expired = [env for envs in self._idle.values() for env in envs
+                   if env.idle_since < cutoff and not env.is_provisioned]
+        for env in expired:
+            log.debug("retiring idle environment %s of %s", env.environment_id, env.function_name)
+            await self._retire(env)
 
     async def shutdown(self) -> None:
         """Kill every environment, busy or not; their invocations end with an error."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 
+from ember.clock import Clock, SystemClock
 from ember.telemetry.metric_store import Dimensions, MetricStore, Point, Series
 from ember.telemetry.sketch import Aggregate
 
@@ -28,9 +28,10 @@ def minute_of(epoch_ms: int) -> int:
 
 
 class MetricsRecorder:
-    def __init__(self, store: MetricStore, retention_s: float) -> None:
+    def __init__(self, store: MetricStore, retention_s: float, clock: Clock | None = None) -> None:
         self.store = store
         self.retention_s = retention_s
+        self.clock = clock or SystemClock()
         self._pending: dict[tuple[Series, int], tuple[str, Aggregate]] = {}
         #: held while pending data moves to the store, and while a read combines the two, so a
         #: read sees each sample exactly once
@@ -45,7 +46,7 @@ class MetricsRecorder:
     def record(self, namespace: str, metric_name: str, dimensions: Dimensions, value: float, unit: str,
                at_ms: int | None = None) -> None:
         """Add one sample; `dimensions` are sorted (name, value) pairs."""
-        minute = minute_of(at_ms if at_ms is not None else int(time.time() * 1000))
+        minute = minute_of(at_ms if at_ms is not None else self.clock.time_ms())
         key = (Series(namespace, metric_name, dimensions), minute)
         entry = self._pending.get(key)
         if entry is None:
@@ -90,18 +91,21 @@ class MetricsRecorder:
                 log.exception("could not write %d metric points; they are lost", len(points))
 
     async def _flush_forever(self) -> None:
-        next_sweep = time.monotonic()
+        next_sweep = self.clock.monotonic()
         while not self._is_stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL_S)
             await self.flush()
-            if time.monotonic() >= next_sweep:
-                next_sweep = time.monotonic() + SWEEP_INTERVAL_S
-                cutoff_ms = int((time.time() - self.retention_s) * 1000)
+            if self.clock.monotonic() >= next_sweep:
+                next_sweep = self.clock.monotonic() + SWEEP_INTERVAL_S
                 try:
-                    await self.store.delete_older(minute_of(cutoff_ms))
+                    await self.delete_expired()
                 except Exception:
                     log.exception("could not delete old metric data")
+
+    async def delete_expired(self) -> None:
+        """Delete the stored minutes that began before the retention period."""
+        await self.store.delete_older(minute_of(self.clock.time_ms() - int(self.retention_s * 1000)))
 
     async def close(self) -> None:
         """Shutdown: stop the flusher, then write what is still in memory."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from ember.clock import Clock
 from ember.telemetry.log_store import open_log_store
 from ember.telemetry.log_writer import LogWriter
 from ember.telemetry.metric_store import open_metric_store
@@ -47,11 +48,12 @@ class _Live:
 
 
 class TelemetryPipeline:
-    def __init__(self, data_dir: Path, scheduler: SchedulerCounts, metrics_retention_s: float) -> None:
+    def __init__(self, data_dir: Path, scheduler: SchedulerCounts, metrics_retention_s: float,
+                 clock: Clock | None = None) -> None:
         self.log_store = open_log_store("sqlite", path=data_dir / "logs.db")
         self.log_writer = LogWriter(self.log_store)
         self.metric_store = open_metric_store("sqlite", path=data_dir / "metrics.db")
-        self.metrics = MetricsRecorder(self.metric_store, metrics_retention_s)
+        self.metrics = MetricsRecorder(self.metric_store, metrics_retention_s, clock)
         self.prometheus = PrometheusMetrics(_Live(scheduler, self.log_writer))
         self.recorder = TelemetryRecorder(self.log_writer, self.metrics, self.prometheus, scheduler)
 
