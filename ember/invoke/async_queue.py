@@ -78,7 +78,8 @@ class Deferral:
 @dataclass(frozen=True)
 class Claim:
     events: list[QueuedEvent]
-    #: the earliest epoch ms a deferred event of a function with room becomes claimable (None: none)
+    #: the earliest epoch ms a deferred event of a function with room becomes claimable, or a waiting
+    #: event expires (then claimable whatever the room); None: neither
     next_visible_at_ms: int | None
 
 

@@ -128,6 +128,12 @@ class SQLiteAsyncQueue(AsyncQueue):
                 elif not due and db.execute("SELECT 1 FROM events WHERE function_name = ? LIMIT 1",
                                             (name,)).fetchone() is None:
                     self._functions.remove(name)  # nothing left: stop asking until a put brings it back
+        # A waiting event that comes of age must be claimed then (to be discarded on time), even if its
+        # function has no room: the dispatcher sleeps no later than that.
+        expiring = db.execute("SELECT MIN(expires_at_ms) FROM events WHERE expires_at_ms > ? AND is_running = 0",
+                              (now_ms,)).fetchone()[0]
+        if expiring is not None:
+            next_visible = expiring if next_visible is None else min(next_visible, expiring)
         # Round-robin across functions so one function's backlog does not starve the others.
         depth = 0
         while len(rows) < limit and any(depth < len(due) for due in per_function):

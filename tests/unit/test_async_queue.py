@@ -103,7 +103,9 @@ class TestAsyncQueueContract:
             [claimed] = (await queue.claim(10, lease_s=60)).events
             now_ms = int(time.time() * 1000)
             await queue.defer(claimed.event_id, Deferral(now_ms + 60_000, 0, 1, expires_at_ms=now_ms + 200))
-            assert (await queue.claim(10, lease_s=60, room={"throttled": 0})).events == []
+            hidden = await queue.claim(10, lease_s=60, room={"throttled": 0})
+            # nothing now, and the claimer is told to look again when it comes of age, not at its retry time
+            assert hidden.events == [] and hidden.next_visible_at_ms == now_ms + 200
             await asyncio.sleep(0.25)
             [expired] = (await queue.claim(10, lease_s=60, room={"throttled": 0})).events
             assert expired.request_id == claimed.request_id and expired.throttles == 1
