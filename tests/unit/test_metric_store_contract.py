@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 
 from ember.telemetry.metric_store import METRIC_STORES, MetricStore, Point, Series, open_metric_store
 from ember.telemetry.sketch import Aggregate
+from tests.unit.contract import scenario_runner
 
 #: how to open each backend on a test's temporary folder
 BACKEND_OPTIONS: dict[str, Callable[[Path], dict[str, Any]]] = {
@@ -27,29 +28,7 @@ def test_every_registered_metric_store_runs_the_contract() -> None:
 @pytest.fixture(params=sorted(METRIC_STORES))
 def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., None]:
     """run(scenario): `scenario(store, reopen)` on a fresh backend, closed afterwards."""
-    options = BACKEND_OPTIONS[request.param](tmp_path)
-
-    def run_(scenario: Callable[[MetricStore, Callable[[], MetricStore]], Awaitable[None]]) -> None:
-        async def main() -> None:
-            opened: list[MetricStore] = []
-
-            def reopen() -> MetricStore:
-                store = open_metric_store(request.param, **options)
-                opened.append(store)
-                return store
-
-            try:
-                await scenario(reopen(), reopen)
-            finally:
-                for store in opened:
-                    try:
-                        await store.close()
-                    except Exception:  # closed by the scenario already
-                        pass
-
-        asyncio.run(main())
-
-    return run_
+    return scenario_runner(open_metric_store, request.param, BACKEND_OPTIONS[request.param](tmp_path))
 
 
 def point(series: Series, minute: int, *values: float, unit: str = "Milliseconds") -> Point:

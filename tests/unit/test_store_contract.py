@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from ember.models import (
 )
 from ember.store import STORES, open_store
 from ember.store.base import Store
+from tests.unit.contract import scenario_runner
 
 #: how to open each backend on a test's temporary folder (a server-backed one would skip when
 #: its server does not answer)
@@ -42,29 +43,7 @@ def test_every_registered_store_runs_the_contract() -> None:
 @pytest.fixture(params=sorted(STORES))
 def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., None]:
     """run(scenario): `scenario(store, reopen)` on a fresh backend, closed afterwards."""
-    options = BACKEND_OPTIONS[request.param](tmp_path)
-
-    def run_(scenario: Callable[[Store, Callable[[], Store]], Awaitable[None]]) -> None:
-        async def main() -> None:
-            opened: list[Store] = []
-
-            def reopen() -> Store:
-                store = open_store(request.param, **options)
-                opened.append(store)
-                return store
-
-            try:
-                await scenario(reopen(), reopen)
-            finally:
-                for store in opened:
-                    try:
-                        await store.close()
-                    except Exception:  # closed by the scenario already
-                        pass
-
-        asyncio.run(main())
-
-    return run_
+    return scenario_runner(open_store, request.param, BACKEND_OPTIONS[request.param](tmp_path))
 
 
 def code(seed: str) -> FunctionCode:
