@@ -62,7 +62,7 @@ class Ember:
         self._grace_deadline: float | None = None  #: monotonic; set when the drain starts
         guard = BrowserGuard(allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins)
         self.app = EdgeApp([], [self._health_route(), self._metrics_route(), self._async_route()], settings.region,
-                           settings.account_id, lifespan=self, guard=guard, body_timeout_s=settings.body_timeout_s)
+                           settings.account_id, lifespan=self, guard=guard)
 
     async def startup(self) -> None:
         settings = self.settings

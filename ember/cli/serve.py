@@ -100,7 +100,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, sandbox_lev
         ember.app,
         host=settings.host,
         port=settings.port,
-        http=guarded_protocol(settings.header_timeout_s, settings.max_connections),
+        http=guarded_protocol(settings.header_timeout_s, settings.body_timeout_s, settings.max_connections),
         lifespan="on",
         access_log=False,  # the edge logs one line per request itself, with the operation name
         log_level=settings.log_level,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
@@ -25,17 +24,12 @@ ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: no request body is read past this many bytes, whatever the operation
 HARD_BODY_LIMIT_BYTES = 80 * 1024 * 1024
-#: a request body that pauses longer than this between two pieces is abandoned (see Settings.body_timeout_s)
-DEFAULT_BODY_TIMEOUT_S = 30.0
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 
 
 class ClientGone(Exception):
-    """The client closed its connection before its request's body was in."""
-
-
-class BodyTimeout(Exception):
-    """The client stopped sending its request's body for longer than the body timeout."""
+    """The client closed its connection before its request's body was in (or the protocol closed
+    it: a body that paused too long, see edge.http_protocol)."""
 
 
 class EdgeApp:
@@ -43,15 +37,13 @@ class EdgeApp:
     refusing what a browser could forge (see edge.guard)."""
 
     def __init__(self, services: list[Service], internal_routes: list[InternalRoute], region: str,
-                 account_id: str, lifespan: Any = None, guard: BrowserGuard | None = None,
-                 body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S) -> None:
+                 account_id: str, lifespan: Any = None, guard: BrowserGuard | None = None) -> None:
         self.services = {service.signing_name: service for service in services}
         self.internal_routes = internal_routes
         self.region = region
         self.account_id = account_id
         self.lifespan = lifespan
         self.guard = guard or BrowserGuard()
-        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
         if scope["type"] == "lifespan":
@@ -83,11 +75,6 @@ class EdgeApp:
         except ClientGone as gone:
             log.info("%s abandoned: %s", label, gone)
             return  # nobody to answer; the server closes the connection
-        except BodyTimeout as timeout:
-            log.warning("%s abandoned: %s", label, timeout)
-            response = _plain_error("RequestTimeoutException", 408, f"Ember stopped waiting for the request's body: "
-                                    f"{timeout}. Send the whole body without long pauses")
-            response.headers.append(("connection", "close"))  # the rest of the body is never read
         except Exception:
             log.exception("unexpected error handling %s", label)
             response = HttpResponse(500, [("content-type", "application/json")],
@@ -107,7 +94,7 @@ class EdgeApp:
         for method, pattern, handler in self.internal_routes:
             match = pattern.match(request.path)
             if match and method == request.method:
-                request.body = await _read_body(receive, HARD_BODY_LIMIT_BYTES, self.body_timeout_s)
+                request.body = await _read_body(receive, HARD_BODY_LIMIT_BYTES)
                 return f"{request.method} {request.path}", await handler(request, match)
         service = self._service_for(request)
         if service is None:
@@ -123,7 +110,7 @@ class EdgeApp:
         try:
             limit = service.body_limits.get(operation.name, service.default_body_limit)
             max_bytes = limit.max_bytes if limit else HARD_BODY_LIMIT_BYTES
-            body = await _read_body(receive, max_bytes, self.body_timeout_s)
+            body = await _read_body(receive, max_bytes)
             if body is None:
                 raise limit.error() if limit else RequestEntityTooLargeException("Request is too large")
             request.body = body
@@ -173,20 +160,17 @@ def new_request_id() -> str:
     return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
-async def _read_body(receive: ASGIReceive, max_bytes: int, timeout_s: float) -> bytes | None:
+async def _read_body(receive: ASGIReceive, max_bytes: int) -> bytes | None:
     """The whole body, or None if it is longer than `max_bytes` (the rest is read and dropped,
     so the client, still sending, gets our error rather than a reset connection).
 
-    Raises ClientGone when the client disconnects before the end of the body (a part of a body
-    is never handled as if it were all of it), or pauses more than `timeout_s` between pieces."""
+    Raises ClientGone when the connection closes before the end of the body (a part of a body
+    is never handled as if it were all of it)."""
     chunks: list[bytes] = []
     size = 0
     is_too_large = False
     while True:
-        try:
-            message = await asyncio.wait_for(receive(), timeout_s)
-        except TimeoutError:
-            raise BodyTimeout(f"it paused for more than {timeout_s:g} s after {size} bytes") from None
+        message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientGone(f"the client disconnected after {size} bytes of its body")
         chunk = message.get("body", b"")
