@@ -22,12 +22,19 @@ def _make_private(path: Path, folder_mode: int = 0o700, file_mode: int = 0o600) 
         os.chmod(path, mode)
 
 
+def create_private(path: Path) -> None:
+    """Create the file `path` (and its folder) readable by this user alone, unless it exists.
+
+    For a SQLite database before its first connect: SQLite gives the -wal and -shm files it adds
+    later the database file's own mode, so they are private from the start too."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+
+
 def secure_data_dir(data_dir: Path) -> None:
     """Create `data_dir` if needed; make it and the files directly in it (the databases, their WAL
-    and shared-memory files) and the PRIVATE_TREES private to this user.
-
-    SQLite gives a database's -wal and -shm files the database file's own mode, so once the
-    databases are 0600 the files SQLite adds later are too."""
+    and shared-memory files) and the PRIVATE_TREES private to this user: data dirs from before, or
+    loosened by hand. New databases are created private (`create_private`)."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     _make_private(data_dir)
     for entry in data_dir.iterdir():

@@ -109,7 +109,6 @@ class Ember:
         feed.subscribe(self.dispatcher.on_change)
         await self._restore_state()
         self.dispatcher.start()
-        secure_data_dir(settings.data_dir)  # again: the databases opened above may be new
         self._log_banner()
         self.is_ready = True
 

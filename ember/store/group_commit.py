@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ember.data_dir import create_private
 from ember.disk_health import DataDiskFull, is_full_error
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ MAX_BATCH = 2048
 
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in WAL mode that syncs every commit (durable before the caller hears back)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_private(path)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")

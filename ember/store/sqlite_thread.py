@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from ember.data_dir import create_private
 from ember.disk_health import DataDiskFull, is_full_error, release_reserve
 
 T = TypeVar("T")
@@ -25,7 +26,7 @@ class SQLiteThread:
     def __init__(self, path: Path, migrations: Sequence[str], *, is_durable: bool, name: str) -> None:
         """`is_durable`: fsync every commit (synchronous=FULL), for what is acknowledged to
         callers; otherwise a commit survives a crash of Ember but not of the machine."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ember-{name}")
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
