@@ -82,14 +82,17 @@ class CgroupDriver(ABC):
     def parent_paths(self) -> list[Path]:
         """The instance's own folders, which hold its groups."""
 
-    def remove_all(self) -> None:
-        """Kill and remove every group of the instance, then its own folders (idempotent)."""
+    def remove_groups(self) -> None:
+        """Kill and remove every group of the instance (what a server that died left)."""
         for group in self.existing():
             group.kill()
             group.remove()
+
+    def remove_all(self) -> None:
+        """remove_groups, then the instance's own folders (idempotent)."""
+        self.remove_groups()
         for path in self.parent_paths():
             _rmdir(path)
-
 
     def remove_idle(self) -> None:
         """Remove the instance's groups that hold no process, and its folders if that empties them."""

@@ -37,6 +37,14 @@ class ClaimRefused(Exception):
     """The host cannot give this server what it needs; the message says why."""
 
 
+def _record_path(registry_dir: Path, instance: str) -> Path:
+    return registry_dir / f"instance-{instance}.lock"
+
+
+def _instance_of(record_path: Path) -> str:
+    return record_path.name.removeprefix("instance-").removesuffix(".lock")
+
+
 def _open(path: Path) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
@@ -58,7 +66,7 @@ def _clean_if_free(path: Path, clean: Cleaner) -> bool:
     try:
         if not _try_lock(fd):
             return False  # alive
-        instance = path.name.removeprefix("instance-").removesuffix(".lock")
+        instance = _instance_of(path)
         try:
             record = json.loads(path.read_text() or "{}")
         except ValueError:
@@ -91,9 +99,9 @@ class HostClaims:
         self.instance = instance
         registry_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._fds: list[int] = []
-        with self._registry_locked():
-            self._instance_path = registry_dir / f"instance-{instance}.lock"
-            fd = self._open(self._instance_path)
+        with _registry_locked(registry_dir):
+            self._instance_path = _record_path(registry_dir, instance)
+            fd = _open(self._instance_path)
             if not _try_lock(fd):
                 os.close(fd)
                 raise ClaimRefused(f"another Ember server is running on the data dir {state_dir.resolve()}; "
@@ -103,15 +111,9 @@ class HostClaims:
             self._fds.append(fd)
             self.uid_block = self._claim_uid_block(uid_blocks)
 
-    def _open(self, path: Path) -> int:
-        return _open(path)
-
-    def _registry_locked(self) -> contextlib.AbstractContextManager[None]:
-        return _registry_locked(self.registry_dir)
-
     def _claim_uid_block(self, uid_blocks: int) -> int:
         for block in range(uid_blocks):
-            fd = self._open(self.registry_dir / f"uids-{block}.lock")
+            fd = _open(self.registry_dir / f"uids-{block}.lock")
             if _try_lock(fd):
                 self._fds.append(fd)
                 return block
@@ -123,15 +125,14 @@ class HostClaims:
         """Call `clean(instance, state_dir)` for each server that died without cleaning up (its
         lock is free), then forget it; the instances cleaned."""
         with _registry_locked(self.registry_dir):
-            return [path.name.removeprefix("instance-").removesuffix(".lock")
-                    for path in sorted(self.registry_dir.glob("instance-*.lock"))
+            return [_instance_of(path) for path in sorted(self.registry_dir.glob("instance-*.lock"))
                     if path != self._instance_path and _clean_if_free(path, clean)]
 
     @staticmethod
     def clean_if_dead(instance: str, clean: Cleaner, registry_dir: Path = REGISTRY_DIR) -> bool:
         """For a server's reaper: clean up after `instance` if its server is dead and no new one
         has taken its data dir (which then cleans up by itself); whether it cleaned."""
-        path = registry_dir / f"instance-{instance}.lock"
+        path = _record_path(registry_dir, instance)
         if not path.exists():
             return False
         with _registry_locked(registry_dir):
@@ -140,19 +141,19 @@ class HostClaims:
     def live_instances(self) -> set[str]:
         """The instances whose servers are alive now (this one included)."""
         alive = {self.instance}
-        with self._registry_locked():
+        with _registry_locked(self.registry_dir):
             for path in self.registry_dir.glob("instance-*.lock"):
-                fd = self._open(path)
+                fd = _open(path)
                 try:
                     if not _try_lock(fd):
-                        alive.add(path.name.removeprefix("instance-").removesuffix(".lock"))
+                        alive.add(_instance_of(path))
                 finally:
                     os.close(fd)
         return alive
 
     def release(self) -> None:
         """Give the claims up (a clean shutdown); the instance's record goes too."""
-        with self._registry_locked():
+        with _registry_locked(self.registry_dir):
             self._instance_path.unlink(missing_ok=True)
             for fd in self._fds:
                 os.close(fd)

@@ -67,7 +67,8 @@ class IsolatedSandbox(Sandbox):
         bwrap.write_etc(self.etc_dir, self.uids.all_uids())
         self.seccomp_bpf = deny_list_bpf()
         self.cpu_count = os.cpu_count() or 1
-        _clean_up(self.cgroups, state_dir / "environments", remove_folders=False)
+        self.cgroups.remove_groups()  # what a previous run of this data dir left
+        _release_environments(state_dir / "environments")
         self._clean_up_after_dead_servers()
         self.reaper = Reaper(instance, state_dir)
 
@@ -123,14 +124,12 @@ def clean_up_instance(instance: str, state_dir: Path) -> None:
     """Everything the server of `instance` (data dir `state_dir`) left, folders included."""
     driver, _ = detect_driver(instance)
     if driver is not None:
-        _clean_up(driver, state_dir / "environments", remove_folders=True)
+        driver.remove_all()
+        _release_environments(state_dir / "environments")
 
 
-def _clean_up(cgroups: CgroupDriver, environments_dir: Path, remove_folders: bool) -> None:
-    """Kill and remove what a server that died left: its groups, mounted code slots and /tmp images."""
-    for group in cgroups.existing():
-        group.kill()
-        group.remove()
+def _release_environments(environments_dir: Path) -> None:
+    """Unmount and delete what environments of a server that died left: code slots, /tmp images."""
     if environments_dir.is_dir():
         for work_dir in environments_dir.iterdir():
             # Unmount before deleting: rmtree would otherwise walk into mounted code.
@@ -138,8 +137,6 @@ def _clean_up(cgroups: CgroupDriver, environments_dir: Path, remove_folders: boo
             mounts.release(work_dir / "opt-slot")
             tmpdisk.destroy(work_dir / "tmp.img", work_dir / "tmp")
             shutil.rmtree(work_dir, ignore_errors=True)
-    if remove_folders:
-        cgroups.remove_all()
 
 
 class IsolatedProcess(SandboxProcess):

@@ -34,14 +34,14 @@ def create(image: Path, mount_point: Path, size_mb: int, owner_uid: int) -> None
         # its /tmp. fallocate marks the blocks unwritten without zeroing them (milliseconds).
         os.posix_fallocate(fd, 0, size_mb * 1024 * 1024)
     except OSError as exc:
-        os.close(fd)
         image.unlink(missing_ok=True)
         if is_full_error(exc):
             raise DataDiskFull(image.parent.parent.parent,
                                f": there is no room for the {size_mb} MB /tmp (EphemeralStorage) "
                                "of a new execution environment") from exc
         raise
-    os.close(fd)
+    finally:
+        os.close(fd)
     # No journal, no reserved blocks: the function gets the size it paid for. nodiscard: the
     # blocks were just allocated, there is nothing to trim (and trimming would free them).
     subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-m", "0", "-E",

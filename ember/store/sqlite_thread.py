@@ -44,19 +44,16 @@ class SQLiteThread:
         """`work()` on the database's thread. A full disk raises DataDiskFull; `frees_space`
         (a delete) first tries again with the data dir's reserve given back to the disk."""
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, work)
-        except (sqlite3.Error, OSError) as exc:
-            if not is_full_error(exc):
-                raise
-            if not (frees_space and release_reserve(self.path.parent)):
-                raise DataDiskFull(self.path.parent) from exc
-        try:
-            return await loop.run_in_executor(self._executor, work)
-        except (sqlite3.Error, OSError) as exc:
-            if is_full_error(exc):
-                raise DataDiskFull(self.path.parent) from exc
-            raise
+        is_retry = False
+        while True:
+            try:
+                return await loop.run_in_executor(self._executor, work)
+            except (sqlite3.Error, OSError) as exc:
+                if not is_full_error(exc):
+                    raise
+                if is_retry or not (frees_space and release_reserve(self.path.parent)):
+                    raise DataDiskFull(self.path.parent) from exc
+                is_retry = True
 
     async def close(self) -> None:
         await self.run(self.db.close)
