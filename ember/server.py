@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import time
+from typing import Any
 
 from ember import __version__
 from ember.blobs import open_blob_store
@@ -219,10 +220,10 @@ class Ember:
                 return HttpResponse(503, [("content-type", "application/json")],
                                     json.dumps({"message": "Ember is starting"}).encode())
             now_ms = time.time() * 1000
-            functions = [{"function_name": d.function_name, "depth": d.depth, "running": d.running,
-                          "delayed": d.delayed,
-                          "oldest_age_s": round(max(0.0, now_ms - d.oldest_enqueued_at_ms) / 1000, 3)}
-                         for d in await self.backend.async_queue.depths()]
+            functions: list[dict[str, Any]] = [
+                {"function_name": d.function_name, "depth": d.depth, "running": d.running, "delayed": d.delayed,
+                 "oldest_age_s": round(max(0.0, now_ms - d.oldest_enqueued_at_ms) / 1000, 3)}
+                for d in await self.backend.async_queue.depths()]
             document = {
                 "dispatching": self.dispatcher is not None and self.dispatcher.is_claiming,
                 "total_depth": sum(f["depth"] for f in functions),

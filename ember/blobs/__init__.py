@@ -3,9 +3,9 @@ module per backend, chosen by name."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from ember.backends import backend_class
 from ember.blobs.base import BlobStore
 
 # Import strings, so an optional driver is imported only when chosen.
@@ -13,6 +13,5 @@ BLOB_STORES = {"local": "ember.blobs.local:LocalBlobStore"}
 
 
 def open_blob_store(kind: str, **options: Any) -> BlobStore:
-    module_name, _, class_name = BLOB_STORES[kind].partition(":")
-    store_class = getattr(importlib.import_module(module_name), class_name)
+    store_class = backend_class(BLOB_STORES[kind], BlobStore)
     return store_class(**options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import boto3
@@ -48,7 +48,7 @@ def lambda_client(endpoint_url: str, region: str) -> Any:
     return service_client("lambda", endpoint_url, region)
 
 
-def service_client(service_name: str, endpoint_url: str, region: str) -> Any:
+def service_client(service_name: Literal["lambda", "logs"], endpoint_url: str, region: str) -> Any:
     """Return a boto3 client of ``service_name`` ("lambda", "logs", ...) for the Ember server at ``endpoint_url``.
 
     Credentials come from the usual environment variables and profile files; when none are
@@ -70,13 +70,10 @@ def service_client(service_name: str, endpoint_url: str, region: str) -> Any:
     # off EC2, only ends by timing out: it would add a second or more to every command.
     core_session.get_component("credential_provider").remove("iam-role")
     session = boto3.session.Session(botocore_session=core_session, region_name=region)
-    fallback: dict[str, str] = {}
-    if session.get_credentials() is None:
-        fallback = {
-            "aws_access_key_id": FALLBACK_ACCESS_KEY_ID,
-            "aws_secret_access_key": FALLBACK_SECRET_ACCESS_KEY,
-        }
-    return session.client(service_name, endpoint_url=endpoint_url, config=_CLIENT_CONFIG, **fallback)
+    configured = session.get_credentials() is not None
+    return session.client(service_name, endpoint_url=endpoint_url, config=_CLIENT_CONFIG,
+                          aws_access_key_id=None if configured else FALLBACK_ACCESS_KEY_ID,
+                          aws_secret_access_key=None if configured else FALLBACK_SECRET_ACCESS_KEY)
 
 
 class _ReportingBody(io.BytesIO):
@@ -155,7 +152,8 @@ def reporting_api_errors(endpoint_url: str) -> Iterator[None]:
 
 def _describe_waiter_error(error: WaiterError) -> str:
     """Explain a failed wait, preferring the server's own reason for a Failed state."""
-    configuration = (error.last_response or {}).get("Configuration", {})
+    last_response: dict[str, Any] = error.last_response or {}  # type: ignore[assignment]  # typed object
+    configuration = last_response.get("Configuration", {})
     if configuration.get("State") == "Failed":
         return f"function failed to become Active: {configuration.get('StateReason', 'no reason given')}"
     if configuration.get("LastUpdateStatus") == "Failed":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -105,7 +106,8 @@ def deploy_function(
         # Invokes keep running the old code until the update finishes, so the deploy is only done
         # once it has.
         _wait_until_updated(client, name, report)
-    return client.get_function_configuration(FunctionName=name)
+    deployed: dict[str, Any] = client.get_function_configuration(FunctionName=name)
+    return deployed
 
 
 def configuration_changes(current: dict[str, Any], settings: FunctionSettings) -> dict[str, Any]:
@@ -132,7 +134,8 @@ def configuration_changes(current: dict[str, Any], settings: FunctionSettings) -
 def _current_configuration(client: Any, name: str) -> dict[str, Any] | None:
     """Return the configuration of function ``name``, or None if it does not exist."""
     try:
-        return client.get_function(FunctionName=name)["Configuration"]
+        configuration: dict[str, Any] = client.get_function(FunctionName=name)["Configuration"]
+        return configuration
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             return None
@@ -170,7 +173,7 @@ def _upload_progress_bar(client: Any, zip_size_bytes: int) -> Iterator[None]:
         yield
         return
     label = f"Uploading {zip_size_bytes / (1024 * 1024):.1f} MiB"
-    with click.progressbar(length=zip_size_bytes, label=label, file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=zip_size_bytes, label=label, file=sys.stderr) as bar:
         shown_bytes = 0
 
         def advance(sent_bytes: int, total_bytes: int) -> None:
@@ -272,7 +275,7 @@ def _function_states(client: Any, functions: list[dict[str, Any]]) -> list[str]:
 
     def state_of(function: dict[str, Any]) -> str:
         if "State" in function:
-            return function["State"]
+            return str(function["State"])
         try:
             configuration = client.get_function_configuration(FunctionName=function["FunctionName"])
         except ClientError as error:
@@ -280,7 +283,7 @@ def _function_states(client: Any, functions: list[dict[str, Any]]) -> list[str]:
             if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return "-"
             raise
-        return configuration.get("State", "-")
+        return str(configuration.get("State", "-"))
 
     with ThreadPoolExecutor(max_workers=STATE_LOOKUP_CONCURRENCY) as pool:
         return list(pool.map(state_of, functions))

@@ -26,7 +26,8 @@ def fetch_async_status(endpoint_url: str) -> dict[str, Any]:
     url = endpoint_url.rstrip("/") + "/_ember/async"
     try:
         with urllib.request.urlopen(url, timeout=REQUEST_TIMEOUT_S) as response:  # http(s) only: checked above
-            return json.load(response)
+            listing: dict[str, Any] = json.load(response)
+            return listing
     except urllib.error.HTTPError as error:
         raise CliError(f"{url} answered {error.code}: {error.read(200).decode(errors='replace')}") from error
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:

@@ -94,8 +94,13 @@ class EdgeApp:
         for method, pattern, handler in self.internal_routes:
             match = pattern.match(request.path)
             if match and method == request.method:
-                request.body = await _read_body(receive, HARD_BODY_LIMIT_BYTES)
-                return f"{request.method} {request.path}", await handler(request, match)
+                label = f"{request.method} {request.path}"
+                body = await _read_body(receive, HARD_BODY_LIMIT_BYTES)
+                if body is None:
+                    error = RequestEntityTooLargeException("Request is too large")
+                    return label, _plain_error(error.code, error.status_code, error.message)
+                request.body = body
+                return label, await handler(request, match)
         service = self._service_for(request)
         if service is None:
             error = UnknownOperationException(f"No Ember service handles {request.method} {request.path}")

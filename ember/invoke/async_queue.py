@@ -15,11 +15,12 @@ Backends: `ember.invoke.sqlite_queue:SQLiteAsyncQueue` (embedded, one server pro
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ember.backends import backend_class
 
 # Import strings, so an optional driver is imported only when chosen.
 ASYNC_QUEUES = {"sqlite": "ember.invoke.sqlite_queue:SQLiteAsyncQueue"}
@@ -145,6 +146,5 @@ class AsyncQueue(ABC):
 
 
 def open_async_queue(kind: str, **options: Any) -> AsyncQueue:
-    module_name, _, class_name = ASYNC_QUEUES[kind].partition(":")
-    queue_class = getattr(importlib.import_module(module_name), class_name)
+    queue_class = backend_class(ASYNC_QUEUES[kind], AsyncQueue)
     return queue_class(**options)

@@ -206,7 +206,7 @@ class AsyncDispatcher:
 
     async def _sleep(self, timeout_s: float, *, wait_for_put: bool) -> None:
         """Until a put (if `wait_for_put`), a finished event, a stop, or `timeout_s`."""
-        waiters = {asyncio.ensure_future(self._wake.wait())}
+        waiters: set[asyncio.Future[object]] = {asyncio.ensure_future(self._wake.wait())}
         if wait_for_put:
             waiters.add(asyncio.ensure_future(self.queue.wait_for_put(timeout_s)))
         try:

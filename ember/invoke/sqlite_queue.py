@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ember.invoke.async_queue import (
     AsyncQueue,
@@ -101,14 +102,14 @@ class SQLiteAsyncQueue(AsyncQueue):
     def _claim(self, db: sqlite3.Connection, limit: int, lease_s: float, room: dict[str, int]) -> Claim:
         now_ms = _now_ms()
         self._end_lapsed_leases(db, now_ms)
-        rows: dict[int, tuple] = {}
+        rows: dict[int, tuple[Any, ...]] = {}
         # Events too old to run are handed out whatever the room, so they are discarded on time.
         for row in db.execute(f"SELECT {_COLUMNS} FROM events WHERE expires_at_ms IS NOT NULL AND "
                               "expires_at_ms <= ? AND is_running = 0 ORDER BY expires_at_ms LIMIT ?",
                               (now_ms, limit)):
             rows[row[0]] = row
         next_visible: int | None = None
-        per_function: list[list[tuple]] = []
+        per_function: list[list[tuple[Any, ...]]] = []
         count = len(self._functions)
         order = [self._functions[(self._next_function + i) % count] for i in range(count)] if count else []
         self._next_function = self._next_function + 1 if count else 0
@@ -231,7 +232,7 @@ def _migrate(db: sqlite3.Connection) -> None:
         db.execute("COMMIT")
 
 
-def _event(row: tuple) -> QueuedEvent:
+def _event(row: tuple[Any, ...]) -> QueuedEvent:
     (event_id, request_id, function_name, qualifier, payload, trace_id, enqueued_at_ms, attempts, throttles,
      last_payload, last_function_error, last_executed_version) = row
     last_run = LastRun(last_payload, last_function_error, last_executed_version) if last_executed_version else None

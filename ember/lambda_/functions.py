@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -175,7 +176,8 @@ class FunctionOperations:
             self.backend.collector.forget_function(replaced[-1])  # its layers and their merge may be unused now
         return self._configuration(updated)
 
-    async def apply_update(self, name: str, expected_revision: str | None, change: Any) -> FunctionConfig:
+    async def apply_update(self, name: str, expected_revision: str | None,
+                           change: Callable[[FunctionConfig], FunctionConfig]) -> FunctionConfig:
         """Apply `change` to the stored function atomically, honouring a RevisionId precondition."""
         for _ in range(MAX_UPDATE_ATTEMPTS):
             current = await self.backend.get(self.backend.resolve(name))

@@ -48,11 +48,13 @@ class PermissionOperations:
                     "The Revision Id provided does not match the latest Revision Id. "
                     "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
                 )
-            updated = holder.revised(policy_statements=change(holder.policy_statements))
+            statements = change(holder.policy_statements)
             if isinstance(holder, Alias):
-                if await self.backend.store.replace_alias(updated, holder.revision_id):
+                if await self.backend.store.replace_alias(holder.revised(policy_statements=statements),
+                                                          holder.revision_id):
                     return
-            elif await self.backend.store.replace_version(updated, holder.revision_id):
+            elif await self.backend.store.replace_version(holder.revised(policy_statements=statements),
+                                                          holder.revision_id):
                 return
         raise ResourceConflictException(f"The policy of {self.backend.arn(ref.name, ref.qualifier)} is being "
                                         "changed; try again")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from botocore.model import Shape
+from botocore.model import Shape, StringShape
 
 from ember.errors import RequestEntityTooLargeException, RequestTooLargeException
 from ember.lambda_.account import AccountOperations
@@ -58,7 +58,7 @@ def build_lambda_service(backend: LambdaBackend) -> tuple[Service, list[Internal
         "UpdateFunctionCode": code_limit("UpdateFunctionCode"),
         "PublishLayerVersion": code_limit("PublishLayerVersion"),
     }
-    runtime_enum = list(model.shape_for("Runtime").enum)
+    runtime_enum = list(cast(StringShape, model.shape_for("Runtime")).enum)
     # AWS's message lists the runtimes one can still choose, not the deprecated ones.
     choosable = [name for name in runtime_enum if name not in DEPRECATED_RUNTIMES]
 

@@ -119,7 +119,7 @@ class RestJsonProtocol(Protocol):
         return params
 
     @staticmethod
-    def _parse_query(member: Shape, name: str, wire_name: str, request: HttpRequest, params: dict) -> None:
+    def _parse_query(member: Shape, name: str, wire_name: str, request: HttpRequest, params: dict[str, Any]) -> None:
         values = [v for k, v in request.query if k == wire_name]
         if not values:
             return
@@ -129,7 +129,7 @@ class RestJsonProtocol(Protocol):
             params[name] = from_text(member, values[0], "query")
 
     @staticmethod
-    def _parse_payload(member: Shape, name: str, body: bytes, params: dict) -> None:
+    def _parse_payload(member: Shape, name: str, body: bytes, params: dict[str, Any]) -> None:
         if member.type_name == "blob":
             params[name] = body
         elif member.type_name == "string":

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.model import Shape, StructureShape
+from botocore.model import Shape, StringShape, StructureShape
 
 from ember.errors import EmberError, ValidationException
 
@@ -115,7 +115,7 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str], checks: Map
         if _SURROGATE.search(value):
             _fail(problems, path, value, "Member must be valid Unicode: it holds a lone UTF-16 surrogate")
             return
-        enum = shape.enum
+        enum = shape.enum if isinstance(shape, StringShape) else []
         if enum and value not in enum:
             _fail(problems, path, value, f"Member must satisfy enum value set: [{', '.join(enum)}]")
             return

@@ -17,6 +17,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 #: Lambda's limit on extensions per function, enforced at register
 MAX_EXTENSIONS = 10
@@ -47,7 +48,7 @@ class Extension:
     events: frozenset[EventType]
     is_external: bool
     state: ExtensionState = ExtensionState.REGISTERED
-    pending: asyncio.Queue[dict] = field(default_factory=asyncio.Queue)
+    pending: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     error_type: str | None = None  #: what it posted to /init/error or /exit/error
 
 
@@ -102,8 +103,8 @@ class ExtensionsHub:
 
     def deliver_invoke(self, request_id: str, deadline_ms: int, invoked_function_arn: str,
                        trace_id: str | None) -> None:
-        event: dict = {"eventType": EventType.INVOKE.value, "deadlineMs": deadline_ms, "requestId": request_id,
-                       "invokedFunctionArn": invoked_function_arn}
+        event: dict[str, Any] = {"eventType": EventType.INVOKE.value, "deadlineMs": deadline_ms,
+                                 "requestId": request_id, "invokedFunctionArn": invoked_function_arn}
         if trace_id:
             event["tracing"] = {"type": "X-Amzn-Trace-Id", "value": trace_id}
         for extension in self.subscribers(EventType.INVOKE):

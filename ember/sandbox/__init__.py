@@ -6,9 +6,9 @@ dependencies load only when it is used.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
+from ember.backends import backend_class
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnavailable
 
 __all__ = ["Sandbox", "SandboxProcess", "SandboxSpec", "SandboxUnavailable", "choose_sandbox"]
@@ -31,8 +31,7 @@ def choose_sandbox(level: str, state_dir: Path) -> Sandbox:
     for name in names:
         if name not in SANDBOXES:
             raise SandboxUnavailable(f"unknown sandbox level {name!r}; choose one of: auto, {', '.join(SANDBOXES)}")
-        module_name, _, class_name = SANDBOXES[name].partition(":")
-        sandbox_class = getattr(importlib.import_module(module_name), class_name)
+        sandbox_class = backend_class(SANDBOXES[name], Sandbox)
         reason = sandbox_class.unavailable_reason()
         if reason is None:
             return sandbox_class(state_dir)

@@ -107,6 +107,11 @@ class Sandbox(ABC):
     #: whether the level runs a Python helper before the runtime (SandboxSpec.python must be set)
     needs_helper_python: ClassVar[bool] = False
 
+    @abstractmethod
+    def __init__(self, state_dir: Path) -> None:
+        """Take what the level needs on the host; `state_dir` (the data dir) holds what it keeps
+        on disk. Raises SandboxUnavailable when the host refuses it after all."""
+
     def task_root(self, task_dir: Path) -> str:
         """Where the function's code appears inside an environment (LAMBDA_TASK_ROOT)."""
         return "/var/task"

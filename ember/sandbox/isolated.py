@@ -28,6 +28,7 @@ import subprocess
 from collections.abc import Awaitable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ember.sandbox import bwrap, mounts, tmpdisk
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnavailable
@@ -326,7 +327,7 @@ def detached_under_init(init_pid: int) -> int:
     return max(0, len(children) - 1)
 
 
-def read_info(fd: int) -> dict:
+def read_info(fd: int) -> dict[str, Any]:
     """bwrap's --info-fd report (JSON with the namespace init's host pid)."""
     with os.fdopen(fd, "rb") as info:
         data = b""
@@ -337,5 +338,6 @@ def read_info(fd: int) -> dict:
             data += chunk
     if not data:
         raise subprocess.SubprocessError("bwrap exited before it reported the sandbox's pid")
-    return json.loads(data)
+    report: dict[str, Any] = json.loads(data)
+    return report
 

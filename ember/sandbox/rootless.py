@@ -95,6 +95,8 @@ class RootlessProcess(SandboxProcess):
         if self.sandbox.seccomp_bpf is not None:
             seccomp_fd = filter_fd(self.sandbox.seccomp_bpf)
             child_fds.append(seccomp_fd)
+        if spec.task_dir is None:  # the invoke layer parks only where Sandbox.can_park
+            raise ValueError("the rootless level cannot park an environment: it needs the function's code")
         layout = bwrap.Layout(spec.task_dir, spec.runtime_dir, spec.lang_dir, spec.opt_dir, self.sandbox.etc_dir,
                               None, spec.tmp_size_mb, spec.sdk_paths)
         argv = ["bwrap", *NAMESPACES, "--die-with-parent", "--new-session", "--hostname", "lambda",

@@ -64,7 +64,7 @@ class Service:
 
     @property
     def signing_name(self) -> str:
-        return self.model.signing_name or self.model.endpoint_prefix
+        return str(self.model.signing_name or self.model.endpoint_prefix)
 
 
 @functools.cache

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from ember.backends import backend_class
 from ember.store.base import Store
 
 # Import strings, so an optional driver is imported only when chosen.
@@ -12,6 +12,5 @@ STORES = {"sqlite": "ember.store.sqlite:SQLiteStore"}
 
 
 def open_store(kind: str, **options: Any) -> Store:
-    module_name, _, class_name = STORES[kind].partition(":")
-    store_class = getattr(importlib.import_module(module_name), class_name)
+    store_class = backend_class(STORES[kind], Store)
     return store_class(**options)

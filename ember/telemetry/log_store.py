@@ -10,12 +10,13 @@ Backends: `ember.telemetry.sqlite_log_store:SQLiteLogStore` (embedded, `logs.db`
 
 from __future__ import annotations
 
-import importlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ember.backends import backend_class
 
 # Import strings, so an optional driver is imported only when chosen.
 LOG_STORES = {"sqlite": "ember.telemetry.sqlite_log_store:SQLiteLogStore"}
@@ -155,6 +156,5 @@ class LogStore(ABC):
 
 
 def open_log_store(kind: str, **options: Any) -> LogStore:
-    module_name, _, class_name = LOG_STORES[kind].partition(":")
-    store_class = getattr(importlib.import_module(module_name), class_name)
+    store_class = backend_class(LOG_STORES[kind], LogStore)
     return store_class(**options)

@@ -10,13 +10,13 @@ Backends: `ember.telemetry.sqlite_metric_store:SQLiteMetricStore` (embedded, `me
 
 from __future__ import annotations
 
-import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ember.backends import backend_class
 from ember.telemetry.sketch import Aggregate
 
 # Import strings, so an optional driver is imported only when chosen.
@@ -76,6 +76,5 @@ class MetricStore(ABC):
 
 
 def open_metric_store(kind: str, **options: Any) -> MetricStore:
-    module_name, _, class_name = METRIC_STORES[kind].partition(":")
-    store_class = getattr(importlib.import_module(module_name), class_name)
+    store_class = backend_class(METRIC_STORES[kind], MetricStore)
     return store_class(**options)

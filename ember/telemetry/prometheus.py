@@ -60,12 +60,12 @@ class PrometheusMetrics:
             name = f"ember_lambda_{_snake(metric.value)}"
             if unit_of(metric) == "Count":
                 counter = Counter(name, f"Lambda's {metric.value} metric", labels, registry=self.registry)
-                self._others[metric] = lambda fn, value, c=counter: c.labels(fn).inc(value)
+                self._others[metric] = _adding_to(counter)
             else:
                 suffix = "_milliseconds" if unit_of(metric) == "Milliseconds" else "_ratio"
                 gauge = Gauge(name + suffix, f"Lambda's {metric.value} metric (last sample)", labels,
                               registry=self.registry)
-                self._others[metric] = lambda fn, value, g=gauge: g.labels(fn).set(value)
+                self._others[metric] = _setting(gauge)
         self.registry.register(_LiveCollector(live))
 
     def record_other(self, metric: LambdaMetric, function_name: str, value: float) -> None:
@@ -97,3 +97,15 @@ class _LiveCollector(Collector):
                                 value=self.live.environment_count())
         yield CounterMetricFamily("ember_log_events_dropped", "Log events dropped because the log store fell behind",
                                   value=self.live.dropped_log_events())
+
+
+def _adding_to(counter: Counter) -> Callable[[str, float], None]:
+    def add(function_name: str, value: float) -> None:
+        counter.labels(function_name).inc(value)
+    return add
+
+
+def _setting(gauge: Gauge) -> Callable[[str, float], None]:
+    def set_value(function_name: str, value: float) -> None:
+        gauge.labels(function_name).set(value)
+    return set_value

@@ -110,7 +110,7 @@ class SQLiteLogStore(LogStore):
 
     async def create_stream(self, group_name: str, name: str) -> None:
         def insert() -> None:
-            if self._group_row(group_name) is None:
+            if not self._group_exists(group_name):
                 raise ResourceNotFoundException("The specified log group does not exist.")
             try:
                 self._db.execute("INSERT INTO log_streams (group_name, name, created_ms) VALUES (?, ?, ?)",
@@ -139,7 +139,7 @@ class SQLiteLogStore(LogStore):
         def delete() -> None:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                if self._group_row(group_name) is None:
+                if not self._group_exists(group_name):
                     raise ResourceNotFoundException("The specified log group does not exist.")
                 if self._db.execute("DELETE FROM log_streams WHERE group_name = ? AND name = ?",
                                     (group_name, name)).rowcount == 0:
@@ -164,7 +164,7 @@ class SQLiteLogStore(LogStore):
     async def delete_expired(self, at_ms: int, group_name: str | None = None) -> int:
         def delete() -> int:
             query = "SELECT name, retention_days FROM log_groups WHERE retention_days IS NOT NULL"
-            args: tuple = ()
+            args: tuple[str, ...] = ()
             if group_name is not None:
                 query += " AND name = ?"
                 args = (group_name,)
@@ -197,8 +197,8 @@ class SQLiteLogStore(LogStore):
 
     # Reading ---------------------------------------------------------------------------
 
-    def _group_row(self, name: str) -> tuple | None:
-        return self._db.execute("SELECT name FROM log_groups WHERE name = ?", (name,)).fetchone()
+    def _group_exists(self, name: str) -> bool:
+        return self._db.execute("SELECT 1 FROM log_groups WHERE name = ?", (name,)).fetchone() is not None
 
     async def get_group(self, name: str) -> LogGroup | None:
         groups = await self._run(lambda: self._groups("g.name = ?", (name,), None, 1))
@@ -206,7 +206,7 @@ class SQLiteLogStore(LogStore):
 
     async def list_groups(self, prefix: str | None, pattern: str | None, after_name: str | None,
                           limit: int) -> list[LogGroup]:
-        conditions, args = ["g.name > ?"], [after_name or ""]
+        conditions, args = ["g.name > ?"], list[str | int]([after_name or ""])
         if prefix:
             conditions.append("substr(g.name, 1, ?) = ?")
             args += [len(prefix), prefix]
@@ -215,7 +215,7 @@ class SQLiteLogStore(LogStore):
             args.append(pattern)
         return await self._run(lambda: self._groups(" AND ".join(conditions), tuple(args), "g.name", limit))
 
-    def _groups(self, where: str, args: tuple, order: str | None, limit: int) -> list[LogGroup]:
+    def _groups(self, where: str, args: tuple[str | int, ...], order: str | None, limit: int) -> list[LogGroup]:
         rows = self._db.execute(
             "SELECT g.name, g.created_ms, g.retention_days, "
             "(SELECT COALESCE(SUM(s.stored_bytes), 0) FROM log_streams s WHERE s.group_name = g.name) "
@@ -224,12 +224,12 @@ class SQLiteLogStore(LogStore):
         return [LogGroup(*row) for row in rows]
 
     async def list_streams(self, group_name: str, prefix: str | None, by_last_event: bool, descending: bool,
-                           after: tuple | None, limit: int) -> list[LogStream]:
+                           after: tuple[str | int, ...] | None, limit: int) -> list[LogStream]:
         def select() -> list[LogStream]:
-            if self._group_row(group_name) is None:
+            if not self._group_exists(group_name):
                 raise ResourceNotFoundException("The specified log group does not exist.")
             sort = "(COALESCE(last_event_ms, 0), name)" if by_last_event else "(name)"
-            conditions, args = ["group_name = ?"], [group_name]
+            conditions, args = ["group_name = ?"], list[str | int]([group_name])
             if prefix:
                 conditions.append("substr(name, 1, ?) = ?")
                 args += [len(prefix), prefix]
@@ -258,7 +258,7 @@ class SQLiteLogStore(LogStore):
         def select() -> list[LogEvent]:
             conditions = ["group_name = ?", "stream_name = ?",
                           f"(timestamp_ms, id) {'>' if is_forward else '<'} (?, ?)"]
-            args: list = [group_name, stream_name, *position]
+            args: list[str | int] = [group_name, stream_name, *position]
             _time_range(conditions, args, start_ms, end_ms)
             direction = "ASC" if is_forward else "DESC"
             rows = self._db.execute(
@@ -275,7 +275,7 @@ class SQLiteLogStore(LogStore):
                             matches: Callable[[str], bool], limit: int) -> tuple[list[LogEvent], Position | None]:
         def select() -> tuple[list[LogEvent], Position | None]:
             conditions = ["group_name = ?", "(timestamp_ms, id) > (?, ?)"]
-            args: list = [group_name, *after]
+            args: list[str | int] = [group_name, *after]
             _time_range(conditions, args, start_ms, end_ms)
             if stream_names:
                 conditions.append(f"stream_name IN ({', '.join('?' * len(stream_names))})")
@@ -306,7 +306,7 @@ class SQLiteLogStore(LogStore):
         return await self._run(select)
 
 
-def _time_range(conditions: list[str], args: list, start_ms: int | None, end_ms: int | None) -> None:
+def _time_range(conditions: list[str], args: list[str | int], start_ms: int | None, end_ms: int | None) -> None:
     # AWS: an event at startTime is included, one at endTime is not.
     if start_ms is not None:
         conditions.append("timestamp_ms >= ?")

@@ -69,7 +69,7 @@ class SQLiteMetricStore(MetricStore):
         return [Point(series, minute, unit, Aggregate.from_record(json.loads(record))) for minute, unit, record in rows]
 
     async def list_series(self, namespace: str | None, metric_name: str | None, since_ms: int) -> list[Series]:
-        conditions, args = ["minute_ms >= ?"], [since_ms]
+        conditions, args = ["minute_ms >= ?"], list[str | int]([since_ms])
         if namespace:
             conditions.append("namespace = ?")
             args.append(namespace)

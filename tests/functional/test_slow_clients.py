@@ -3,6 +3,7 @@ fast client is still served."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import time
 from collections.abc import Iterator
@@ -113,3 +114,22 @@ def test_a_request_that_is_not_http_or_has_a_huge_header_gets_an_aws_error(start
         assert b"x-amzn-errortype: ValidationException" in answer
     assert server.lambda_client().list_functions()["Functions"] == []
     assert "Traceback" not in server.log() and "Exception" not in server.log(), server.log()
+
+
+def test_a_huge_body_sent_to_an_ember_route_gets_413_not_a_crash(server: EmberServer) -> None:
+
+    size_bytes = 81 * 1024 * 1024  # above the 80 MB any request may carry
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    try:
+        connection.putrequest("GET", "/_ember/health")
+        connection.putheader("Content-Length", str(size_bytes))
+        connection.endheaders()
+        chunk = b"x" * (1024 * 1024)
+        for _ in range(size_bytes // len(chunk)):
+            connection.send(chunk)
+        response = connection.getresponse()
+        assert response.status == 413
+        assert response.getheader("x-amzn-ErrorType", "").startswith("RequestEntityTooLargeException")
+    finally:
+        connection.close()
+    assert "Traceback" not in server.log()

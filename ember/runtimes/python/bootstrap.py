@@ -101,8 +101,8 @@ class _Encoder(json.JSONEncoder):
 
     def __init__(self, ensure_ascii):
         super().__init__(ensure_ascii=ensure_ascii)
-        self._decimals = None
-        self._token = None
+        self._decimals: list[str] | None = None
+        self._token = ""  # chosen when the first Decimal is met
 
     def default(self, o):
         if isinstance(o, decimal.Decimal):
@@ -182,6 +182,9 @@ class Client:
 
 class ClientContext:
     __slots__ = ("client", "custom", "env")
+    client: Client | None
+    custom: dict[str, object] | None
+    env: dict[str, object] | None
 
     def __repr__(self):
         return f"ClientContext([custom={self.custom},env={self.env},client={self.client}])"
@@ -269,7 +272,7 @@ class LambdaContext:
 
 
 class _RequestState:
-    request_id = None
+    request_id: str | None = None
 
 
 class _RequestIdFilter(logging.Filter):
@@ -557,7 +560,7 @@ def _invoke(client, handler, headers, body):
     _RequestState.request_id = request_id
     _set_trace_id(headers.get("Lambda-Runtime-Trace-Id"))
 
-    error = None
+    error: dict[str, object] | None = None
     try:
         context = _make_context(request_id, headers)
         event = _unmarshal_event(body)
@@ -601,6 +604,8 @@ def _warm_boto3():
         import boto3
 
         boto3.setup_default_session()
+        if boto3.DEFAULT_SESSION is None:
+            return
         session = boto3.DEFAULT_SESSION._session
         session.get_component("endpoint_resolver")
         loader = session.get_component("data_loader")

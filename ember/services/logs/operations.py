@@ -73,7 +73,8 @@ class LogsOperations:
                 "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.")
         await self.writer.flush()
         limit = p.get("limit", DEFAULT_DESCRIBE_LIMIT)
-        after = _decode_token(p.get("nextToken"), 1)[0] if p.get("nextToken") else None
+        next_token = p.get("nextToken")
+        after = _decode_token(next_token, 1)[0] if next_token else None
         identifiers = p.get("logGroupIdentifiers")
         groups = await self.store.list_groups(prefix, pattern, after, limit + 1)
         if identifiers:
@@ -154,7 +155,8 @@ class LogsOperations:
         now = now_ms()
         oldest_ms = now - MAX_EVENT_AGE_MS
         expired_before_ms = now - group.retention_days * 86_400_000 if group.retention_days else None
-        accepted, rejected = [], {}
+        accepted: list[tuple[int, str]] = []
+        rejected: dict[str, int] = {}
         for index, event in enumerate(events):
             if event["timestamp"] > now + MAX_EVENT_LEAD_MS:
                 rejected.setdefault("tooNewLogEventStartIndex", index)
@@ -251,7 +253,8 @@ def _group_name_of(identifier: str) -> str:
 def _within_response_size(events: list[LogEvent], keep_newest: bool) -> list[LogEvent]:
     """As many events as fit in the 1 MB a response may hold (from the oldest, or the newest)."""
     ordered = events[::-1] if keep_newest else events
-    kept, size = [], 0
+    kept: list[LogEvent] = []
+    size = 0
     for event in ordered:
         size += len(event.message.encode()) + 26  # AWS counts 26 bytes of overhead per event
         if size > MAX_RESPONSE_BYTES and kept:
