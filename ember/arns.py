@@ -46,3 +46,18 @@ def parse_function_ref(value: str) -> FunctionRef:
 def function_arn(region: str, account_id: str, name: str, qualifier: str | None = None) -> str:
     arn = f"arn:aws:lambda:{region}:{account_id}:function:{name}"
     return f"{arn}:{qualifier}" if qualifier else arn
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """The account and region one Ember serves: every ARN it writes is in them."""
+
+    region: str
+    account_id: str
+
+    def function_arn(self, name: str, qualifier: str | None = None) -> str:
+        return function_arn(self.region, self.account_id, name, qualifier)
+
+    def layer_arn(self, name: str, version: int | None = None) -> str:
+        arn = f"arn:aws:lambda:{self.region}:{self.account_id}:layer:{name}"
+        return f"{arn}:{version}" if version is not None else arn

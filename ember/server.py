@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from ember import __version__
+from ember.arns import Home
 from ember.blobs import open_blob_store
 from ember.clock import SystemClock
 from ember.code.cache import CodeCache
@@ -93,8 +94,9 @@ class Ember:
         feed = open_change_feed("memory")
         feed.subscribe(provisioner.on_change)
         feed.subscribe(scheduler.on_change)
-        self.backend = LambdaBackend(settings, store, blobs, self.runtimes,
-                                     scheduler, invoker, provisioner, async_queue, feed)
+        self.backend = LambdaBackend(Home(settings.region, settings.account_id), settings.account_concurrency,
+                                     settings.data_dir, store, blobs, self.runtimes, scheduler, invoker, provisioner,
+                                     async_queue, feed)
         lambda_service, routes = build_lambda_service(self.backend)
         logs_service = build_logs_service(self.telemetry.log_store, self.telemetry.log_writer, settings.region,
                                           settings.account_id)

@@ -97,8 +97,8 @@ class EdgeApp:
                 label = f"{request.method} {request.path}"
                 body = await _read_body(receive, HARD_BODY_LIMIT_BYTES)
                 if body is None:
-                    error = RequestEntityTooLargeException("Request is too large")
-                    return label, _plain_error(error.code, error.status_code, error.message)
+                    too_large = RequestEntityTooLargeException("Request is too large")
+                    return label, _plain_error(too_large.code, too_large.status_code, too_large.message)
                 request.body = body
                 return label, await handler(request, match)
         service = self._service_for(request)

@@ -18,7 +18,7 @@ class AccountOperations:
 
     async def get_account_settings(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         count, code_bytes = await self.backend.store.count_functions()
-        concurrency = self.backend.settings.account_concurrency
+        concurrency = self.backend.account_concurrency
         return {
             "AccountLimit": {
                 "TotalCodeSize": TOTAL_CODE_SIZE_BYTES,

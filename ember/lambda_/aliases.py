@@ -29,7 +29,7 @@ class AliasOperations:
         self.backend = backend
 
     def _wire(self, alias: Alias) -> dict[str, Any]:
-        return wire.alias_configuration(alias, self.backend.settings.region, self.backend.settings.account_id)
+        return wire.alias_configuration(alias, self.backend.home)
 
     def _not_found(self, function_name: str, name: str) -> ResourceNotFoundException:
         return ResourceNotFoundException(f"Cannot find alias arn: {self.backend.arn(function_name, name)}")

@@ -1,4 +1,4 @@
-"""What the Lambda operation handlers share: settings, store, blobs, runtimes, invoker, async queue
+"""What the Lambda operation handlers share: their account and limits, store, blobs, runtimes, invoker, async queue
 and the change feed they publish on once the store has committed."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import hashlib
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ember.arns import FunctionRef, function_arn, parse_function_ref
+from ember.arns import FunctionRef, Home, parse_function_ref
 from ember.blobs.base import BlobStore
 from ember.code import package
 from ember.code.collector import CodeCollector
-from ember.config import Settings
 from ember.disk_health import DataDiskFull, DiskHealth, is_full_error
 from ember.errors import EmberError, InvalidParameterValueException, ResourceNotFoundException
 from ember.feed.base import ChangeFeed
@@ -33,7 +33,12 @@ from ember.store.base import Store
 
 @dataclass
 class LambdaBackend:
-    settings: Settings
+    #: the account and region the handlers answer for
+    home: Home
+    #: Lambda's account-level limit on concurrent executions
+    account_concurrency: int
+    #: where the server keeps its data, whose disk the handlers watch
+    data_dir: Path
     store: Store
     blobs: BlobStore
     runtimes: dict[str, Runtime]
@@ -50,19 +55,19 @@ class LambdaBackend:
     disk: DiskHealth = field(init=False)
 
     def __post_init__(self) -> None:
-        self.disk = DiskHealth(self.settings.data_dir)
+        self.disk = DiskHealth(self.data_dir)
         self.disk.reason()  # makes the reserve a delete may need on a full disk
         self.collector = CodeCollector(self.store, self.blobs, self.invoker.code, self.scheduler.code_dirs_in_use)
 
     def arn(self, name: str, qualifier: str | None = None) -> str:
-        return function_arn(self.settings.region, self.settings.account_id, name, qualifier)
+        return self.home.function_arn(name, qualifier)
 
     def resolve(self, function_name: str, qualifier: str | None = None) -> FunctionRef:
         """The function a FunctionName (+ Qualifier) parameter names; checks the two agree."""
         ref = parse_function_ref(function_name)
-        if ref.region and ref.region != self.settings.region:
+        if ref.region and ref.region != self.home.region:
             raise ResourceNotFoundException(
-                f"Functions from '{ref.region}' are not reachable in this region ('{self.settings.region}')"
+                f"Functions from '{ref.region}' are not reachable in this region ('{self.home.region}')"
             )
         if qualifier is not None and ref.qualifier is not None and qualifier != ref.qualifier:
             raise InvalidParameterValueException(
@@ -93,7 +98,7 @@ class LambdaBackend:
             stored = await asyncio.to_thread(self._store_zip, zip_file)
         except OSError as exc:
             if is_full_error(exc):
-                raise DataDiskFull(self.settings.data_dir) from exc
+                raise DataDiskFull(self.data_dir) from exc
             raise
         try:
             yield stored
@@ -122,7 +127,7 @@ class LambdaBackend:
 
     def configuration(self, function: FunctionConfig, qualifier: str | None = None) -> dict[str, Any]:
         """`function` in Lambda's FunctionConfiguration shape, its ARN qualified by `qualifier`."""
-        return wire.configuration(function, self.settings.region, self.settings.account_id, qualifier)
+        return wire.configuration(function, self.home, qualifier)
 
     def not_found(self, name: str, qualifier: str | None = None) -> ResourceNotFoundException:
         return ResourceNotFoundException(f"Function not found: {self.arn(name, qualifier)}")
@@ -170,7 +175,7 @@ class LambdaBackend:
 
     async def unreserved_limit(self) -> int:
         """The account's concurrency that no function has reserved, from the store."""
-        return self.settings.account_concurrency - sum((await self.reserved_concurrency()).values())
+        return self.account_concurrency - sum((await self.reserved_concurrency()).values())
 
     async def provisioned_version(self, function_name: str, qualifier: str) -> FunctionConfig | None:
         """The version a provisioned concurrency configuration runs now; None when it is gone."""

@@ -26,7 +26,7 @@ class ConcurrencyOperations:
     async def put_function_concurrency(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         ref = self.backend.resolve(p["FunctionName"])
         reserved = p["ReservedConcurrentExecutions"]
-        account_concurrency = self.backend.settings.account_concurrency
+        account_concurrency = self.backend.account_concurrency
         current = (await self.backend.get(ref)).reserved_concurrency or 0
         reserved_by_others = account_concurrency - await self.backend.unreserved_limit() - current
         if account_concurrency - (reserved_by_others + reserved) < MIN_UNRESERVED:

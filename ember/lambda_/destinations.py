@@ -57,8 +57,8 @@ async def _check_function_destination(backend: LambdaBackend, function_name: str
         ref = parse_function_ref(arn)
     except EmberError:
         raise invalid from None
-    if ":function:" not in arn or (ref.region and ref.region != backend.settings.region) or (
-            ref.account_id and ref.account_id != backend.settings.account_id):
+    if ":function:" not in arn or (ref.region and ref.region != backend.home.region) or (
+            ref.account_id and ref.account_id != backend.home.account_id):
         raise invalid
     if ref.name == function_name:
         raise InvalidParameterValueException("You can't specify the function as a destination for itself.")

@@ -29,11 +29,6 @@ _LAYER_ARN = re.compile(r"^arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:(
                         r"(?::(?P<version>[0-9]+))?$")
 
 
-def layer_arn(backend: LambdaBackend, name: str, version: int | None = None) -> str:
-    arn = f"arn:aws:lambda:{backend.settings.region}:{backend.settings.account_id}:layer:{name}"
-    return f"{arn}:{version}" if version is not None else arn
-
-
 async def resolve_function_layers(backend: LambdaBackend, arns: list[str],
                                   code: FunctionCode) -> tuple[FunctionLayer, ...]:
     """The layers a function's `Layers` names, checked as Lambda checks them."""
@@ -47,7 +42,7 @@ async def resolve_function_layers(backend: LambdaBackend, arns: list[str],
             layer = await backend.store.get_layer_version(match["name"], int(match["version"]))
         if layer is None:
             raise InvalidParameterValueException(f"Layer version {arn} does not exist.")
-        resolved.append(FunctionLayer(layer_arn(backend, layer.layer_name, layer.version), layer.code))
+        resolved.append(FunctionLayer(backend.home.layer_arn(layer.layer_name, layer.version), layer.code))
     total = code.unzipped_bytes + sum(layer.code.unzipped_bytes for layer in resolved)
     if total > MAX_UNZIPPED_BYTES:
         raise InvalidParameterValueException(
@@ -63,7 +58,7 @@ class LayerOperations:
         self.backend = backend
 
     def layer_arn(self, name: str, version: int | None = None) -> str:
-        return layer_arn(self.backend, name, version)
+        return self.backend.home.layer_arn(name, version)
 
     def _wire(self, layer: LayerVersion, ctx: RequestContext | None = None, *, listed: bool = False) -> dict[str, Any]:
         wire: dict[str, Any] = {

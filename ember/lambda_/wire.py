@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ember.arns import function_arn
+from ember.arns import Home
 from ember.models import Alias, FunctionConfig
 
 
-def configuration(function: FunctionConfig, region: str, account_id: str,
-                  qualifier: str | None = None) -> dict[str, Any]:
+def configuration(function: FunctionConfig, home: Home, qualifier: str | None = None) -> dict[str, Any]:
     """The FunctionConfiguration shape, as GetFunctionConfiguration returns it.
 
     FunctionArn carries `qualifier` when the caller named one (a version, an alias, $LATEST).
     """
     wire: dict[str, Any] = {
         "FunctionName": function.name,
-        "FunctionArn": function_arn(region, account_id, function.name, qualifier),
+        "FunctionArn": home.function_arn(function.name, qualifier),
         "Runtime": function.runtime,
         "Role": function.role,
         "Handler": function.handler,
@@ -35,7 +34,8 @@ def configuration(function: FunctionConfig, region: str, account_id: str,
         "Architectures": list(function.architectures),
         "EphemeralStorage": {"Size": function.ephemeral_storage_mb},
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
-        "RuntimeVersionConfig": {"RuntimeVersionArn": f"arn:aws:lambda:{region}::runtime:ember-{function.runtime}"},
+        "RuntimeVersionConfig": {
+            "RuntimeVersionArn": f"arn:aws:lambda:{home.region}::runtime:ember-{function.runtime}"},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{function.name}"},
     }
     if function.environment:
@@ -50,10 +50,10 @@ def configuration(function: FunctionConfig, region: str, account_id: str,
     return wire
 
 
-def alias_configuration(alias: Alias, region: str, account_id: str) -> dict[str, Any]:
+def alias_configuration(alias: Alias, home: Home) -> dict[str, Any]:
     """The AliasConfiguration shape."""
     wire: dict[str, Any] = {
-        "AliasArn": function_arn(region, account_id, alias.function_name, alias.name),
+        "AliasArn": home.function_arn(alias.function_name, alias.name),
         "Name": alias.name,
         "FunctionVersion": alias.function_version,
         "Description": alias.description,
