@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from ember.clock import Clock, SystemClock
 from ember.invoke.extension_watch import ExtensionWatch
 from ember.invoke.output import LineSink, LogTail, OutputCollector, new_marker_nonce
 from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation, RuntimeChannel
@@ -69,9 +70,10 @@ class RunResult:
     is_environment_lost: bool  #: the environment died or was killed and must be replaced
 
 
-def log_stream_name(version: str = "$LATEST") -> str:
-    """A log stream name as Lambda makes them: `2024/01/31/[$LATEST]<32 hex>` (`[3]` for version 3)."""
-    return time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{version}]" + secrets.token_hex(16)
+def log_stream_name(version: str, now_s: float) -> str:
+    """A log stream name as Lambda makes them: `2024/01/31/[$LATEST]<32 hex>` (`[3]` for version 3),
+    dated `now_s` (epoch seconds, UTC)."""
+    return time.strftime("%Y/%m/%d", time.gmtime(now_s)) + f"/[{version}]" + secrets.token_hex(16)
 
 
 #: told what an environment printed outside any invocation (init, threads between invocations,
@@ -85,7 +87,9 @@ class Environment:
     def __init__(self, function_name: str, version: str, config_key: str, sandbox: Sandbox, spec: SandboxSpec, *,
                  writes_end_marker: bool = True, extensions: tuple[str, ...] = (), account_id: str = "",
                  on_output: EnvironmentOutput | None = None,
-                 connection_budget: ConnectionBudget | None = None) -> None:
+                 connection_budget: ConnectionBudget | None = None, clock: Clock | None = None) -> None:
+        #: wall time for the environment's age and its log lines, monotonic for idle time and durations
+        self._clock = clock or SystemClock()
         self.function_name = function_name
         self.version = version  #: "$LATEST" or a published version number
         self.config_key = config_key
@@ -96,8 +100,8 @@ class Environment:
         #: where this environment's output goes in /aws/lambda/NAME (one stream per environment)
         self.log_stream_name = spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.state = EnvironmentState.STARTING
-        self.idle_since = time.monotonic()
-        self.started_at = time.time()  #: wall clock, for the environment's age
+        self.idle_since = self._clock.monotonic()
+        self.started_at = self._clock.time_s()  #: wall clock, for the environment's age
         self.invocation_count = 0
         #: the function's code and merged layers this environment reads (none may be deleted under it)
         self.code_dirs = tuple(path for path in (spec.task_dir, spec.opt_dir) if path is not None)
@@ -108,7 +112,7 @@ class Environment:
         self._on_output = on_output
         #: output outside invocations (init, threads between them): the end of it is kept for the
         #: Tail of the next invocation, which would have shown it on Lambda (the environment thaws)
-        self._idle_log = LogTail(self._environment_output)
+        self._idle_log = LogTail(self._environment_output, self._clock)
         self._connection_budget = connection_budget
         self._extensions = ExtensionsHub(extensions, _function_info(spec.env, account_id))
         self._process: SandboxProcess | None = None
@@ -126,10 +130,10 @@ class Environment:
         self._process = await self._sandbox.start(self._spec)
         self._server = RuntimeApiServer(self._channel, self._extensions, self._connection_budget)
         await self._server.start(self._process.listener)
-        self._output = OutputCollector(self._process.output, self._idle_log)
+        self._output = OutputCollector(self._process.output, self._idle_log, self._clock)
         self._exit = asyncio.create_task(self._process.wait())
         self._exit.add_done_callback(self._on_exit)
-        self._watch = ExtensionWatch(self._extensions, self._process, self._exit)
+        self._watch = ExtensionWatch(self._extensions, self._process, self._exit, self._clock)
 
     def _environment_output(self, events: list[tuple[int, str]]) -> None:
         if self._on_output is not None:
@@ -149,7 +153,7 @@ class Environment:
 
     async def start(self) -> InitResult:
         """Start the runtime and wait until it asks for work, fails its init, or exits."""
-        started = time.perf_counter()
+        started = self._clock.monotonic()
         await self._launch()
         return await self._await_init(started)
 
@@ -185,7 +189,7 @@ class Environment:
         self.is_provisioned = spec.env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency"
         self._extensions.function = _function_info(spec.env, self._extensions.function.account_id)
         self.state = EnvironmentState.STARTING
-        started = time.perf_counter()
+        started = self._clock.monotonic()
         assert spec.task_dir is not None and self._output is not None
         # What it printed while parked went nowhere (no function yet); from here on it is this one's.
         await self._process.specialise(spec.task_dir, spec.opt_dir, spec.memory_mb)
@@ -220,7 +224,7 @@ class Environment:
                 self._process.init_done()
                 self._output.detach()
                 self._freeze_when_idle()
-                return InitResult(True, (time.perf_counter() - started) * 1000, self.take_output_tail())
+                return InitResult(True, (self._clock.monotonic() - started) * 1000, self.take_output_tail())
             if failure is None:
                 done = {self._exit}
         error = failure if self._channel.ready.is_set() and failure is not None else await self._init_failure(done)
@@ -228,7 +232,7 @@ class Environment:
 
     async def _fail_init(self, started: float, error: Outcome) -> InitResult:
         assert self._output is not None
-        duration_ms = (time.perf_counter() - started) * 1000
+        duration_ms = (self._clock.monotonic() - started) * 1000
         await self.destroy("failure")
         self._output.detach()
         return InitResult(False, duration_ms, self.take_output_tail(), error)
@@ -257,7 +261,7 @@ class Environment:
         nonce = new_marker_nonce() if self._writes_end_marker else None
         invocation = dataclasses.replace(invocation, output_marker=nonce)
         self._output.attach(log, nonce)
-        started = time.perf_counter()
+        started = self._clock.monotonic()
         deadline = asyncio.get_running_loop().time() + timeout_s
         result = self._channel.submit(invocation)
         hub = self._extensions
@@ -276,7 +280,7 @@ class Environment:
             failure = _exit_error(invocation.request_id, self._exit.result(), self._process.oom_killed())
         else:
             failure = Outcome(OutcomeKind.ERROR, b"", "Sandbox.Timedout")
-        duration_ms = (time.perf_counter() - started) * 1000
+        duration_ms = (self._clock.monotonic() - started) * 1000
         memory_mb = self._process.peak_memory_mb()
         if failure is None:
             if result.result().is_runtime_exiting:
@@ -285,7 +289,7 @@ class Environment:
             await self._invocation_output_end()
             # A runtime that exited right after answering is retired, not handed the next invocation.
             self.state = EnvironmentState.DEAD if self._exit.done() else EnvironmentState.IDLE
-            self.idle_since = time.monotonic()
+            self.idle_since = self._clock.monotonic()
             self._freeze_when_idle()
             return RunResult(result.result(), duration_ms, memory_mb, False)
         self._channel.abandon(invocation.request_id)
@@ -297,8 +301,9 @@ class Environment:
         await self.destroy("timeout" if is_timeout else "failure")
         self._output.detach()
         if is_timeout:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            log([(int(time.time() * 1000),
+            now_s = self._clock.time_s()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now_s))
+            log([(int(now_s * 1000),
                   f"{stamp}Z {invocation.request_id} Task timed out after {timeout_s:.2f} seconds\n")])
         return RunResult(failure, duration_ms, memory_mb, True)
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 
+from ember.clock import Clock, SystemClock
 from ember.runtime_api.channel import Outcome, OutcomeKind
 from ember.runtime_api.extensions import ExtensionsHub, ExtensionState
 from ember.sandbox import SandboxProcess
@@ -35,10 +35,13 @@ START_GRACE_S = 0.5
 class ExtensionWatch:
     """Waits on one environment's extensions; every wait gives up on the runtime's exit."""
 
-    def __init__(self, hub: ExtensionsHub, process: SandboxProcess, runtime_exit: asyncio.Task[int]) -> None:
+    def __init__(self, hub: ExtensionsHub, process: SandboxProcess, runtime_exit: asyncio.Task[int],
+                 clock: Clock | None = None) -> None:
         self.hub = hub
         self.process = process
         self.runtime_exit = runtime_exit
+        #: wall time for the deadline SHUTDOWN tells extensions; the waits themselves are the loop's
+        self.clock = clock or SystemClock()
         self.launched_at = asyncio.get_running_loop().time()
 
     async def wait(self, is_done: Callable[[], bool], deadline: float, request_id: str | None) -> Outcome | None:
@@ -88,7 +91,7 @@ class ExtensionWatch:
 
     async def shut_down(self, reason: str) -> None:
         """SHUTDOWN to the extensions registered for it; wait until they are done or the deadline."""
-        deadline_ms = int((time.time() + SHUTDOWN_DEADLINE_S) * 1000)
+        deadline_ms = int((self.clock.time_s() + SHUTDOWN_DEADLINE_S) * 1000)
         told = self.hub.deliver_shutdown(reason, deadline_ms)
         if not told:
             return

@@ -72,7 +72,8 @@ class Invoker:
                  runtimes: dict[str, Runtime], code: CodeCache, telemetry: Telemetry | None = None,
                  clock: Clock | None = None) -> None:
         self.settings = settings
-        #: wall time for the REPORT's start and end and the deadline the runtime is given
+        #: wall time for the log lines' stamps, the invocation's start and end and the deadline the
+        #: runtime is given; handed to the environments, whose durations (REPORT) it times
         self.clock = clock or SystemClock()
         #: where environments get their code and merged layers from (unpacked on demand)
         self.code = code
@@ -81,7 +82,7 @@ class Invoker:
         self.runtimes = runtimes
         #: told of every invocation's start, end (log, duration, error) and throttle
         self.telemetry = telemetry or Telemetry()
-        self.specs = SpecBuilder(settings, sandbox)
+        self.specs = SpecBuilder(settings, sandbox, self.clock)
         #: what every environment's Runtime API connections may take of the server's descriptors
         self.connection_budget = runtime_api_connection_budget()
         self.parking: ParkingLot | None = None
@@ -106,7 +107,7 @@ class Invoker:
         # The log is streamed as the invocation runs (init output already is): START now, each
         # line as it is printed, END and REPORT at the end, whatever the end was.
         stream = env.log_stream_name
-        log = LogTail(lambda events: self.telemetry.log_lines(function.name, stream, events))
+        log = LogTail(lambda events: self.telemetry.log_lines(function.name, stream, events), self.clock)
         # The Tail starts with what the environment printed before (its init, or since the last invocation).
         init_tail = init.output_tail if init is not None else env.take_output_tail()
         log.write(f"START RequestId: {request.request_id} Version: {function.version}\n")
@@ -216,7 +217,7 @@ class Invoker:
         return Environment(function.name, function.version, config_key(function), self.sandbox, spec,
                            writes_end_marker=runtime.writes_end_marker, extensions=extensions,
                            account_id=self.settings.account_id, on_output=self._environment_output,
-                           connection_budget=self.connection_budget)
+                           connection_budget=self.connection_budget, clock=self.clock)
 
     def _environment_output(self, env: Environment, events: list[tuple[int, str]]) -> None:
         """What an environment printed outside any invocation (init, threads between invocations,
@@ -230,7 +231,8 @@ class Invoker:
         parking lot."""
         spec = self.specs.parked(self.runtimes[runtime_name])
         return Environment("", "", "", self.sandbox, spec, account_id=self.settings.account_id,
-                           on_output=self._environment_output, connection_budget=self.connection_budget)
+                           on_output=self._environment_output, connection_budget=self.connection_budget,
+                           clock=self.clock)
 
 
 def _with_message_prefix(body: bytes, prefix: str) -> bytes:
