@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ember.clock import Clock, SystemClock
+from ember.invoke.error_types import ErrorType
 from ember.invoke.extension_watch import ExtensionWatch
 from ember.invoke.output import LineSink, LogTail, OutputCollector, new_marker_nonce
 from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation, RuntimeChannel
@@ -286,7 +287,7 @@ class Environment:
             await asyncio.sleep(0)  # let the output reader see EOF
             return _exit_error(None, exited.result(), launched.process.oom_killed())
         message = f"Init phase did not complete within {INIT_TIMEOUT_S:.2f} seconds"
-        return Outcome(OutcomeKind.INIT_ERROR, _error_json(message, "Runtime.InitTimeout"), "Runtime.InitTimeout")
+        return Outcome(OutcomeKind.INIT_ERROR, _error_json(message, ErrorType.INIT_TIMEOUT), ErrorType.INIT_TIMEOUT)
 
     async def run(self, invocation: PendingInvocation, timeout_s: float, log: LineSink) -> RunResult:
         """Run one invocation, its output streamed to `log` line by line as it comes; kill the
@@ -318,7 +319,7 @@ class Environment:
             await asyncio.sleep(0)
             failure = _exit_error(invocation.request_id, exited.result(), process.oom_killed())
         else:
-            failure = Outcome(OutcomeKind.ERROR, b"", "Sandbox.Timedout")
+            failure = Outcome(OutcomeKind.ERROR, b"", ErrorType.TIMED_OUT)
         duration_ms = (self._clock.monotonic() - started) * 1000
         memory_mb = process.peak_memory_mb()
         if failure is None:
@@ -332,10 +333,10 @@ class Environment:
             self._freeze_when_idle()
             return RunResult(result.result(), duration_ms, memory_mb, False)
         channel.abandon(invocation.request_id)
-        is_timeout = failure.error_type == "Sandbox.Timedout"
+        is_timeout = failure.error_type == ErrorType.TIMED_OUT
         if is_timeout:
             message = f"RequestId: {invocation.request_id} Error: Task timed out after {timeout_s:.2f} seconds"
-            failure = Outcome(OutcomeKind.ERROR, _error_json(message, "Sandbox.Timedout"), "Sandbox.Timedout")
+            failure = Outcome(OutcomeKind.ERROR, _error_json(message, ErrorType.TIMED_OUT), ErrorType.TIMED_OUT)
         # Its last words (up to the kill) are streamed to the invocation's log before it is detached.
         await self.destroy("timeout" if is_timeout else "failure")
         launched.output.detach()
@@ -413,7 +414,7 @@ def _exit_error(request_id: str | None, return_code: int, is_out_of_memory: bool
         # Ended by the memory limit: AWS says so in the type, and "killed" in the message.
         reason = "Runtime exited with error: signal: killed"
         message = f"RequestId: {request_id} Error: {reason}" if request_id else reason
-        return Outcome(OutcomeKind.ERROR, _error_json(message, "Runtime.OutOfMemory"), "Runtime.OutOfMemory")
+        return Outcome(OutcomeKind.ERROR, _error_json(message, ErrorType.OUT_OF_MEMORY), ErrorType.OUT_OF_MEMORY)
     if return_code < 0:
         reason = f"Runtime exited with error: signal: {_signal_name(-return_code)}"
     elif return_code > 0:
@@ -421,7 +422,7 @@ def _exit_error(request_id: str | None, return_code: int, is_out_of_memory: bool
     else:
         reason = "Runtime exited without providing a reason"
     message = f"RequestId: {request_id} Error: {reason}" if request_id else reason
-    return Outcome(OutcomeKind.ERROR, _error_json(message, "Runtime.ExitError"), "Runtime.ExitError")
+    return Outcome(OutcomeKind.ERROR, _error_json(message, ErrorType.EXIT_ERROR), ErrorType.EXIT_ERROR)
 
 
 def _signal_name(number: int) -> str:
@@ -434,7 +435,7 @@ def _signal_name(number: int) -> str:
     return str(number)
 
 
-def _error_json(message: str, error_type: str) -> bytes:
+def _error_json(message: str, error_type: ErrorType) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 

@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable
 
 from ember.clock import Clock, SystemClock
+from ember.invoke.error_types import ErrorType
 from ember.runtime_api.channel import Outcome, OutcomeKind
 from ember.runtime_api.extensions import ExtensionsHub, ExtensionState
 from ember.sandbox import SandboxProcess
@@ -52,13 +53,13 @@ class ExtensionWatch:
         while not is_done():
             failed = self.hub.failure()
             if failed is not None:
-                kind = "Extension.InitError" if request_id is None else "Extension.ExitError"
+                kind = ErrorType.EXTENSION_INIT_ERROR if request_id is None else ErrorType.EXTENSION_EXIT_ERROR
                 return failure(kind, f"extension {failed.name} reported {failed.error_type}", request_id)
             if self.runtime_exit.done():
                 return None
             missing = self._is_one_gone()
             if missing and missing_before:
-                return failure("Extension.Crash", self._crash_message(), request_id)
+                return failure(ErrorType.EXTENSION_CRASH, self._crash_message(), request_id)
             missing_before = missing
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -111,7 +112,7 @@ class ExtensionWatch:
             await self.hub.wait_changed(min(POLL_S, remaining))
 
 
-def failure(error_type: str, reason: str, request_id: str | None) -> Outcome:
+def failure(error_type: ErrorType, reason: str, request_id: str | None) -> Outcome:
     """An extension failure as the invocation's error; without a request id the invoker adds one."""
     message = f"RequestId: {request_id} Error: {reason}" if request_id else reason
     return Outcome(OutcomeKind.ERROR, json.dumps({"errorType": error_type, "errorMessage": message}).encode(),
@@ -123,5 +124,5 @@ def timed_out(hub: ExtensionsHub, request_id: str | None) -> Outcome:
         unregistered = sorted(set(hub.expected_names) - hub.registered_names)
         what = (f"extensions did not register: {', '.join(unregistered)}" if unregistered
                 else "extensions did not finish their init")
-        return failure("Extension.LaunchError", what, None)
-    return Outcome(OutcomeKind.ERROR, b"", "Sandbox.Timedout")  # the environment words it with the timeout
+        return failure(ErrorType.EXTENSION_LAUNCH_ERROR, what, None)
+    return Outcome(OutcomeKind.ERROR, b"", ErrorType.TIMED_OUT)  # the environment words it with the timeout

@@ -18,6 +18,7 @@ from ember.disk_health import DataDiskFull, is_full_error
 from ember.errors import ServiceException, TooManyRequestsException
 from ember.invoke.entrypoints import InvalidEntrypoint, external_extensions
 from ember.invoke.environment import Environment, InitResult, RunResult
+from ember.invoke.error_types import ErrorType
 from ember.invoke.output import TAIL_BYTES, LogTail
 from ember.invoke.parking import ParkingLot
 from ember.invoke.scheduler import Scheduler
@@ -33,8 +34,9 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_MESSAGE = "The invocation was stopped because the Ember server is shutting down."
 #: init failures the platform words (not the runtime): their message names the invocation
-PLATFORM_INIT_ERRORS = frozenset({"Runtime.ExitError", "Runtime.OutOfMemory", "Runtime.InvalidEntrypoint",
-                                  "Extension.Crash", "Extension.InitError", "Extension.LaunchError"})
+PLATFORM_INIT_ERRORS = frozenset({ErrorType.EXIT_ERROR, ErrorType.OUT_OF_MEMORY, ErrorType.INVALID_ENTRYPOINT,
+                                  ErrorType.EXTENSION_CRASH, ErrorType.EXTENSION_INIT_ERROR,
+                                  ErrorType.EXTENSION_LAUNCH_ERROR})
 
 
 @dataclass(frozen=True)
@@ -196,8 +198,8 @@ class Invoker:
         except InvalidEntrypoint as exc:
             env = self._environment(function, runtime, self.specs.refused(function, task_dir), extensions)
             track(env)
-            return env, env.refuse(Outcome(OutcomeKind.INIT_ERROR, _error_json(str(exc), "Runtime.InvalidEntrypoint"),
-                                           "Runtime.InvalidEntrypoint"))
+            return env, env.refuse(Outcome(OutcomeKind.INIT_ERROR, _error_json(str(exc), ErrorType.INVALID_ENTRYPOINT),
+                                           ErrorType.INVALID_ENTRYPOINT))
         parked = None
         # Only Python runtimes park, without extensions (they start before the runtime). A parked
         # runtime's LD_LIBRARY_PATH was fixed when it started: a function that sets its own needs a
@@ -245,7 +247,7 @@ def _with_message_prefix(body: bytes, prefix: str) -> bytes:
     return json.dumps(document).encode()
 
 
-def _error_json(message: str, error_type: str) -> bytes:
+def _error_json(message: str, error_type: ErrorType) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
