@@ -87,7 +87,7 @@ class Ember:
         provisioner.start()
         # Opening the queue puts back in line any event a previous server was running when it died.
         queue_kind, queue_options = settings.queue_backend
-        async_queue = open_async_queue(queue_kind, **queue_options)
+        async_queue = open_async_queue(queue_kind, clock=clock, **queue_options)
         # Handlers commit to the store, then tell these what changed.
         feed = open_change_feed("memory")
         feed.subscribe(provisioner.on_change)
