@@ -93,11 +93,11 @@ class Ember:
         feed.subscribe(provisioner.on_change)
         feed.subscribe(scheduler.on_change)
         self.backend = LambdaBackend(settings, store, blobs, self.runtimes,
-                                     scheduler, invoker, provisioner, async_queue, feed)
+                                     scheduler, invoker, provisioner, async_queue, feed, clock)
         lambda_service, routes = build_lambda_service(self.backend)
         logs_service = build_logs_service(self.telemetry.log_store, self.telemetry.log_writer, settings.region,
-                                          settings.account_id)
-        for service in (lambda_service, logs_service, build_cloudwatch_service(self.telemetry.metrics)):
+                                          settings.account_id, clock)
+        for service in (lambda_service, logs_service, build_cloudwatch_service(self.telemetry.metrics, clock)):
             self.app.services[service.signing_name] = service
         self.app.internal_routes.extend(routes)
         self.app.internal_routes.extend(dashboard_routes(scheduler))
