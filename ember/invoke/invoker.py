@@ -17,7 +17,7 @@ from ember.config import Settings
 from ember.disk_health import DataDiskFull, is_full_error
 from ember.errors import ServiceException, TooManyRequestsException
 from ember.invoke.entrypoints import InvalidEntrypoint, external_extensions
-from ember.invoke.environment import Environment, InitResult, RunResult
+from ember.invoke.environment import Environment, InitResult, RunResult, RuntimeApiFactory
 from ember.invoke.error_types import ErrorType
 from ember.invoke.output import TAIL_BYTES, LogTail
 from ember.invoke.parking import ParkingLot
@@ -26,6 +26,7 @@ from ember.invoke.specs import SpecBuilder
 from ember.models import FunctionConfig
 from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation
 from ember.runtime_api.descriptors import runtime_api_connection_budget
+from ember.runtime_api.server import RuntimeApiServer
 from ember.runtimes.catalog import Runtime, RuntimeKind
 from ember.sandbox import Sandbox, SandboxSpec
 from ember.telemetry.hooks import InvocationRecord, Telemetry
@@ -72,7 +73,7 @@ def config_key(function: FunctionConfig) -> str:
 class Invoker:
     def __init__(self, settings: Settings, sandbox: Sandbox, scheduler: Scheduler,
                  runtimes: dict[str, Runtime], code: CodeCache, telemetry: Telemetry | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, runtime_api: RuntimeApiFactory = RuntimeApiServer) -> None:
         self.settings = settings
         #: wall time for the log lines' stamps, the invocation's start and end and the deadline the
         #: runtime is given; handed to the environments, whose durations (REPORT) it times
@@ -87,6 +88,8 @@ class Invoker:
         self.specs = SpecBuilder(settings, sandbox, self.clock)
         #: what every environment's Runtime API connections may take of the server's descriptors
         self.connection_budget = runtime_api_connection_budget()
+        #: builds each environment's Runtime API server
+        self.runtime_api = runtime_api
         self.parking: ParkingLot | None = None
         if sandbox.can_park and settings.parked_per_runtime > 0:
             self.parking = ParkingLot(settings.parked_per_runtime, self.parked_environment)
@@ -219,7 +222,8 @@ class Invoker:
         return Environment(function.name, function.version, config_key(function), self.sandbox, spec,
                            writes_end_marker=runtime.writes_end_marker, extensions=extensions,
                            account_id=self.settings.account_id, on_output=self._environment_output,
-                           connection_budget=self.connection_budget, clock=self.clock)
+                           connection_budget=self.connection_budget, clock=self.clock,
+                           runtime_api=self.runtime_api)
 
     def _environment_output(self, env: Environment, events: list[tuple[int, str]]) -> None:
         """What an environment printed outside any invocation (init, threads between invocations,
@@ -234,7 +238,7 @@ class Invoker:
         spec = self.specs.parked(self.runtimes[runtime_name])
         return Environment("", "", "", self.sandbox, spec, account_id=self.settings.account_id,
                            on_output=self._environment_output, connection_budget=self.connection_budget,
-                           clock=self.clock)
+                           clock=self.clock, runtime_api=self.runtime_api)
 
 
 def _with_message_prefix(body: bytes, prefix: str) -> bytes:
