@@ -4,24 +4,36 @@
 future. `FakeRuntime` stands in for the Runtime API server and the runtime behind it: it talks to
 the environment's RuntimeChannel as the server would on behalf of a runtime that follows a
 `Script` (init, then each invocation), moving a FakeClock as a real runtime would spend time.
-Everything above (Environment, Scheduler, Invoker, Provisioner) is the real thing.
+Everything above (Environment, Scheduler, Invoker, Provisioner) is the real thing; `harness`
+builds an Invoker over them for one function.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
+import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from ember.blobs.local import LocalBlobStore
 from ember.clock import FakeClock
+from ember.code.cache import CodeCache
+from ember.config import Settings
+from ember.invoke.invoker import Invoker, InvokeRequest
 from ember.invoke.output import end_marker
+from ember.invoke.scheduler import Limits, Scheduler
+from ember.models import FunctionCode, FunctionConfig
 from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation, RuntimeChannel
 from ember.runtime_api.descriptors import ConnectionBudget
 from ember.runtime_api.extensions import ExtensionsHub
+from ember.runtimes.catalog import Runtime, RuntimeKind
 from ember.sandbox import Sandbox, SandboxProcess, SandboxSpec
+from ember.telemetry.hooks import InvocationRecord, Telemetry
 
 
 class FakeProcess(SandboxProcess):
@@ -158,3 +170,60 @@ async def hang(runtime: FakeRuntime, invocation: PendingInvocation) -> None:
     """Never answer (the function overruns its timeout)."""
     runtime.print(b"working...\n")
     await asyncio.Event().wait()
+
+
+@dataclass
+class RecordingTelemetry(Telemetry):
+    """Keeps every log line and finished invocation the invoker tells it of."""
+
+    lines: list[tuple[str, int, str]] = field(default_factory=list)  #: (stream, timestamp_ms, message)
+    finished: list[InvocationRecord] = field(default_factory=list)
+
+    def log_lines(self, function_name: str, log_stream_name: str, events: list[tuple[int, str]]) -> None:
+        self.lines.extend((log_stream_name, stamp, message) for stamp, message in events)
+
+    def invocation_finished(self, record: InvocationRecord) -> None:
+        self.finished.append(record)
+
+
+@dataclass
+class Harness:
+    """An Invoker (and its Scheduler) on a FakeClock, over the fake sandbox and runtime, with one
+    function ("f", python3.12) whose code is in a real blob store and code cache."""
+
+    clock: FakeClock
+    script: Script
+    sandbox: FakeSandbox
+    telemetry: RecordingTelemetry
+    invoker: Invoker
+    function: FunctionConfig
+
+    async def invoke(self, request_id: str, payload: object = None) -> tuple[dict[str, object], str]:
+        """(the response payload, the REPORT line) of one invocation."""
+        result = await self.invoker.invoke(self.function, InvokeRequest(json.dumps(payload).encode(), request_id))
+        report = [line for line in result.log_text.splitlines(keepends=True) if line.startswith("REPORT")]
+        return json.loads(result.payload), report[-1]
+
+    async def close(self) -> None:
+        await self.invoker.scheduler.shutdown()
+
+
+def harness(tmp_path: Path, *, init_s: float = 0.25, run_s: float = 0.0421, memory_mb: int = 256,
+            peak_memory_mb: int = 77, init_exit_code: int | None = None) -> Harness:
+    clock = FakeClock()
+    script = Script(clock, init_s=init_s, run_s=run_s, init_exit_code=init_exit_code)
+    sandbox = FakeSandbox(peak_memory_mb)
+    telemetry = RecordingTelemetry()
+    settings = Settings(data_dir=tmp_path)
+    blobs = LocalBlobStore(settings.code_dir)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    digest = blobs.put(buffer.getvalue())
+    function = FunctionConfig(name="f", runtime="python3.12", handler="app.handler", role="role",
+                              code=FunctionCode(digest, "b64", 10, 10), memory_mb=memory_mb)
+    runtime = Runtime("python3.12", RuntimeKind.PYTHON, Path("/usr/bin/python3.12"), "")
+    scheduler = Scheduler(Limits(account_concurrency=10, memory_budget_mb=10_000), keep_alive_s=60, clock=clock)
+    invoker = Invoker(settings, sandbox, scheduler, {"python3.12": runtime}, CodeCache(blobs, settings.unpacked_dir),
+                      telemetry, clock, runtime_api=script.runtime_api)
+    return Harness(clock, script, sandbox, telemetry, invoker, function)

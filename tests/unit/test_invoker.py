@@ -1,81 +1,18 @@
 """The invoker's log of an invocation on a FakeClock: START, the function's lines, END and the
 REPORT line (Duration, Billed Duration, Memory Size, Max Memory Used, Init Duration), each
 stamped with the clock's time. A real Invoker, Scheduler, CodeCache and Environment; the
-runtime is played by tests/unit/fake_runtime.py."""
+runtime is played by tests/unit/fake_runtime.py (`harness`)."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from ember.blobs.local import LocalBlobStore
-from ember.clock import FakeClock
-from ember.code.cache import CodeCache
-from ember.config import Settings
-from ember.invoke.invoker import Invoker, InvokeRequest
-from ember.invoke.scheduler import Limits, Scheduler
-from ember.models import FunctionCode, FunctionConfig
-from ember.runtimes.catalog import Runtime, RuntimeKind
-from ember.telemetry.hooks import InvocationRecord, Telemetry
-from tests.unit.fake_runtime import FakeSandbox, Script
-
-
-@dataclass
-class RecordingTelemetry(Telemetry):
-    lines: list[tuple[str, int, str]] = field(default_factory=list)  #: (stream, timestamp_ms, message)
-    finished: list[InvocationRecord] = field(default_factory=list)
-
-    def log_lines(self, function_name: str, log_stream_name: str, events: list[tuple[int, str]]) -> None:
-        self.lines.extend((log_stream_name, stamp, message) for stamp, message in events)
-
-    def invocation_finished(self, record: InvocationRecord) -> None:
-        self.finished.append(record)
-
-
-@dataclass
-class Harness:
-    clock: FakeClock
-    script: Script
-    sandbox: FakeSandbox
-    telemetry: RecordingTelemetry
-    invoker: Invoker
-    function: FunctionConfig
-
-    async def invoke(self, request_id: str, payload: object = None) -> tuple[dict[str, object], str]:
-        """(the response payload, the REPORT line) of one invocation."""
-        result = await self.invoker.invoke(self.function, InvokeRequest(json.dumps(payload).encode(), request_id))
-        report = [line for line in result.log_text.splitlines(keepends=True) if line.startswith("REPORT")]
-        return json.loads(result.payload), report[-1]
-
-    async def close(self) -> None:
-        await self.invoker.scheduler.shutdown()
-
-
-def harness(tmp_path: Path, *, init_s: float = 0.25, run_s: float = 0.0421, memory_mb: int = 256,
-            peak_memory_mb: int = 77, init_exit_code: int | None = None) -> Harness:
-    clock = FakeClock()
-    script = Script(clock, init_s=init_s, run_s=run_s, init_exit_code=init_exit_code)
-    sandbox = FakeSandbox(peak_memory_mb)
-    telemetry = RecordingTelemetry()
-    settings = Settings(data_dir=tmp_path)
-    blobs = LocalBlobStore(settings.code_dir)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
-    digest = blobs.put(buffer.getvalue())
-    function = FunctionConfig(name="f", runtime="python3.12", handler="app.handler", role="role",
-                              code=FunctionCode(digest, "b64", 10, 10), memory_mb=memory_mb)
-    runtime = Runtime("python3.12", RuntimeKind.PYTHON, Path("/usr/bin/python3.12"), "")
-    scheduler = Scheduler(Limits(account_concurrency=10, memory_budget_mb=10_000), keep_alive_s=60, clock=clock)
-    invoker = Invoker(settings, sandbox, scheduler, {"python3.12": runtime}, CodeCache(blobs, settings.unpacked_dir),
-                      telemetry, clock, runtime_api=script.runtime_api)
-    return Harness(clock, script, sandbox, telemetry, invoker, function)
+from ember.invoke.invoker import InvokeRequest
+from tests.unit.fake_runtime import harness
 
 
 def test_a_cold_start_reports_its_duration_billed_duration_memory_and_init_duration(tmp_path: Path) -> None:

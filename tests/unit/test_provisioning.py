@@ -13,7 +13,7 @@ from pathlib import Path
 from ember.feed.base import ProvisionedConcurrencyChanged
 from ember.invoke.provisioning import Provisioner, ProvisioningStatus
 from ember.models import FunctionConfig
-from tests.unit.test_invoker import Harness, harness
+from tests.unit.fake_runtime import Harness, harness
 
 
 async def until(condition: Callable[[], bool], turns: int = 20) -> None:
