@@ -89,18 +89,18 @@ class Ember:
         provisioner.start()
         # Opening the queue puts back in line any event a previous server was running when it died.
         queue_kind, queue_options = settings.queue_backend
-        async_queue = open_async_queue(queue_kind, **queue_options)
+        async_queue = open_async_queue(queue_kind, clock=clock, **queue_options)
         # Handlers commit to the store, then tell these what changed.
         feed = open_change_feed("memory")
         feed.subscribe(provisioner.on_change)
         feed.subscribe(scheduler.on_change)
         self.backend = LambdaBackend(Home(settings.region, settings.account_id), settings.account_concurrency,
                                      settings.data_dir, store, blobs, self.runtimes, scheduler, invoker, provisioner,
-                                     async_queue, feed)
+                                     async_queue, feed, clock)
         lambda_service, routes = build_lambda_service(self.backend)
         logs_service = build_logs_service(self.telemetry.log_store, self.telemetry.log_writer, settings.region,
-                                          settings.account_id)
-        for service in (lambda_service, logs_service, build_cloudwatch_service(self.telemetry.metrics)):
+                                          settings.account_id, clock)
+        for service in (lambda_service, logs_service, build_cloudwatch_service(self.telemetry.metrics, clock)):
             self.app.services[service.signing_name] = service
         self.app.internal_routes.extend(routes)
         self.app.internal_routes.extend(dashboard_routes(scheduler))

@@ -10,6 +10,9 @@ A claimed event that is never finished, deferred or released (the server died) b
 claimable again when its lease runs out, or when the queue is opened again: every event
 acknowledged with a 202 runs at least once; rarely, twice.
 
+Times are wall-clock epoch milliseconds from the `clock` option every backend takes (an
+`ember.clock.Clock`; the system's when left out), so a queue's "now" can be a FakeClock's.
+
 Backends: `ember.invoke.sqlite_queue:SQLiteAsyncQueue` (embedded, one server process).
 """
 

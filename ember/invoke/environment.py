@@ -13,13 +13,17 @@ import dataclasses
 import json
 import secrets
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, Protocol
 
+from ember.clock import Clock, SystemClock
+from ember.invoke.error_types import ErrorType
 from ember.invoke.extension_watch import ExtensionWatch
 from ember.invoke.output import LineSink, LogTail, OutputCollector, new_marker_nonce
 from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation, RuntimeChannel
@@ -69,14 +73,41 @@ class RunResult:
     is_environment_lost: bool  #: the environment died or was killed and must be replaced
 
 
-def log_stream_name(version: str = "$LATEST") -> str:
-    """A log stream name as Lambda makes them: `2024/01/31/[$LATEST]<32 hex>` (`[3]` for version 3)."""
-    return time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{version}]" + secrets.token_hex(16)
+def log_stream_name(version: str, now_s: float) -> str:
+    """A log stream name as Lambda makes them: `2024/01/31/[$LATEST]<32 hex>` (`[3]` for version 3),
+    dated `now_s` (epoch seconds, UTC)."""
+    return time.strftime("%Y/%m/%d", time.gmtime(now_s)) + f"/[{version}]" + secrets.token_hex(16)
 
 
 #: told what an environment printed outside any invocation (init, threads between invocations,
 #: extensions shutting down), line by line as it arrives: (timestamp_ms, message) events
 EnvironmentOutput = Callable[["Environment", list[tuple[int, str]]], None]
+
+
+class RuntimeApi(Protocol):
+    """What an environment uses of its Runtime API server (`runtime_api.server.RuntimeApiServer`)."""
+
+    async def start(self, listener: socket.socket) -> None: ...
+    async def stop_accepting(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+#: builds the Runtime API server of one environment from its channel, its extensions and the
+#: descriptor budget all environments share (RuntimeApiServer; a stand-in in unit tests)
+RuntimeApiFactory = Callable[[RuntimeChannel, ExtensionsHub, ConnectionBudget | None], RuntimeApi]
+
+
+@dataclass(frozen=True)
+class Launched:
+    """An environment's parts from the moment its runtime has started: each exists until it is
+    destroyed, so what runs the environment takes this and needs no check."""
+
+    process: SandboxProcess
+    channel: RuntimeChannel  #: between the Runtime API server and the invoker
+    server: RuntimeApi
+    output: OutputCollector  #: the runtime's output, streamed to the current sink
+    exited: asyncio.Task[int]  #: the runtime's main process ending, with its return code
+    watch: ExtensionWatch
 
 
 class Environment:
@@ -85,7 +116,10 @@ class Environment:
     def __init__(self, function_name: str, version: str, config_key: str, sandbox: Sandbox, spec: SandboxSpec, *,
                  writes_end_marker: bool = True, extensions: tuple[str, ...] = (), account_id: str = "",
                  on_output: EnvironmentOutput | None = None,
-                 connection_budget: ConnectionBudget | None = None) -> None:
+                 connection_budget: ConnectionBudget | None = None, clock: Clock | None = None,
+                 runtime_api: RuntimeApiFactory = RuntimeApiServer) -> None:
+        #: wall time for the environment's age and its log lines, monotonic for idle time and durations
+        self._clock = clock or SystemClock()
         self.function_name = function_name
         self.version = version  #: "$LATEST" or a published version number
         self.config_key = config_key
@@ -96,8 +130,8 @@ class Environment:
         #: where this environment's output goes in /aws/lambda/NAME (one stream per environment)
         self.log_stream_name = spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.state = EnvironmentState.STARTING
-        self.idle_since = time.monotonic()
-        self.started_at = time.time()  #: wall clock, for the environment's age
+        self.idle_since = self._clock.monotonic()
+        self.started_at = self._clock.time_s()  #: wall clock, for the environment's age
         self.invocation_count = 0
         #: the function's code and merged layers this environment reads (none may be deleted under it)
         self.code_dirs = tuple(path for path in (spec.task_dir, spec.opt_dir) if path is not None)
@@ -108,28 +142,37 @@ class Environment:
         self._on_output = on_output
         #: output outside invocations (init, threads between them): the end of it is kept for the
         #: Tail of the next invocation, which would have shown it on Lambda (the environment thaws)
-        self._idle_log = LogTail(self._environment_output)
+        self._idle_log = LogTail(self._environment_output, self._clock)
         self._connection_budget = connection_budget
+        self._runtime_api = runtime_api
         self._extensions = ExtensionsHub(extensions, _function_info(spec.env, account_id))
-        self._process: SandboxProcess | None = None
-        self._server: RuntimeApiServer | None = None
-        self._output: OutputCollector | None = None
-        self._channel: RuntimeChannel | None = None
-        self._exit: asyncio.Task[int] | None = None
-        self._watch: ExtensionWatch | None = None
+        #: None until `start` or `park` has started the runtime
+        self._launched: Launched | None = None
         self._is_destroyed = False
         self._is_frozen = False
         self._freeze_timer: asyncio.TimerHandle | None = None
 
-    async def _launch(self) -> None:
-        self._channel = RuntimeChannel()
-        self._process = await self._sandbox.start(self._spec)
-        self._server = RuntimeApiServer(self._channel, self._extensions, self._connection_budget)
-        await self._server.start(self._process.listener)
-        self._output = OutputCollector(self._process.output, self._idle_log)
-        self._exit = asyncio.create_task(self._process.wait())
-        self._exit.add_done_callback(self._on_exit)
-        self._watch = ExtensionWatch(self._extensions, self._process, self._exit)
+    async def _launch(self) -> Launched:
+        channel = RuntimeChannel()
+        process = await self._sandbox.start(self._spec)
+        try:
+            server = self._runtime_api(channel, self._extensions, self._connection_budget)
+            await server.start(process.listener)
+        except BaseException:
+            await process.kill()  # nothing else knows of it yet
+            raise
+        output = OutputCollector(process.output, self._idle_log, self._clock)
+        exited = asyncio.create_task(process.wait())
+        exited.add_done_callback(self._on_exit)
+        watch = ExtensionWatch(self._extensions, process, exited, self._clock)
+        self._launched = Launched(process, channel, server, output, exited, watch)
+        return self._launched
+
+    def _running(self) -> Launched:
+        """The started runtime's parts, for what is only ever asked of a started environment."""
+        if self._launched is None:
+            raise RuntimeError(f"environment {self.environment_id} has not been started")
+        return self._launched
 
     def _environment_output(self, events: list[tuple[int, str]]) -> None:
         if self._on_output is not None:
@@ -149,9 +192,9 @@ class Environment:
 
     async def start(self) -> InitResult:
         """Start the runtime and wait until it asks for work, fails its init, or exits."""
-        started = time.perf_counter()
-        await self._launch()
-        return await self._await_init(started)
+        started = self._clock.monotonic()
+        launched = await self._launch()
+        return await self._await_init(launched, started)
 
     def refuse(self, error: Outcome) -> InitResult:
         """Fail this environment's init before starting anything (a custom runtime without a
@@ -164,12 +207,12 @@ class Environment:
         """Start a runtime with no function yet (its spec has no code): it warms its interpreter
         and waits to be specialised. False if it died instead (it is then destroyed)."""
         self.state = EnvironmentState.PARKED
-        await self._launch()
-        assert self._channel is not None and self._exit is not None
-        parked = asyncio.create_task(self._channel.is_parked.wait())
-        await asyncio.wait({parked, self._exit}, timeout=INIT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+        launched = await self._launch()
+        parked = asyncio.create_task(launched.channel.is_parked.wait())
+        waiters: set[asyncio.Future[Any]] = {parked, launched.exited}
+        await asyncio.wait(waiters, timeout=INIT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
         parked.cancel()
-        if self._channel.is_parked.is_set() and not self._exit.done():
+        if launched.channel.is_parked.is_set() and not launched.exited.done():
             return True
         await self.destroy()
         return False
@@ -177,7 +220,9 @@ class Environment:
     async def specialise(self, function_name: str, version: str, config_key: str, spec: SandboxSpec) -> InitResult:
         """Give a parked environment its function (code, layers, memory, variables) and run
         that function's init, timed as Init Duration."""
-        assert self._channel is not None and self._process is not None
+        launched = self._running()
+        if spec.task_dir is None:
+            raise ValueError("a parked environment is specialised with its function's spec, which has code")
         self.function_name, self.version, self.config_key = function_name, version, config_key
         self.memory_mb = spec.memory_mb
         self.code_dirs = tuple(path for path in (spec.task_dir, spec.opt_dir) if path is not None)
@@ -185,120 +230,120 @@ class Environment:
         self.is_provisioned = spec.env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency"
         self._extensions.function = _function_info(spec.env, self._extensions.function.account_id)
         self.state = EnvironmentState.STARTING
-        started = time.perf_counter()
-        assert spec.task_dir is not None and self._output is not None
+        started = self._clock.monotonic()
         # What it printed while parked went nowhere (no function yet); from here on it is this one's.
-        await self._process.specialise(spec.task_dir, spec.opt_dir, spec.memory_mb)
-        self._channel.specialise(spec.env)
-        return await self._await_init(started)
+        await launched.process.specialise(spec.task_dir, spec.opt_dir, spec.memory_mb)
+        launched.channel.specialise(spec.env)
+        return await self._await_init(launched, started)
 
-    async def _await_init(self, started: float) -> InitResult:
-        assert self._channel is not None and self._process is not None and self._exit is not None
-        assert self._output is not None and self._watch is not None
+    async def _await_init(self, launched: Launched, started: float) -> InitResult:
+        channel, exited = launched.channel, launched.exited
         deadline = asyncio.get_running_loop().time() + INIT_TIMEOUT_S
         self._idle_log.clear()  # a parked environment's warm-up output is no function's
         hub = self._extensions
         failure: Outcome | None = None  # an extension's, once the runtime is ready
         if hub.expected_names:
             # Extension init: every extension registers before the runtime starts (the start gate).
-            failure = await self._watch.wait(hub.all_expected_registered, deadline, None)
+            failure = await launched.watch.wait(hub.all_expected_registered, deadline, None)
             if failure is not None:
-                return await self._fail_init(started, failure)
-            await self._process.open_gate()
-        ready = asyncio.create_task(self._channel.ready.wait())
-        assert self._channel.init_outcome is not None
-        waiters = {ready, self._exit, self._channel.init_outcome}
+                return await self._fail_init(launched, started, failure)
+            await launched.process.open_gate()
+        ready = asyncio.create_task(channel.ready.wait())
+        waiters: set[asyncio.Future[Any]] = {ready, exited, channel.init_outcome}
         remaining = max(0.0, deadline - asyncio.get_running_loop().time())
         done, _ = await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
         ready.cancel()
-        if self._channel.ready.is_set() and not self._channel.init_outcome.done():
+        if channel.ready.is_set() and not channel.init_outcome.done():
             # Init ends when the runtime and every registered extension have asked for their next event.
-            failure = await self._watch.wait(hub.is_settled, deadline, None) if hub.extensions else None
-            if failure is None and not self._exit.done():
+            failure = await launched.watch.wait(hub.is_settled, deadline, None) if hub.extensions else None
+            if failure is None and not exited.done():
                 hub.close_registration()
                 self.state = EnvironmentState.IDLE
-                self._process.init_done()
-                self._output.detach()
+                launched.process.init_done()
+                launched.output.detach()
                 self._freeze_when_idle()
-                return InitResult(True, (time.perf_counter() - started) * 1000, self.take_output_tail())
+                return InitResult(True, (self._clock.monotonic() - started) * 1000, self.take_output_tail())
             if failure is None:
-                done = {self._exit}
-        error = failure if self._channel.ready.is_set() and failure is not None else await self._init_failure(done)
-        return await self._fail_init(started, error)
+                done = {exited}
+        if channel.ready.is_set() and failure is not None:
+            error = failure
+        else:
+            error = await self._init_failure(launched, done)
+        return await self._fail_init(launched, started, error)
 
-    async def _fail_init(self, started: float, error: Outcome) -> InitResult:
-        assert self._output is not None
-        duration_ms = (time.perf_counter() - started) * 1000
+    async def _fail_init(self, launched: Launched, started: float, error: Outcome) -> InitResult:
+        duration_ms = (self._clock.monotonic() - started) * 1000
         await self.destroy("failure")
-        self._output.detach()
+        launched.output.detach()
         return InitResult(False, duration_ms, self.take_output_tail(), error)
 
-    async def _init_failure(self, done: set[asyncio.Future]) -> Outcome:
-        assert self._channel is not None and self._channel.init_outcome is not None and self._exit is not None
-        if self._channel.init_outcome.done():
+    async def _init_failure(self, launched: Launched, done: set[asyncio.Future[Any]]) -> Outcome:
+        init_outcome, exited = launched.channel.init_outcome, launched.exited
+        if init_outcome.done():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._exit), 0.5)  # let its last output arrive
-            return self._channel.init_outcome.result()
-        if self._exit in done:
+                await asyncio.wait_for(asyncio.shield(exited), 0.5)  # let its last output arrive
+            return init_outcome.result()
+        if exited in done:
             await asyncio.sleep(0)  # let the output reader see EOF
-            assert self._process is not None
-            return _exit_error(None, self._exit.result(), self._process.oom_killed())
+            return _exit_error(None, exited.result(), launched.process.oom_killed())
         message = f"Init phase did not complete within {INIT_TIMEOUT_S:.2f} seconds"
-        return Outcome(OutcomeKind.INIT_ERROR, _error_json(message, "Runtime.InitTimeout"), "Runtime.InitTimeout")
+        return Outcome(OutcomeKind.INIT_ERROR, _error_json(message, ErrorType.INIT_TIMEOUT), ErrorType.INIT_TIMEOUT)
 
     async def run(self, invocation: PendingInvocation, timeout_s: float, log: LineSink) -> RunResult:
         """Run one invocation, its output streamed to `log` line by line as it comes; kill the
         environment if it overruns `timeout_s` or dies."""
-        assert self._channel is not None and self._exit is not None and self._output is not None
-        assert self._process is not None and self._watch is not None
+        launched = self._running()
+        channel, exited, process = launched.channel, launched.exited, launched.process
         self._thaw()
         self.state = EnvironmentState.BUSY
         self.invocation_count += 1
         nonce = new_marker_nonce() if self._writes_end_marker else None
         invocation = dataclasses.replace(invocation, output_marker=nonce)
-        self._output.attach(log, nonce)
-        started = time.perf_counter()
+        launched.output.attach(log, nonce)
+        started = self._clock.monotonic()
         deadline = asyncio.get_running_loop().time() + timeout_s
-        result = self._channel.submit(invocation)
+        result = channel.submit(invocation)
         hub = self._extensions
         if hub.extensions:
             hub.deliver_invoke(invocation.request_id, invocation.deadline_ms, invocation.invoked_function_arn,
                                invocation.trace_id)
-        done, _ = await asyncio.wait({result, self._exit}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        waiters: set[asyncio.Future[Any]] = {result, exited}
+        done, _ = await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
         failure: Outcome | None = None  # what went wrong around the function, if anything did
         if result in done and not result.cancelled():
             if hub.extensions:  # the invocation ends for the environment once its extensions are done too
-                failure = await self._watch.wait(hub.is_settled, deadline, invocation.request_id)
-                if failure is None and self._exit.done() and not hub.is_settled():
-                    failure = _exit_error(invocation.request_id, self._exit.result(), self._process.oom_killed())
-        elif self._exit in done:
+                failure = await launched.watch.wait(hub.is_settled, deadline, invocation.request_id)
+                if failure is None and exited.done() and not hub.is_settled():
+                    failure = _exit_error(invocation.request_id, exited.result(), process.oom_killed())
+        elif exited in done:
             await asyncio.sleep(0)
-            failure = _exit_error(invocation.request_id, self._exit.result(), self._process.oom_killed())
+            failure = _exit_error(invocation.request_id, exited.result(), process.oom_killed())
         else:
-            failure = Outcome(OutcomeKind.ERROR, b"", "Sandbox.Timedout")
-        duration_ms = (time.perf_counter() - started) * 1000
-        memory_mb = self._process.peak_memory_mb()
+            failure = Outcome(OutcomeKind.ERROR, b"", ErrorType.TIMED_OUT)
+        duration_ms = (self._clock.monotonic() - started) * 1000
+        memory_mb = process.peak_memory_mb()
         if failure is None:
             if result.result().is_runtime_exiting:
                 with contextlib.suppress(TimeoutError):  # it said it exits now: let it, then retire it
-                    await asyncio.wait_for(asyncio.shield(self._exit), 1.0)
-            await self._invocation_output_end()
+                    await asyncio.wait_for(asyncio.shield(exited), 1.0)
+            await self._invocation_output_end(launched.output)
             # A runtime that exited right after answering is retired, not handed the next invocation.
-            self.state = EnvironmentState.DEAD if self._exit.done() else EnvironmentState.IDLE
-            self.idle_since = time.monotonic()
+            self.state = EnvironmentState.DEAD if exited.done() else EnvironmentState.IDLE
+            self.idle_since = self._clock.monotonic()
             self._freeze_when_idle()
             return RunResult(result.result(), duration_ms, memory_mb, False)
-        self._channel.abandon(invocation.request_id)
-        is_timeout = failure.error_type == "Sandbox.Timedout"
+        channel.abandon(invocation.request_id)
+        is_timeout = failure.error_type == ErrorType.TIMED_OUT
         if is_timeout:
             message = f"RequestId: {invocation.request_id} Error: Task timed out after {timeout_s:.2f} seconds"
-            failure = Outcome(OutcomeKind.ERROR, _error_json(message, "Sandbox.Timedout"), "Sandbox.Timedout")
+            failure = Outcome(OutcomeKind.ERROR, _error_json(message, ErrorType.TIMED_OUT), ErrorType.TIMED_OUT)
         # Its last words (up to the kill) are streamed to the invocation's log before it is detached.
         await self.destroy("timeout" if is_timeout else "failure")
-        self._output.detach()
+        launched.output.detach()
         if is_timeout:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            log([(int(time.time() * 1000),
+            now_s = self._clock.time_s()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now_s))
+            log([(int(now_s * 1000),
                   f"{stamp}Z {invocation.request_id} Task timed out after {timeout_s:.2f} seconds\n")])
         return RunResult(failure, duration_ms, memory_mb, True)
 
@@ -309,36 +354,35 @@ class Environment:
 
     def _freeze(self) -> None:
         self._freeze_timer = None
-        if self.state is EnvironmentState.IDLE and not self._is_destroyed and self._process is not None:
-            self._process.set_frozen(True)
+        if self.state is EnvironmentState.IDLE and not self._is_destroyed and self._launched is not None:
+            self._launched.process.set_frozen(True)
             self._is_frozen = True
 
     def _thaw(self) -> None:
         if self._freeze_timer is not None:
             self._freeze_timer.cancel()
             self._freeze_timer = None
-        if self._is_frozen and self._process is not None:
+        if self._is_frozen and self._launched is not None:
             self._is_frozen = False
-            self._process.set_frozen(False)
+            self._launched.process.set_frozen(False)
 
-    async def _invocation_output_end(self) -> None:
+    async def _invocation_output_end(self, output: OutputCollector) -> None:
         """Wait until the invocation's output is all in its log, then send later output to the
         environment's."""
-        assert self._output is not None
         if not self._writes_end_marker:
-            await self._output.wait_quiet(QUIET_OUTPUT_S, QUIET_OUTPUT_MAX_S)
+            await output.wait_quiet(QUIET_OUTPUT_S, QUIET_OUTPUT_MAX_S)
         else:
-            await self._output.wait_marker(OUTPUT_SETTLE_S)
+            await output.wait_marker(OUTPUT_SETTLE_S)
             if self._extensions.extensions:
                 # What extensions printed after the runtime's marker, before they asked for their next event.
-                await self._output.wait_quiet(QUIET_OUTPUT_S, QUIET_OUTPUT_MAX_S)
-        self._output.detach()
+                await output.wait_quiet(QUIET_OUTPUT_S, QUIET_OUTPUT_MAX_S)
+        output.detach()
 
     def peak_memory_mb(self) -> int:
         """The most memory the environment has used so far (0 before it has a process)."""
-        if self._process is None or self._is_destroyed:
+        if self._launched is None or self._is_destroyed:
             return 0
-        return self._process.peak_memory_mb()
+        return self._launched.process.peak_memory_mb()
 
     async def destroy(self, reason: str = "spindown") -> None:
         """Shut the environment down: SHUTDOWN to its extensions (`reason`: spindown, timeout or
@@ -349,19 +393,16 @@ class Environment:
         self._thaw()  # its extensions hear SHUTDOWN; a frozen process would not
         self._is_destroyed = True
         self.state = EnvironmentState.DEAD
-        if self._watch is not None and self._exit is not None and not self._exit.done():
-            await self._watch.shut_down(reason)
-        if self._server is not None:
-            await self._server.stop_accepting()  # before the sandbox closes the listener under it
-        if self._process is not None:
-            await self._process.kill()
-        if self._server is not None:
-            await self._server.close()
-        if self._output is not None:
-            await self._output.settle(0.2)  # what the process wrote before dying
-            await self._output.close()
+        launched = self._launched
+        if launched is not None:
+            if not launched.exited.done():
+                await launched.watch.shut_down(reason)
+            await launched.server.stop_accepting()  # before the sandbox closes the listener under it
+            await launched.process.kill()
+            await launched.server.close()
+            await launched.output.settle(0.2)  # what the process wrote before dying
+            await launched.output.close()
         shutil.rmtree(self._spec.work_dir, ignore_errors=True)
-
 
 def _function_info(env: dict[str, str], account_id: str) -> FunctionInfo:
     return FunctionInfo(env.get("AWS_LAMBDA_FUNCTION_NAME", ""), env.get("AWS_LAMBDA_FUNCTION_VERSION", ""),
@@ -373,7 +414,7 @@ def _exit_error(request_id: str | None, return_code: int, is_out_of_memory: bool
         # Ended by the memory limit: AWS says so in the type, and "killed" in the message.
         reason = "Runtime exited with error: signal: killed"
         message = f"RequestId: {request_id} Error: {reason}" if request_id else reason
-        return Outcome(OutcomeKind.ERROR, _error_json(message, "Runtime.OutOfMemory"), "Runtime.OutOfMemory")
+        return Outcome(OutcomeKind.ERROR, _error_json(message, ErrorType.OUT_OF_MEMORY), ErrorType.OUT_OF_MEMORY)
     if return_code < 0:
         reason = f"Runtime exited with error: signal: {_signal_name(-return_code)}"
     elif return_code > 0:
@@ -381,7 +422,7 @@ def _exit_error(request_id: str | None, return_code: int, is_out_of_memory: bool
     else:
         reason = "Runtime exited without providing a reason"
     message = f"RequestId: {request_id} Error: {reason}" if request_id else reason
-    return Outcome(OutcomeKind.ERROR, _error_json(message, "Runtime.ExitError"), "Runtime.ExitError")
+    return Outcome(OutcomeKind.ERROR, _error_json(message, ErrorType.EXIT_ERROR), ErrorType.EXIT_ERROR)
 
 
 def _signal_name(number: int) -> str:
@@ -394,7 +435,7 @@ def _signal_name(number: int) -> str:
     return str(number)
 
 
-def _error_json(message: str, error_type: str) -> bytes:
+def _error_json(message: str, error_type: ErrorType) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 

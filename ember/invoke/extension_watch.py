@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 
+from ember.clock import Clock, SystemClock
+from ember.invoke.error_types import ErrorType
 from ember.runtime_api.channel import Outcome, OutcomeKind
 from ember.runtime_api.extensions import ExtensionsHub, ExtensionState
 from ember.sandbox import SandboxProcess
@@ -35,10 +36,13 @@ START_GRACE_S = 0.5
 class ExtensionWatch:
     """Waits on one environment's extensions; every wait gives up on the runtime's exit."""
 
-    def __init__(self, hub: ExtensionsHub, process: SandboxProcess, runtime_exit: asyncio.Task[int]) -> None:
+    def __init__(self, hub: ExtensionsHub, process: SandboxProcess, runtime_exit: asyncio.Task[int],
+                 clock: Clock | None = None) -> None:
         self.hub = hub
         self.process = process
         self.runtime_exit = runtime_exit
+        #: wall time for the deadline SHUTDOWN tells extensions; the waits themselves are the loop's
+        self.clock = clock or SystemClock()
         self.launched_at = asyncio.get_running_loop().time()
 
     async def wait(self, is_done: Callable[[], bool], deadline: float, request_id: str | None) -> Outcome | None:
@@ -49,13 +53,13 @@ class ExtensionWatch:
         while not is_done():
             failed = self.hub.failure()
             if failed is not None:
-                kind = "Extension.InitError" if request_id is None else "Extension.ExitError"
+                kind = ErrorType.EXTENSION_INIT_ERROR if request_id is None else ErrorType.EXTENSION_EXIT_ERROR
                 return failure(kind, f"extension {failed.name} reported {failed.error_type}", request_id)
             if self.runtime_exit.done():
                 return None
             missing = self._is_one_gone()
             if missing and missing_before:
-                return failure("Extension.Crash", self._crash_message(), request_id)
+                return failure(ErrorType.EXTENSION_CRASH, self._crash_message(), request_id)
             missing_before = missing
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -88,7 +92,7 @@ class ExtensionWatch:
 
     async def shut_down(self, reason: str) -> None:
         """SHUTDOWN to the extensions registered for it; wait until they are done or the deadline."""
-        deadline_ms = int((time.time() + SHUTDOWN_DEADLINE_S) * 1000)
+        deadline_ms = int((self.clock.time_s() + SHUTDOWN_DEADLINE_S) * 1000)
         told = self.hub.deliver_shutdown(reason, deadline_ms)
         if not told:
             return
@@ -108,7 +112,7 @@ class ExtensionWatch:
             await self.hub.wait_changed(min(POLL_S, remaining))
 
 
-def failure(error_type: str, reason: str, request_id: str | None) -> Outcome:
+def failure(error_type: ErrorType, reason: str, request_id: str | None) -> Outcome:
     """An extension failure as the invocation's error; without a request id the invoker adds one."""
     message = f"RequestId: {request_id} Error: {reason}" if request_id else reason
     return Outcome(OutcomeKind.ERROR, json.dumps({"errorType": error_type, "errorMessage": message}).encode(),
@@ -120,5 +124,5 @@ def timed_out(hub: ExtensionsHub, request_id: str | None) -> Outcome:
         unregistered = sorted(set(hub.expected_names) - hub.registered_names)
         what = (f"extensions did not register: {', '.join(unregistered)}" if unregistered
                 else "extensions did not finish their init")
-        return failure("Extension.LaunchError", what, None)
-    return Outcome(OutcomeKind.ERROR, b"", "Sandbox.Timedout")  # the environment words it with the timeout
+        return failure(ErrorType.EXTENSION_LAUNCH_ERROR, what, None)
+    return Outcome(OutcomeKind.ERROR, b"", ErrorType.TIMED_OUT)  # the environment words it with the timeout

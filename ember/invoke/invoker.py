@@ -17,7 +17,8 @@ from ember.config import Settings
 from ember.disk_health import DataDiskFull, is_full_error
 from ember.errors import ServiceException, TooManyRequestsException
 from ember.invoke.entrypoints import InvalidEntrypoint, external_extensions
-from ember.invoke.environment import Environment, InitResult, RunResult
+from ember.invoke.environment import Environment, InitResult, RunResult, RuntimeApiFactory
+from ember.invoke.error_types import ErrorType
 from ember.invoke.output import TAIL_BYTES, LogTail
 from ember.invoke.parking import ParkingLot
 from ember.invoke.scheduler import Scheduler
@@ -25,6 +26,7 @@ from ember.invoke.specs import SpecBuilder
 from ember.models import FunctionConfig
 from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation
 from ember.runtime_api.descriptors import runtime_api_connection_budget
+from ember.runtime_api.server import RuntimeApiServer
 from ember.runtimes.catalog import Runtime, RuntimeKind
 from ember.sandbox import Sandbox, SandboxSpec
 from ember.telemetry.hooks import InvocationRecord, Telemetry
@@ -33,8 +35,9 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_MESSAGE = "The invocation was stopped because the Ember server is shutting down."
 #: init failures the platform words (not the runtime): their message names the invocation
-PLATFORM_INIT_ERRORS = frozenset({"Runtime.ExitError", "Runtime.OutOfMemory", "Runtime.InvalidEntrypoint",
-                                  "Extension.Crash", "Extension.InitError", "Extension.LaunchError"})
+PLATFORM_INIT_ERRORS = frozenset({ErrorType.EXIT_ERROR, ErrorType.OUT_OF_MEMORY, ErrorType.INVALID_ENTRYPOINT,
+                                  ErrorType.EXTENSION_CRASH, ErrorType.EXTENSION_INIT_ERROR,
+                                  ErrorType.EXTENSION_LAUNCH_ERROR})
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,10 @@ def config_key(function: FunctionConfig) -> str:
 class Invoker:
     def __init__(self, settings: Settings, sandbox: Sandbox, scheduler: Scheduler,
                  runtimes: dict[str, Runtime], code: CodeCache, telemetry: Telemetry | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, runtime_api: RuntimeApiFactory = RuntimeApiServer) -> None:
         self.settings = settings
-        #: wall time for the REPORT's start and end and the deadline the runtime is given
+        #: wall time for the log lines' stamps, the invocation's start and end and the deadline the
+        #: runtime is given; handed to the environments, whose durations (REPORT) it times
         self.clock = clock or SystemClock()
         #: where environments get their code and merged layers from (unpacked on demand)
         self.code = code
@@ -81,9 +85,11 @@ class Invoker:
         self.runtimes = runtimes
         #: told of every invocation's start, end (log, duration, error) and throttle
         self.telemetry = telemetry or Telemetry()
-        self.specs = SpecBuilder(settings, sandbox)
+        self.specs = SpecBuilder(settings, sandbox, self.clock)
         #: what every environment's Runtime API connections may take of the server's descriptors
         self.connection_budget = runtime_api_connection_budget()
+        #: builds each environment's Runtime API server
+        self.runtime_api = runtime_api
         self.parking: ParkingLot | None = None
         if sandbox.can_park and settings.parked_per_runtime > 0:
             self.parking = ParkingLot(settings.parked_per_runtime, self.parked_environment)
@@ -106,7 +112,7 @@ class Invoker:
         # The log is streamed as the invocation runs (init output already is): START now, each
         # line as it is printed, END and REPORT at the end, whatever the end was.
         stream = env.log_stream_name
-        log = LogTail(lambda events: self.telemetry.log_lines(function.name, stream, events))
+        log = LogTail(lambda events: self.telemetry.log_lines(function.name, stream, events), self.clock)
         # The Tail starts with what the environment printed before (its init, or since the last invocation).
         init_tail = init.output_tail if init is not None else env.take_output_tail()
         log.write(f"START RequestId: {request.request_id} Version: {function.version}\n")
@@ -195,8 +201,8 @@ class Invoker:
         except InvalidEntrypoint as exc:
             env = self._environment(function, runtime, self.specs.refused(function, task_dir), extensions)
             track(env)
-            return env, env.refuse(Outcome(OutcomeKind.INIT_ERROR, _error_json(str(exc), "Runtime.InvalidEntrypoint"),
-                                           "Runtime.InvalidEntrypoint"))
+            return env, env.refuse(Outcome(OutcomeKind.INIT_ERROR, _error_json(str(exc), ErrorType.INVALID_ENTRYPOINT),
+                                           ErrorType.INVALID_ENTRYPOINT))
         parked = None
         # Only Python runtimes park, without extensions (they start before the runtime). A parked
         # runtime's LD_LIBRARY_PATH was fixed when it started: a function that sets its own needs a
@@ -216,7 +222,8 @@ class Invoker:
         return Environment(function.name, function.version, config_key(function), self.sandbox, spec,
                            writes_end_marker=runtime.writes_end_marker, extensions=extensions,
                            account_id=self.settings.account_id, on_output=self._environment_output,
-                           connection_budget=self.connection_budget)
+                           connection_budget=self.connection_budget, clock=self.clock,
+                           runtime_api=self.runtime_api)
 
     def _environment_output(self, env: Environment, events: list[tuple[int, str]]) -> None:
         """What an environment printed outside any invocation (init, threads between invocations,
@@ -230,7 +237,8 @@ class Invoker:
         parking lot."""
         spec = self.specs.parked(self.runtimes[runtime_name])
         return Environment("", "", "", self.sandbox, spec, account_id=self.settings.account_id,
-                           on_output=self._environment_output, connection_budget=self.connection_budget)
+                           on_output=self._environment_output, connection_budget=self.connection_budget,
+                           clock=self.clock, runtime_api=self.runtime_api)
 
 
 def _with_message_prefix(body: bytes, prefix: str) -> bytes:
@@ -243,7 +251,7 @@ def _with_message_prefix(body: bytes, prefix: str) -> bytes:
     return json.dumps(document).encode()
 
 
-def _error_json(message: str, error_type: str) -> bytes:
+def _error_json(message: str, error_type: ErrorType) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 

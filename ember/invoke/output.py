@@ -21,8 +21,9 @@ import asyncio
 import collections
 import contextlib
 import secrets
-import time
 from collections.abc import Callable
+
+from ember.clock import Clock, SystemClock
 
 #: CloudWatch Logs takes events up to 256 KB (with 26 bytes of overhead); a longer line is
 #: split into several events rather than cut
@@ -52,8 +53,9 @@ def end_marker(nonce: str) -> bytes:
 class LogTail:
     """A sink that passes events on and keeps the last `TAIL_BYTES` of their text (LogType=Tail)."""
 
-    def __init__(self, sink: LineSink) -> None:
+    def __init__(self, sink: LineSink, clock: Clock | None = None) -> None:
         self._sink = sink
+        self._clock = clock or SystemClock()
         self._kept: collections.deque[str] = collections.deque()
         self._kept_chars = 0
 
@@ -68,7 +70,7 @@ class LogTail:
 
     def write(self, message: str) -> None:
         """One line of the platform's own (START, END, REPORT), stamped now."""
-        self([(int(time.time() * 1000), message)])
+        self([(self._clock.time_ms(), message)])
 
     def clear(self) -> None:
         self._kept.clear()
@@ -80,10 +82,12 @@ class LogTail:
 
 
 class OutputCollector:
-    """Streams an environment's output to its current sink, line by line."""
+    """Streams an environment's output to its current sink, line by line, each line stamped with
+    the wall time it was read at."""
 
-    def __init__(self, stream: asyncio.StreamReader, sink: LineSink) -> None:
+    def __init__(self, stream: asyncio.StreamReader, sink: LineSink, clock: Clock | None = None) -> None:
         self._stream = stream
+        self._clock = clock or SystemClock()
         self._default_sink = sink
         self._sink = sink
         self._partial = bytearray()  #: the line being written (no newline yet)
@@ -103,7 +107,7 @@ class OutputCollector:
     def detach(self) -> None:
         """The invocation is over: what it left unfinished ends its log; later output is the
         environment's."""
-        self._emit(bytes(self._partial), int(time.time() * 1000))
+        self._emit(bytes(self._partial), self._clock.time_ms())
         self._partial.clear()
         self._sink = self._default_sink
         self._marker = None
@@ -114,10 +118,10 @@ class OutputCollector:
                 chunk = await self._stream.read(_READ_BYTES)
                 if not chunk:
                     break
-                self._feed(chunk, int(time.time() * 1000))
+                self._feed(chunk, self._clock.time_ms())
                 self._changed.set()
         finally:
-            self._emit(bytes(self._partial), int(time.time() * 1000))
+            self._emit(bytes(self._partial), self._clock.time_ms())
             self._partial.clear()
             self.is_closed = True
             self._changed.set()

@@ -124,12 +124,17 @@ class Provisioner:
     async def _refill_forever(self) -> None:
         while True:
             await self.clock.sleep(REFILL_INTERVAL_S)
-            for target in list(self._targets.values()):
-                is_idle = target.task is None or target.task.done()
-                if is_idle and target.status is ProvisioningStatus.READY and \
-                        self.scheduler.provisioned_count(target.config_key) < target.requested:
-                    log.info("replacing lost provisioned environments of %s", target.function.name)
-                    target.task = asyncio.create_task(self._fill(target))
+            self.replace_lost()
+
+    def replace_lost(self) -> None:
+        """Start topping up each READY target with fewer live environments than requested (one
+        timed out, crashed); its status stays READY meanwhile."""
+        for target in list(self._targets.values()):
+            is_idle = target.task is None or target.task.done()
+            if is_idle and target.status is ProvisioningStatus.READY and \
+                    self.scheduler.provisioned_count(target.config_key) < target.requested:
+                log.info("replacing lost provisioned environments of %s", target.function.name)
+                target.task = asyncio.create_task(self._fill(target))
 
     async def shutdown(self) -> None:
         if self._watcher is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ember.clock import Clock, SystemClock
 from ember.config import Settings
 from ember.invoke.entrypoints import custom_bootstrap, with_extensions
 from ember.invoke.environment import log_stream_name, new_environment_id
@@ -33,9 +34,10 @@ class Roots:
 class SpecBuilder:
     """Builds SandboxSpecs for one server's settings and sandbox level."""
 
-    def __init__(self, settings: Settings, sandbox: Sandbox) -> None:
+    def __init__(self, settings: Settings, sandbox: Sandbox, clock: Clock | None = None) -> None:
         self.settings = settings
         self.sandbox = sandbox
+        self.clock = clock or SystemClock()  #: dates the log stream names
         self.sdk_paths = sdk_paths()
         #: a host Python for helpers the sandbox starts before a runtime that is not Python
         helper = helper_python()
@@ -123,7 +125,7 @@ class SpecBuilder:
             "AWS_LAMBDA_FUNCTION_VERSION": function.version,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name(function.version),
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name(function.version, self.clock.time_s()),
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "LAMBDA_TASK_ROOT": roots.task,

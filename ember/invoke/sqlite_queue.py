@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ember.clock import Clock, SystemClock
 from ember.invoke.async_queue import (
     AsyncQueue,
     Claim,
@@ -62,18 +62,16 @@ _COLUMNS = ("id, request_id, function_name, qualifier, payload, trace_id, enqueu
             "last_payload, last_function_error, last_executed_version")
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class SQLiteAsyncQueue(AsyncQueue):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
+        #: wall time: when events are enqueued, come due, expire and when leases end
+        self._clock = clock or SystemClock()
         db = connect(path)
         _migrate(db)
         # Whoever held these claims is gone (the previous server process): run them again,
         # unless their function was deleted meanwhile.
         db.execute("DELETE FROM events WHERE is_discarded = 1")
-        db.execute("UPDATE events SET is_running = 0, visible_at_ms = ? WHERE is_running = 1", (_now_ms(),))
+        db.execute("UPDATE events SET is_running = 0, visible_at_ms = ? WHERE is_running = 1", (self._clock.time_ms(),))
         #: functions that may have events, in round-robin order (touched on the writer thread only)
         self._functions: list[str] = [row[0] for row in db.execute("SELECT DISTINCT function_name FROM events")]
         self._next_function = 0
@@ -81,7 +79,7 @@ class SQLiteAsyncQueue(AsyncQueue):
         self._put_signal = asyncio.Event()
 
     async def put(self, event: NewEvent) -> None:
-        await self._writer.run(lambda db: self._insert(db, event, _now_ms()))
+        await self._writer.run(lambda db: self._insert(db, event, self._clock.time_ms()))
         self._put_signal.set()
 
     def _insert(self, db: sqlite3.Connection, event: NewEvent, now_ms: int) -> None:
@@ -100,7 +98,7 @@ class SQLiteAsyncQueue(AsyncQueue):
         return await self._writer.run(lambda db: self._claim(db, limit, lease_s, rooms))
 
     def _claim(self, db: sqlite3.Connection, limit: int, lease_s: float, room: dict[str, int]) -> Claim:
-        now_ms = _now_ms()
+        now_ms = self._clock.time_ms()
         self._end_lapsed_leases(db, now_ms)
         rows: dict[int, tuple[Any, ...]] = {}
         # Events too old to run are handed out whatever the room, so they are discarded on time.
@@ -159,7 +157,7 @@ class SQLiteAsyncQueue(AsyncQueue):
     async def finish(self, event_id: int, follow_ups: Sequence[NewEvent] = ()) -> None:
         def finish(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM events WHERE id = ?", (event_id,))
-            now_ms = _now_ms()
+            now_ms = self._clock.time_ms()
             for event in follow_ups:
                 self._insert(db, event, now_ms)
 
@@ -186,7 +184,7 @@ class SQLiteAsyncQueue(AsyncQueue):
     async def release(self, event_ids: Sequence[int]) -> None:
         if not event_ids:
             return
-        now_ms = _now_ms()
+        now_ms = self._clock.time_ms()
 
         def release(db: sqlite3.Connection) -> None:
             db.executemany("UPDATE events SET is_running = 0, visible_at_ms = ? WHERE id = ? AND is_discarded = 0",
@@ -213,7 +211,7 @@ class SQLiteAsyncQueue(AsyncQueue):
         self._put_signal.clear()
 
     async def depths(self) -> list[FunctionDepth]:
-        now_ms = _now_ms()
+        now_ms = self._clock.time_ms()
         rows = await self._writer.run(lambda db: db.execute(
             "SELECT function_name, COUNT(*), SUM(is_running), SUM(is_running = 0 AND visible_at_ms > ?), "
             "MIN(enqueued_at_ms) FROM events GROUP BY function_name ORDER BY function_name", (now_ms,)).fetchall())

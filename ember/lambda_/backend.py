@@ -15,6 +15,7 @@ from typing import Any
 
 from ember.arns import FunctionRef, Home, parse_function_ref
 from ember.blobs.base import BlobStore
+from ember.clock import Clock, SystemClock
 from ember.code import package
 from ember.code.collector import CodeCollector
 from ember.disk_health import DataDiskFull, DiskHealth, is_full_error
@@ -49,6 +50,8 @@ class LambdaBackend:
     async_queue: AsyncQueue
     #: what the handlers committed, told to the scheduler, provisioner and dispatcher
     feed: ChangeFeed
+    #: wall time for what the handlers stamp (an event invoke config's LastModified)
+    clock: Clock = field(default_factory=SystemClock)
     #: deletes zips and unpacked trees nothing uses any more
     collector: CodeCollector = field(init=False)
     #: whether the data disk has room; adding code is refused when it has not

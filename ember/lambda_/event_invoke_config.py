@@ -8,7 +8,6 @@ wording of the other errors follows AWS's.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -64,7 +63,8 @@ class EventInvokeConfigOperations:
         on_success, on_failure = await check_destinations(self.backend, ref.name, p.get("DestinationConfig"))
         # Put replaces the whole configuration: what is left out is unset.
         config = EventInvokeConfig(ref.name, qualifier, p.get("MaximumRetryAttempts"),
-                                   p.get("MaximumEventAgeInSeconds"), on_success, on_failure)
+                                   p.get("MaximumEventAgeInSeconds"), on_success, on_failure,
+                                   last_modified_s=self.backend.clock.time_s())
         await self.backend.store.put_event_invoke_config(config)
         return self._wire(config)
 
@@ -88,7 +88,7 @@ class EventInvokeConfigOperations:
                 changes["on_success_arn"] = on_success
             if "OnFailure" in destinations:
                 changes["on_failure_arn"] = on_failure
-        updated = replace(current, last_modified_s=time.time(), **changes)
+        updated = replace(current, last_modified_s=self.backend.clock.time_s(), **changes)
         await self.backend.store.put_event_invoke_config(updated)
         return self._wire(updated)
 

@@ -46,10 +46,11 @@ class RuntimeChannel:
 
     #: set once the runtime first asks for work: its init is done
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    init_outcome: asyncio.Future[Outcome] | None = None
+    #: resolved if the runtime reports that its init failed
+    init_outcome: asyncio.Future[Outcome] = field(init=False)
     #: a parked runtime's wait for its function: set when it asks, resolved with the function's variables
     is_parked: asyncio.Event = field(default_factory=asyncio.Event)
-    function_variables: asyncio.Future[dict[str, str]] | None = None
+    function_variables: asyncio.Future[dict[str, str]] = field(init=False)
     _next: asyncio.Queue[PendingInvocation] = field(default_factory=lambda: asyncio.Queue(maxsize=1))
     _results: dict[str, asyncio.Future[Outcome]] = field(default_factory=dict)
 
@@ -75,14 +76,12 @@ class RuntimeChannel:
 
     def specialise(self, variables: dict[str, str]) -> None:
         """Hand a parked runtime its function's environment variables."""
-        assert self.function_variables is not None
         self.function_variables.set_result(variables)
 
     # Runtime side (called by the Runtime API server) -------------------------------------
 
     async def wait_for_function(self) -> dict[str, str]:
         self.is_parked.set()
-        assert self.function_variables is not None
         return await self.function_variables
 
     async def next_invocation(self) -> PendingInvocation:
@@ -101,6 +100,5 @@ class RuntimeChannel:
         return True
 
     def report_init_error(self, outcome: Outcome) -> None:
-        assert self.init_outcome is not None
         if not self.init_outcome.done():
             self.init_outcome.set_result(outcome)

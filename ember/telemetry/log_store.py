@@ -3,14 +3,14 @@
 Events are ordered by (timestamp_ms, id): the id is given at insertion and grows, so events
 with the same timestamp keep the order they were written in. That pair is the position
 paging tokens carry. Logs are acknowledged to no one, so a committed write need only survive
-a crash of Ember, not of the machine.
+a crash of Ember, not of the machine. Ingestion and creation times come from the `clock`
+option every backend takes (an `ember.clock.Clock`; the system's when left out).
 
 Backends: `ember.telemetry.sqlite_log_store:SQLiteLogStore` (embedded, `logs.db`).
 """
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,10 +65,6 @@ class PendingEvents:
     group_name: str
     stream_name: str
     events: Sequence[tuple[int, str]]  #: (timestamp_ms, message)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class LogStore(ABC):

@@ -19,9 +19,9 @@ import asyncio
 import collections
 import contextlib
 import logging
-import time
 
-from ember.telemetry.log_store import LogStore, PendingEvents, now_ms
+from ember.clock import Clock, SystemClock
+from ember.telemetry.log_store import LogStore, PendingEvents
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,10 @@ RETENTION_SWEEP_INTERVAL_S = 60.0
 
 
 class LogWriter:
-    def __init__(self, store: LogStore) -> None:
+    def __init__(self, store: LogStore, clock: Clock | None = None) -> None:
         self.store = store
+        #: monotonic time between retention sweeps, wall time for what a sweep deletes
+        self.clock = clock or SystemClock()
         self._buffer: collections.deque[tuple[int, PendingEvents, int]] = collections.deque()
         self._buffered_bytes = 0
         self._submitted = 0  #: sequence number of the last submitted batch
@@ -47,7 +49,7 @@ class LogWriter:
         self._task: asyncio.Task[None] | None = None
         self._is_stopping = False
         self._is_failing = False  #: the last write failed (logged once per run of failures)
-        self._next_sweep = time.monotonic() + RETENTION_SWEEP_INTERVAL_S
+        self._next_sweep = self.clock.monotonic() + RETENTION_SWEEP_INTERVAL_S
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._write_forever())
@@ -89,10 +91,10 @@ class LogWriter:
             await self._write_buffered()
             if self._is_stopping:
                 return
-            if time.monotonic() >= self._next_sweep:
-                self._next_sweep = time.monotonic() + RETENTION_SWEEP_INTERVAL_S
+            if self.clock.monotonic() >= self._next_sweep:
+                self._next_sweep = self.clock.monotonic() + RETENTION_SWEEP_INTERVAL_S
                 try:
-                    await self.store.delete_expired(now_ms())
+                    await self.store.delete_expired(self.clock.time_ms())
                 except Exception:
                     log.exception("could not delete expired log events")
 

@@ -50,8 +50,8 @@ class _Live:
 class TelemetryPipeline:
     def __init__(self, data_dir: Path, scheduler: SchedulerCounts, metrics_retention_s: float,
                  clock: Clock | None = None) -> None:
-        self.log_store = open_log_store("sqlite", path=data_dir / "logs.db")
-        self.log_writer = LogWriter(self.log_store)
+        self.log_store = open_log_store("sqlite", path=data_dir / "logs.db", clock=clock)
+        self.log_writer = LogWriter(self.log_store, clock)
         self.metric_store = open_metric_store("sqlite", path=data_dir / "metrics.db")
         self.metrics = MetricsRecorder(self.metric_store, metrics_retention_s, clock)
         self.prometheus = PrometheusMetrics(_Live(scheduler, self.log_writer))

@@ -12,9 +12,10 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ember.clock import Clock, SystemClock
 from ember.errors import ResourceAlreadyExistsException, ResourceNotFoundException
 from ember.store.sqlite_thread import SQLiteThread
-from ember.telemetry.log_store import LogEvent, LogGroup, LogStore, LogStream, PendingEvents, Position, now_ms
+from ember.telemetry.log_store import LogEvent, LogGroup, LogStore, LogStream, PendingEvents, Position
 
 #: how many rows one FilterLogEvents call looks at before it answers with a nextToken
 MAX_SCANNED_EVENTS = 100_000
@@ -56,7 +57,8 @@ MIGRATIONS: list[str] = [
 
 
 class SQLiteLogStore(LogStore):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()  #: wall time: events' ingestion, groups' and streams' creation
         # Logs are not acknowledged to anyone: a committed batch need only survive Ember's crash.
         self._sqlite = SQLiteThread(path, MIGRATIONS, is_durable=False, name="logs")
         self._db = self._sqlite.db
@@ -69,7 +71,7 @@ class SQLiteLogStore(LogStore):
 
     async def append(self, batches: Sequence[PendingEvents]) -> None:
         def write() -> None:
-            ingestion_ms = now_ms()
+            ingestion_ms = self._clock.time_ms()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for batch in batches:
@@ -102,7 +104,8 @@ class SQLiteLogStore(LogStore):
     async def create_group(self, name: str) -> None:
         def insert() -> None:
             try:
-                self._db.execute("INSERT INTO log_groups (name, created_ms) VALUES (?, ?)", (name, now_ms()))
+                self._db.execute("INSERT INTO log_groups (name, created_ms) VALUES (?, ?)",
+                                 (name, self._clock.time_ms()))
             except sqlite3.IntegrityError:
                 raise ResourceAlreadyExistsException("The specified log group already exists") from None
 
@@ -114,7 +117,7 @@ class SQLiteLogStore(LogStore):
                 raise ResourceNotFoundException("The specified log group does not exist.")
             try:
                 self._db.execute("INSERT INTO log_streams (group_name, name, created_ms) VALUES (?, ?, ?)",
-                                 (group_name, name, now_ms()))
+                                 (group_name, name, self._clock.time_ms()))
             except sqlite3.IntegrityError:
                 raise ResourceAlreadyExistsException("The specified log stream already exists") from None
 

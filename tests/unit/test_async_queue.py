@@ -1,4 +1,5 @@
-"""The AsyncQueue contract, run against every backend; and SQLite group commit."""
+"""The AsyncQueue contract, run against every backend on a FakeClock (visibility, event age and
+leases move only when a test advances it); and SQLite group commit."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ember.clock import FakeClock
 from ember.invoke.async_queue import ASYNC_QUEUES, AsyncQueue, Deferral, LastRun, NewEvent, open_async_queue
 from ember.store.group_commit import GroupCommitWriter, connect
 
@@ -17,13 +19,18 @@ def event(function_name: str = "f", n: int = 0, qualifier: str | None = None) ->
     return NewEvent(f"request-{function_name}-{n}", function_name, qualifier, f'{{"n": {n}}}'.encode(), "Root=1-x")
 
 
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
 @pytest.fixture(params=sorted(ASYNC_QUEUES))
-def open_queue(request: pytest.FixtureRequest, tmp_path: Path):
-    """Opens the backend on the same storage each time (a restart)."""
+def open_queue(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock):
+    """Opens the backend on the same storage and clock each time (a restart)."""
     opened: list[AsyncQueue] = []
 
     def open_() -> AsyncQueue:
-        queue = open_async_queue(request.param, path=tmp_path / "queue.db")
+        queue = open_async_queue(request.param, path=tmp_path / "queue.db", clock=clock)
         opened.append(queue)
         return queue
 
@@ -31,7 +38,7 @@ def open_queue(request: pytest.FixtureRequest, tmp_path: Path):
 
 
 class TestAsyncQueueContract:
-    def test_put_then_claim_hands_out_each_event_once_oldest_first(self, open_queue) -> None:
+    def test_put_then_claim_hands_out_each_event_once_oldest_first(self, open_queue, clock: FakeClock) -> None:
         async def scenario() -> None:
             queue = open_queue()
             for n in range(3):
@@ -40,7 +47,7 @@ class TestAsyncQueueContract:
             assert [e.request_id for e in first.events] == ["request-f-0", "request-f-1"]
             assert first.events[0].payload == b'{"n": 0}' and first.events[0].trace_id == "Root=1-x"
             assert first.events[0].attempts == 0 and first.events[0].last_run is None
-            assert abs(first.events[0].enqueued_at_ms - time.time() * 1000) < 5000
+            assert first.events[0].enqueued_at_ms == clock.time_ms()
             second = await queue.claim(10, lease_s=60)
             assert [e.request_id for e in second.events] == ["request-f-2"]
             assert (await queue.claim(10, lease_s=60)).events == []
@@ -77,36 +84,40 @@ class TestAsyncQueueContract:
 
         asyncio.run(scenario())
 
-    def test_defer_hides_an_event_until_its_time_and_keeps_what_it_learned(self, open_queue) -> None:
+    def test_defer_hides_an_event_until_its_time_and_keeps_what_it_learned(self, open_queue,
+                                                                             clock: FakeClock) -> None:
         async def scenario() -> None:
             queue = open_queue()
             await queue.put(event())
             [claimed] = (await queue.claim(10, lease_s=60)).events
-            visible_at_ms = int(time.time() * 1000) + 300
+            visible_at_ms = clock.time_ms() + 300
             last_run = LastRun(b'{"errorMessage": "boom"}', "Unhandled", "$LATEST")
             await queue.defer(claimed.event_id, Deferral(visible_at_ms, 1, 0, None, last_run))
             hidden = await queue.claim(10, lease_s=60)
             assert hidden.events == [] and hidden.next_visible_at_ms == visible_at_ms
             [depth] = await queue.depths()
             assert (depth.depth, depth.running, depth.delayed) == (1, 0, 1)
-            await asyncio.sleep(0.35)
+            clock.advance(0.299)
+            assert (await queue.claim(10, lease_s=60)).events == []  # a millisecond early
+            clock.advance(0.001)
             [again] = (await queue.claim(10, lease_s=60)).events
             assert (again.attempts, again.last_run) == (1, last_run)
             await queue.close()
 
         asyncio.run(scenario())
 
-    def test_an_expired_event_is_handed_out_even_for_a_function_without_room(self, open_queue) -> None:
+    def test_an_expired_event_is_handed_out_even_for_a_function_without_room(self, open_queue,
+                                                                             clock: FakeClock) -> None:
         async def scenario() -> None:
             queue = open_queue()
             await queue.put(event("throttled"))
             [claimed] = (await queue.claim(10, lease_s=60)).events
-            now_ms = int(time.time() * 1000)
+            now_ms = clock.time_ms()
             await queue.defer(claimed.event_id, Deferral(now_ms + 60_000, 0, 1, expires_at_ms=now_ms + 200))
             hidden = await queue.claim(10, lease_s=60, room={"throttled": 0})
             # nothing now, and the claimer is told to look again when it comes of age, not at its retry time
             assert hidden.events == [] and hidden.next_visible_at_ms == now_ms + 200
-            await asyncio.sleep(0.25)
+            clock.advance(0.2)
             [expired] = (await queue.claim(10, lease_s=60, room={"throttled": 0})).events
             assert expired.request_id == claimed.request_id and expired.throttles == 1
             await queue.close()
@@ -124,15 +135,34 @@ class TestAsyncQueueContract:
 
         asyncio.run(scenario())
 
-    def test_a_claim_whose_lease_ran_out_is_claimable_again_while_the_queue_runs(self, open_queue) -> None:
+    def test_an_event_comes_of_age_its_max_age_after_it_was_put(self, open_queue, clock: FakeClock) -> None:
+        async def scenario() -> None:
+            queue = open_queue()
+            put_ms = clock.time_ms()
+            await queue.put(NewEvent("request-aging", "busy", None, b"{}", max_age_s=60))
+            clock.advance(59.999)
+            hidden = await queue.claim(10, lease_s=60, room={"busy": 0})
+            # no room and not yet too old: the claimer is told when it will be
+            assert hidden.events == [] and hidden.next_visible_at_ms == put_ms + 60_000
+            clock.advance(0.001)
+            [expired] = (await queue.claim(10, lease_s=60, room={"busy": 0})).events
+            assert (expired.request_id, expired.enqueued_at_ms) == ("request-aging", put_ms)
+            await queue.close()
+
+        asyncio.run(scenario())
+
+    def test_a_claim_whose_lease_ran_out_is_claimable_again_while_the_queue_runs(self, open_queue,
+                                                                                 clock: FakeClock) -> None:
         async def scenario() -> None:
             queue = open_queue()
             await queue.put(event(n=1))
-            [claimed] = (await queue.claim(10, lease_s=0.2)).events
+            [claimed] = (await queue.claim(10, lease_s=900)).events
             assert (await queue.claim(10, lease_s=60)).events == []  # leased: invisible to other claims
             [depth] = await queue.depths()
             assert (depth.depth, depth.running) == (1, 1)
-            await asyncio.sleep(0.25)  # its claimant went quiet (it died, or hung)
+            clock.advance(899.999)
+            assert (await queue.claim(10, lease_s=60)).events == []  # the lease has a millisecond left
+            clock.advance(0.001)  # its claimant went quiet (it died, or hung)
             [again] = (await queue.claim(10, lease_s=60)).events
             assert (again.event_id, again.request_id) == (claimed.event_id, claimed.request_id)
             assert (await queue.claim(10, lease_s=60)).events == []  # leased afresh
@@ -142,13 +172,14 @@ class TestAsyncQueueContract:
 
         asyncio.run(scenario())
 
-    def test_an_expired_lease_of_a_discarded_function_is_removed_not_handed_out(self, open_queue) -> None:
+    def test_an_expired_lease_of_a_discarded_function_is_removed_not_handed_out(self, open_queue,
+                                                                                 clock: FakeClock) -> None:
         async def scenario() -> None:
             queue = open_queue()
             await queue.put(event("deleted"))
-            await queue.claim(10, lease_s=0.2)
+            await queue.claim(10, lease_s=900)
             assert await queue.discard_function("deleted") == 0  # running: removed when its run ends
-            await asyncio.sleep(0.25)  # the run never ends
+            clock.advance(900)  # the run never ends
             assert (await queue.claim(10, lease_s=60)).events == []
             assert await queue.depths() == []
             await queue.close()

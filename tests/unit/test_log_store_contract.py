@@ -1,4 +1,5 @@
-"""The LogStore contract (ember/telemetry/log_store.py), run against every backend in LOG_STORES."""
+"""The LogStore contract (ember/telemetry/log_store.py), run against every backend in LOG_STORES, each
+on a FakeClock."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from ember.clock import FakeClock
 from ember.errors import ResourceAlreadyExistsException, ResourceNotFoundException
-from ember.telemetry.log_store import LOG_STORES, LogStore, PendingEvents, now_ms, open_log_store
+from ember.telemetry.log_store import LOG_STORES, LogStore, PendingEvents, open_log_store
 from tests.unit.contract import scenario_runner
 
 #: how to open each backend on a test's temporary folder
@@ -25,10 +27,15 @@ def test_every_registered_log_store_runs_the_contract() -> None:
     assert set(BACKEND_OPTIONS) == set(LOG_STORES)
 
 
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
 @pytest.fixture(params=sorted(LOG_STORES))
-def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., None]:
-    """run(scenario): `scenario(store, reopen)` on a fresh backend, closed afterwards."""
-    return scenario_runner(open_log_store, request.param, BACKEND_OPTIONS[request.param](tmp_path))
+def run(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Callable[..., None]:
+    """run(scenario): `scenario(store, reopen)` on a fresh backend reading `clock`, closed afterwards."""
+    return scenario_runner(open_log_store, request.param, {**BACKEND_OPTIONS[request.param](tmp_path), "clock": clock})
 
 
 def batch(stream: str, *events: tuple[int, str], group: str = "/aws/lambda/f") -> PendingEvents:
@@ -40,10 +47,11 @@ async def messages(store: LogStore, stream: str, group: str = "/aws/lambda/f") -
 
 
 class TestWriting:
-    def test_append_creates_groups_and_streams_and_keeps_event_order(self, run) -> None:
+    def test_append_creates_groups_and_streams_and_keeps_event_order(self, run, clock: FakeClock) -> None:
         async def scenario(store: LogStore, reopen) -> None:
-            before_ms = now_ms()
+            first_ms = clock.time_ms()
             await store.append([batch("s", (20, "b"), (10, "a"), (20, "c")), batch("t", (5, "é"))])
+            clock.advance(2.5)
             await store.append([batch("s", (20, "d"), (15, "x"))])
             # By timestamp, then in the order written.
             assert await messages(store, "s") == ["a", "x", "b", "c", "d"]
@@ -53,9 +61,13 @@ class TestWriting:
             [s, t] = await store.list_streams("/aws/lambda/f", None, False, False, None, 10)
             assert (s.name, s.first_event_ms, s.last_event_ms, s.stored_bytes) == ("s", 10, 20, 5)
             assert (t.name, t.stored_bytes) == ("t", 2)
-            assert s.last_ingestion_ms is not None and s.last_ingestion_ms >= before_ms
+            assert (s.created_ms, s.last_ingestion_ms) == (first_ms, first_ms + 2500)
+            assert group.created_ms == first_ms
             events = await store.stream_events("/aws/lambda/f", "s", None, None, START, True, 10)
-            assert all(e.ingestion_ms >= before_ms and e.stream_name == "s" for e in events)
+            # each event's ingestion time is that of the append that stored it
+            assert [(e.message, e.ingestion_ms) for e in events] == [
+                ("a", first_ms), ("x", first_ms + 2500), ("b", first_ms), ("c", first_ms), ("d", first_ms + 2500)]
+            assert all(e.stream_name == "s" for e in events)
             assert len({e.id for e in events}) == 5
 
         run(scenario)
@@ -68,9 +80,11 @@ class TestWriting:
 
         run(scenario)
 
-    def test_create_group_and_stream_and_their_conflicts(self, run) -> None:
+    def test_create_group_and_stream_and_their_conflicts(self, run, clock: FakeClock) -> None:
         async def scenario(store: LogStore, reopen) -> None:
+            group_ms = clock.time_ms()
             await store.create_group("/g")
+            clock.advance(1)
             with pytest.raises(ResourceAlreadyExistsException):
                 await store.create_group("/g")
             with pytest.raises(ResourceNotFoundException):
@@ -83,7 +97,9 @@ class TestWriting:
             assert not await store.stream_exists("/missing", "s")
             [stream] = await store.list_streams("/g", None, False, False, None, 10)
             assert (stream.first_event_ms, stream.last_event_ms, stream.stored_bytes) == (None, None, 0)
-            assert (await store.get_group("/g")).stored_bytes == 0
+            assert stream.created_ms == group_ms + 1000
+            group = await store.get_group("/g")
+            assert (group.stored_bytes, group.created_ms) == (0, group_ms)
 
         run(scenario)
 

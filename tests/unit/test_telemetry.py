@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ember.clock import FakeClock
 from ember.telemetry import log_writer
 from ember.telemetry.log_writer import LogWriter
 from ember.telemetry.metric_store import Series
@@ -91,6 +92,38 @@ def test_the_log_writer_commits_on_flush_and_marks_what_it_drops_when_full(tmp_p
         events = await store.stream_events("/g", "s", None, None, (2, 2**62), True, 10)
         assert [(e.timestamp_ms, e.message) for e in events] == [
             (3, "x" * 8), (4, "[… 20 bytes dropped …]\n"), (7, "after\n")]
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_log_writer_sweeps_expired_events_once_a_minute_of_its_clock(tmp_path: Path) -> None:
+    day_ms = 86_400_000
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        store = SQLiteLogStore(tmp_path / "logs.db", clock)
+        writer = LogWriter(store, clock)
+        writer.start()
+        now_ms = clock.time_ms()
+
+        async def stored() -> list[str]:
+            # The store runs one statement at a time, in order: a read after a flush comes after any
+            # sweep the writer started on its way back from that write.
+            return [e.message for e in await store.stream_events("/g", "s", None, None, (0, 0), True, 10)]
+
+        writer.submit("/g", "s", [(now_ms - 2 * day_ms, "two days old\n"), (now_ms, "new\n")])
+        await writer.flush()
+        await store.set_retention("/g", 1)
+        clock.advance(log_writer.RETENTION_SWEEP_INTERVAL_S - 1)
+        writer.submit("/g", "s", [(now_ms, "newer\n")])
+        await writer.flush()
+        assert await stored() == ["two days old\n", "new\n", "newer\n"]  # no sweep yet
+        clock.advance(1)
+        writer.submit("/g", "s", [(now_ms, "newest\n")])
+        await writer.flush()
+        assert await stored() == ["new\n", "newer\n", "newest\n"]  # a minute on: swept, by the clock's day
+        await writer.close()
         await store.close()
 
     asyncio.run(scenario())

@@ -8,9 +8,9 @@ import binascii
 import datetime as dt
 import json
 import math
-import time
 from typing import Any
 
+from ember.clock import Clock, SystemClock
 from ember.errors import (
     InvalidNextToken,
     InvalidParameterCombinationException,
@@ -50,8 +50,9 @@ def _check_period(period_s: int, parameter: str) -> None:
 
 
 class CloudWatchOperations:
-    def __init__(self, metrics: MetricsRecorder) -> None:
+    def __init__(self, metrics: MetricsRecorder, clock: Clock | None = None) -> None:
         self.metrics = metrics
+        self.clock = clock or SystemClock()  #: wall time: which metrics ListMetrics counts as recent
 
     async def get_metric_statistics(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         statistics, extended = p.get("Statistics") or [], p.get("ExtendedStatistics") or []
@@ -130,7 +131,7 @@ class CloudWatchOperations:
 
     async def list_metrics(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         window_ms = RECENTLY_ACTIVE_MS if p.get("RecentlyActive") == "PT3H" else LISTED_FOR_MS
-        since_ms = minute_of(int(time.time() * 1000) - window_ms) - MINUTE_MS
+        since_ms = minute_of(self.clock.time_ms() - window_ms) - MINUTE_MS
         found = await self.metrics.list_series(p.get("Namespace"), p.get("MetricName"), since_ms)
         filters = p.get("Dimensions") or []
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 from typing import Any
 
+from ember.clock import Clock, SystemClock
 from ember.errors import InvalidParameterException, ResourceNotFoundException
 from ember.services.base import RequestContext
 from ember.telemetry.filter_pattern import compile_pattern
-from ember.telemetry.log_store import LogEvent, LogGroup, LogStore, LogStream, Position, now_ms
+from ember.telemetry.log_store import LogEvent, LogGroup, LogStore, LogStream, Position
 from ember.telemetry.log_writer import LogWriter
 
 #: the retention periods CloudWatch Logs accepts, in days
@@ -33,11 +33,14 @@ _END: Position = (2**62, 0)
 
 
 class LogsOperations:
-    def __init__(self, store: LogStore, writer: LogWriter, region: str, account_id: str) -> None:
+    def __init__(self, store: LogStore, writer: LogWriter, region: str, account_id: str,
+                 clock: Clock | None = None) -> None:
         self.store = store
         self.writer = writer
         self.region = region
         self.account_id = account_id
+        #: wall time: retention, which events PutLogEvents accepts, its sequence tokens
+        self.clock = clock or SystemClock()
 
     # Groups ----------------------------------------------------------------------------
 
@@ -58,7 +61,7 @@ class LogsOperations:
                 f"Invalid retention value. Valid values are: [{', '.join(map(str, RETENTION_DAYS))}]")
         await self.writer.flush()
         await self.store.set_retention(p["logGroupName"], days)
-        await self.store.delete_expired(now_ms(), p["logGroupName"])
+        await self.store.delete_expired(self.clock.time_ms(), p["logGroupName"])
         return {}
 
     async def delete_retention_policy(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +155,7 @@ class LogsOperations:
             raise ResourceNotFoundException("The specified log group does not exist.")
         if not await self.store.stream_exists(group_name, stream_name):
             raise ResourceNotFoundException("The specified log stream does not exist.")
-        now = now_ms()
+        now = self.clock.time_ms()
         oldest_ms = now - MAX_EVENT_AGE_MS
         expired_before_ms = now - group.retention_days * 86_400_000 if group.retention_days else None
         accepted: list[tuple[int, str]] = []
@@ -168,7 +171,7 @@ class LogsOperations:
                 accepted.append((event["timestamp"], event["message"]))
         self.writer.submit(group_name, stream_name, accepted)
         await self.writer.flush()  # accepted means stored
-        result: dict[str, Any] = {"nextSequenceToken": f"{time.time_ns():056d}"}
+        result: dict[str, Any] = {"nextSequenceToken": f"{int(self.clock.time_s() * 1e9):056d}"}
         if rejected:
             result["rejectedLogEventsInfo"] = rejected
         return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ember.clock import Clock
 from ember.errors import InvalidParameterException, RequestEntityTooLargeException
 from ember.services.base import BodyLimit, Service, load_model
 from ember.services.binding import bind_handlers
@@ -13,9 +14,10 @@ from ember.telemetry.log_writer import LogWriter
 MAX_REQUEST_BYTES = 1_100_000
 
 
-def build_logs_service(store: LogStore, writer: LogWriter, region: str, account_id: str) -> Service:
+def build_logs_service(store: LogStore, writer: LogWriter, region: str, account_id: str,
+                       clock: Clock | None = None) -> Service:
     model = load_model("logs")
-    operations = LogsOperations(store, writer, region, account_id)
+    operations = LogsOperations(store, writer, region, account_id, clock)
     return Service(
         model=model,
         handlers=bind_handlers(model, [operations], "CloudWatch Logs"),
