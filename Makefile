@@ -27,14 +27,14 @@ browser:
 	@if [ "$$(id -u)" = 0 ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 
-test: $(STAMP) browser
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/lint-imports
+test: lint browser
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# Style, the layers (import-linter) and the types (mypy, strict: see pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .ember
