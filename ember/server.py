@@ -26,6 +26,7 @@ from ember.invoke.dispatcher import AsyncDispatcher, DispatchPolicy
 from ember.invoke.invoker import Invoker
 from ember.invoke.provisioning import Provisioner
 from ember.invoke.scheduler import Limits, Scheduler
+from ember.invoke.specs import EnvironmentPolicy
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.service import build_lambda_service
 from ember.models import FunctionConfig
@@ -78,7 +79,10 @@ class Ember:
         self.telemetry = TelemetryPipeline(settings.data_dir, scheduler, settings.metrics_retention_s, clock)
         self.telemetry.start()
         blobs = open_blob_store("local", root=settings.code_dir)
-        invoker = Invoker(settings, self.sandbox, scheduler, self.runtimes, CodeCache(blobs, settings.unpacked_dir),
+        home = Home(settings.region, settings.account_id)
+        environments = EnvironmentPolicy(home, settings.data_dir, settings.environments_dir,
+                                         settings.preimport_modules, settings.parked_per_runtime)
+        invoker = Invoker(environments, self.sandbox, scheduler, self.runtimes, CodeCache(blobs, settings.unpacked_dir),
                           self.telemetry.recorder, clock)
 
         async def provisioned_version(function_name: str, qualifier: str) -> FunctionConfig | None:
@@ -94,7 +98,7 @@ class Ember:
         feed = open_change_feed("memory")
         feed.subscribe(provisioner.on_change)
         feed.subscribe(scheduler.on_change)
-        self.backend = LambdaBackend(Home(settings.region, settings.account_id), settings.account_concurrency,
+        self.backend = LambdaBackend(home, settings.account_concurrency,
                                      settings.data_dir, store, blobs, self.runtimes, scheduler, invoker, provisioner,
                                      async_queue, feed, clock)
         lambda_service, routes = build_lambda_service(self.backend)

@@ -10,10 +10,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ember.arns import function_arn
 from ember.clock import Clock, SystemClock
 from ember.code.cache import CodeCache
-from ember.config import Settings
 from ember.disk_health import DataDiskFull, is_full_error
 from ember.errors import ServiceException, TooManyRequestsException
 from ember.invoke.entrypoints import InvalidEntrypoint, external_extensions
@@ -22,7 +20,7 @@ from ember.invoke.error_types import ErrorType
 from ember.invoke.output import TAIL_BYTES, LogTail
 from ember.invoke.parking import ParkingLot
 from ember.invoke.scheduler import Scheduler
-from ember.invoke.specs import SpecBuilder
+from ember.invoke.specs import EnvironmentPolicy, SpecBuilder
 from ember.models import FunctionConfig
 from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation
 from ember.runtime_api.descriptors import runtime_api_connection_budget
@@ -71,10 +69,10 @@ def config_key(function: FunctionConfig) -> str:
 
 
 class Invoker:
-    def __init__(self, settings: Settings, sandbox: Sandbox, scheduler: Scheduler,
+    def __init__(self, policy: EnvironmentPolicy, sandbox: Sandbox, scheduler: Scheduler,
                  runtimes: dict[str, Runtime], code: CodeCache, telemetry: Telemetry | None = None,
                  clock: Clock | None = None, runtime_api: RuntimeApiFactory = RuntimeApiServer) -> None:
-        self.settings = settings
+        self.policy = policy
         #: wall time for the log lines' stamps, the invocation's start and end and the deadline the
         #: runtime is given; handed to the environments, whose durations (REPORT) it times
         self.clock = clock or SystemClock()
@@ -85,14 +83,14 @@ class Invoker:
         self.runtimes = runtimes
         #: told of every invocation's start, end (log, duration, error) and throttle
         self.telemetry = telemetry or Telemetry()
-        self.specs = SpecBuilder(settings, sandbox, self.clock)
+        self.specs = SpecBuilder(policy, sandbox, self.clock)
         #: what every environment's Runtime API connections may take of the server's descriptors
         self.connection_budget = runtime_api_connection_budget()
         #: builds each environment's Runtime API server
         self.runtime_api = runtime_api
         self.parking: ParkingLot | None = None
-        if sandbox.can_park and settings.parked_per_runtime > 0:
-            self.parking = ParkingLot(settings.parked_per_runtime, self.parked_environment)
+        if sandbox.can_park and policy.parked_per_runtime > 0:
+            self.parking = ParkingLot(policy.parked_per_runtime, self.parked_environment)
 
     async def invoke(self, function: FunctionConfig, request: InvokeRequest) -> InvokeResult:
         key = config_key(function)
@@ -106,7 +104,7 @@ class Invoker:
             raise
         except OSError as exc:  # starting an environment writes to the data disk (its folder, its /tmp)
             if is_full_error(exc):
-                raise DataDiskFull(self.settings.data_dir, ": a new execution environment cannot start") from exc
+                raise DataDiskFull(self.policy.data_dir, ": a new execution environment cannot start") from exc
             raise
         self.telemetry.invocation_started(function.name, request.qualifier, function.version)
         # The log is streamed as the invocation runs (init output already is): START now, each
@@ -165,8 +163,7 @@ class Invoker:
             request_id=request.request_id,
             payload=request.payload,
             deadline_ms=deadline_ms,
-            invoked_function_arn=function_arn(self.settings.region, self.settings.account_id, function.name,
-                                              request.qualifier),
+            invoked_function_arn=self.policy.home.function_arn(function.name, request.qualifier),
             trace_id=request.trace_id,
             client_context=request.client_context,
         )
@@ -221,7 +218,7 @@ class Invoker:
                      extensions: tuple[str, ...]) -> Environment:
         return Environment(function.name, function.version, config_key(function), self.sandbox, spec,
                            writes_end_marker=runtime.writes_end_marker, extensions=extensions,
-                           account_id=self.settings.account_id, on_output=self._environment_output,
+                           account_id=self.policy.home.account_id, on_output=self._environment_output,
                            connection_budget=self.connection_budget, clock=self.clock,
                            runtime_api=self.runtime_api)
 
@@ -236,7 +233,7 @@ class Invoker:
         """An environment for `runtime_name` (a runtime that can park) with no function yet, for the
         parking lot."""
         spec = self.specs.parked(self.runtimes[runtime_name])
-        return Environment("", "", "", self.sandbox, spec, account_id=self.settings.account_id,
+        return Environment("", "", "", self.sandbox, spec, account_id=self.policy.home.account_id,
                            on_output=self._environment_output, connection_budget=self.connection_budget,
                            clock=self.clock, runtime_api=self.runtime_api)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ember.arns import Home
 from ember.clock import Clock, SystemClock
-from ember.config import Settings
 from ember.invoke.entrypoints import custom_bootstrap, with_extensions
 from ember.invoke.environment import log_stream_name, new_environment_id
 from ember.invoke.parking import PARKED_MEMORY_MB, PARKED_TMP_SIZE_MB
@@ -19,6 +19,22 @@ from ember.models import FunctionConfig
 from ember.runtimes.catalog import RUNTIME_FILES_DIR, Runtime, RuntimeKind, sdk_paths
 from ember.runtimes.interpreters import helper_python
 from ember.sandbox import Sandbox, SandboxSpec
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentPolicy:
+    """What the invoke layer takes from the server's settings to start environments."""
+
+    #: the account and region: the ARNs environments are told, AWS_REGION
+    home: Home
+    #: the data dir, whose disk must have room before a new environment starts
+    data_dir: Path
+    #: each environment's work folder goes under it
+    environments_dir: Path
+    #: imported by parked Python environments while they wait for a function
+    preimport_modules: tuple[str, ...] = ()
+    #: environments kept started ahead per runtime, at levels that can park (0: none)
+    parked_per_runtime: int = 0
 
 
 @dataclass(frozen=True)
@@ -32,10 +48,10 @@ class Roots:
 
 
 class SpecBuilder:
-    """Builds SandboxSpecs for one server's settings and sandbox level."""
+    """Builds SandboxSpecs for one server's environment policy and sandbox level."""
 
-    def __init__(self, settings: Settings, sandbox: Sandbox, clock: Clock | None = None) -> None:
-        self.settings = settings
+    def __init__(self, policy: EnvironmentPolicy, sandbox: Sandbox, clock: Clock | None = None) -> None:
+        self.policy = policy
         self.sandbox = sandbox
         self.clock = clock or SystemClock()  #: dates the log stream names
         self.sdk_paths = sdk_paths()
@@ -68,7 +84,7 @@ class SpecBuilder:
             runtime_dir=RUNTIME_FILES_DIR,
             lang_dir=lang_dir,
             opt_dir=opt_dir,
-            work_dir=self.settings.environments_dir / environment_id,
+            work_dir=self.policy.environments_dir / environment_id,
             sdk_paths=self.sdk_paths if is_python else (),
             memory_mb=function.memory_mb,
             tmp_size_mb=function.ephemeral_storage_mb,
@@ -85,7 +101,7 @@ class SpecBuilder:
         # the search paths are already those the function will get.
         roots = self._roots(Path("/"), lang_dir, None)
         env = {**search_paths(roots), "LANG": "en_US.UTF-8", "TZ": ":UTC",
-               "_EMBER_PARKED": "1", "_EMBER_PREIMPORT": ",".join(self.settings.preimport_modules),
+               "_EMBER_PARKED": "1", "_EMBER_PREIMPORT": ",".join(self.policy.preimport_modules),
                "_EMBER_SDK_PATHS": self.sandbox.sdk_root(self.sdk_paths)}
         argv = runtime.argv(roots.runtime, roots.lang)
         return SandboxSpec(
@@ -96,7 +112,7 @@ class SpecBuilder:
             runtime_dir=RUNTIME_FILES_DIR,
             lang_dir=lang_dir,
             opt_dir=None,
-            work_dir=self.settings.environments_dir / environment_id,
+            work_dir=self.policy.environments_dir / environment_id,
             sdk_paths=self.sdk_paths,
             memory_mb=PARKED_MEMORY_MB,
             tmp_size_mb=PARKED_TMP_SIZE_MB,
@@ -108,11 +124,11 @@ class SpecBuilder:
         environment_id = new_environment_id()
         return SandboxSpec(environment_id=environment_id, argv=[], env={}, task_dir=task_dir,
                            runtime_dir=RUNTIME_FILES_DIR, lang_dir=None, opt_dir=None,
-                           work_dir=self.settings.environments_dir / environment_id, memory_mb=function.memory_mb,
+                           work_dir=self.policy.environments_dir / environment_id, memory_mb=function.memory_mb,
                            tmp_size_mb=function.ephemeral_storage_mb)
 
     def _variables(self, function: FunctionConfig, runtime: Runtime, roots: Roots) -> dict[str, str]:
-        region = self.settings.region
+        region = self.policy.home.region
         defaults = {"TZ": ":UTC", "LANG": "en_US.UTF-8", **search_paths(roots)}
         if runtime.kind is RuntimeKind.NODEJS:
             # Lambda's: layers' packages (/opt/nodejs/nodeNN/node_modules, /opt/nodejs/node_modules), then

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ember.arns import Home
 from ember.blobs.local import LocalBlobStore
 from ember.clock import FakeClock
 from ember.code.cache import CodeCache
@@ -27,6 +28,7 @@ from ember.config import Settings
 from ember.invoke.invoker import Invoker, InvokeRequest
 from ember.invoke.output import end_marker
 from ember.invoke.scheduler import Limits, Scheduler
+from ember.invoke.specs import EnvironmentPolicy
 from ember.models import FunctionCode, FunctionConfig
 from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation, RuntimeChannel
 from ember.runtime_api.descriptors import ConnectionBudget
@@ -224,6 +226,7 @@ def harness(tmp_path: Path, *, init_s: float = 0.25, run_s: float = 0.0421, memo
                               code=FunctionCode(digest, "b64", 10, 10), memory_mb=memory_mb)
     runtime = Runtime("python3.12", RuntimeKind.PYTHON, Path("/usr/bin/python3.12"), "")
     scheduler = Scheduler(Limits(account_concurrency=10, memory_budget_mb=10_000), keep_alive_s=60, clock=clock)
-    invoker = Invoker(settings, sandbox, scheduler, {"python3.12": runtime}, CodeCache(blobs, settings.unpacked_dir),
+    policy = EnvironmentPolicy(Home("us-east-1", "000000000000"), tmp_path, settings.environments_dir)
+    invoker = Invoker(policy, sandbox, scheduler, {"python3.12": runtime}, CodeCache(blobs, settings.unpacked_dir),
                       telemetry, clock, runtime_api=script.runtime_api)
     return Harness(clock, script, sandbox, telemetry, invoker, function)
