@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import zipfile
@@ -20,6 +22,17 @@ import boto3
 import pytest
 import urllib3
 from botocore.config import Config
+
+from tests.functional.sandbox_levels import (
+    AS_NOBODY,
+    DEBIAN_PYTHON,
+    EMBER_AS_NOBODY,
+    NOBODY,
+    NOBODY_RUNTIME,
+    cannot_run_as_nobody,
+    nobody_env,
+    readable_site,
+)
 
 VENV_BIN = Path(sys.executable).parent
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -43,6 +56,12 @@ class EmberServer:
     extra_args: list[str] = field(default_factory=list)
     #: environment variables set for the server on top of the tests' own
     env: dict[str, str] = field(default_factory=dict)
+    #: how `ember` is started: the venv's console script, or an interpreter run as another user (`-c` and main)
+    command: list[str] = field(default_factory=lambda: [str(VENV_BIN / "ember")])
+    #: False: the server gets `env` alone (a server run as another user must not inherit root's environment)
+    inherits_env: bool = True
+    #: the Python runtime this server has an interpreter for
+    runtime: str = DEFAULT_RUNTIME
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -54,9 +73,9 @@ class EmberServer:
         self.log_path = self.data_dir.parent / f"server-{self.port}-{uuid.uuid4().hex[:6]}.log"
         with open(self.log_path, "wb") as log_file:  # the child keeps its own copy of the fd
             self.process = subprocess.Popen(
-                [str(VENV_BIN / "ember"), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-                 *self.extra_args],
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **self.env},
+                [*self.command, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra_args],
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env} if self.inherits_env else self.env,
                 start_new_session=True,  # its own process group, as a terminal gives it: see ctrl_c()
             )
         deadline = time.monotonic() + timeout_s
@@ -77,6 +96,15 @@ class EmberServer:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         return self.process.wait(timeout_s)
+
+    def shut_down(self) -> None:
+        """Stop a server if it still runs: SIGTERM first (a SIGKILLed server leaves its environments' mounts for
+        the next start), SIGKILL if it does not end."""
+        if self.process and self.process.poll() is None:
+            try:
+                self.stop(signal.SIGTERM, timeout_s=20)
+            except subprocess.TimeoutExpired:
+                self.stop(signal.SIGKILL)
 
     def ctrl_c(self) -> None:
         """What Ctrl-C in its terminal does: SIGINT to the server's whole process group."""
@@ -127,12 +155,65 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., EmberServer]]:
 
     yield start
     for ember in started:
-        if ember.process and ember.process.poll() is None:
-            # SIGTERM first: a SIGKILLed server leaves its environments' mounts for the next start
-            try:
-                ember.stop(signal.SIGTERM, timeout_s=20)
-            except subprocess.TimeoutExpired:
-                ember.stop(signal.SIGKILL)
+        ember.shut_down()
+
+
+@pytest.fixture(scope="session")
+def nobody_home() -> Iterator[Path]:
+    """A home for uid 65534 outside pytest's 0700 temp root, once Debian's python3.11 can import Ember as it
+    (skipped, saying why, where the host cannot run Ember as that user)."""
+    reason = cannot_run_as_nobody()
+    if reason is not None:
+        pytest.skip(reason)
+    home = Path(tempfile.mkdtemp(prefix="ember-nobody-"))
+    try:
+        readable_site(home / "site")
+        os.chown(home, NOBODY, NOBODY)
+        check = subprocess.run([*AS_NOBODY, str(DEBIAN_PYTHON), "-c", "import ember, uvicorn"], env=nobody_env(home),
+                               capture_output=True, text=True, timeout=60, check=False)
+        if check.returncode != 0:
+            raise AssertionError(f"uid {NOBODY} cannot import ember and uvicorn from {home / 'site'}: "
+                                 f"{check.stderr.strip()}")
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def level_server(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], EmberServer]]:
+    """level_server(level): this module's Ember at sandbox `level`, started on first use and stopped with the
+    module. The rootless level runs as uid 65534 (see sandbox_levels). A level the host cannot give skips the
+    test with the reason: Ember's own refusal (not root, no bubblewrap, no user namespaces...)."""
+    started: dict[str, EmberServer] = {}
+    refused: dict[str, str] = {}
+
+    def get(level: str) -> EmberServer:
+        if level in refused:
+            pytest.skip(refused[level])
+        if level in started:
+            return started[level]
+        if level == "rootless":
+            home = request.getfixturevalue("nobody_home")
+            ember = EmberServer(home / f"data-{uuid.uuid4().hex[:8]}", extra_args=["--sandbox", level],
+                                command=EMBER_AS_NOBODY, env=nobody_env(home), inherits_env=False,
+                                runtime=NOBODY_RUNTIME)
+        else:
+            ember = EmberServer(tmp_path_factory.mktemp(level) / "data", extra_args=["--sandbox", level])
+        try:
+            ember.start()
+        except RuntimeError:
+            ember.shut_down()
+            if "cannot use sandbox level" not in ember.log():
+                raise
+            refused[level] = f"--sandbox {level} is refused on this host: {ember.log().strip().splitlines()[-1]}"
+            pytest.skip(refused[level])
+        started[level] = ember
+        return ember
+
+    yield get
+    for ember in started.values():
+        ember.shut_down()
 
 
 @pytest.fixture(scope="session")

@@ -280,19 +280,8 @@ PERMISSION_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 @pytest.fixture(scope="module")
-def isolated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmberServer]:
-    """One Ember at the isolated level for the module; the module is skipped where the host refuses it."""
-    ember = EmberServer(tmp_path_factory.mktemp("isolated") / "data", extra_args=["--sandbox", "isolated"])
-    try:
-        ember.start()
-    except RuntimeError:
-        if ember.process is not None and ember.process.poll() is not None and "cannot use sandbox level" in ember.log():
-            pytest.skip(f"--sandbox isolated is refused on this host: {ember.log().strip().splitlines()[-1]}")
-        if ember.process is not None and ember.process.poll() is None:
-            ember.stop()
-        raise
-    yield ember
-    ember.stop()
+def isolated(level_server) -> EmberServer:
+    return level_server("isolated")
 
 
 @pytest.fixture(scope="module")

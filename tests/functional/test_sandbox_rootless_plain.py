@@ -8,37 +8,25 @@ holds memory. Plain hides nothing and says so everywhere, but still ends runaway
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import io
 import os
-import re
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import urllib3
 
 from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, free_port, invoke_json, make_zip, unique_name
 from tests.functional.helpers import PROBE, health, marked_pids, request_id, tail
+from tests.functional.sandbox_levels import EMBER_AS_NOBODY, NOBODY, NOBODY_RUNTIME, nobody_env
 
-REPO = Path(__file__).resolve().parents[2]
-DEBIAN_PYTHON = Path("/usr/bin/python3.11")
-#: the runtime an unprivileged Ember can serve: Debian's interpreter, outside /root
-ROOTLESS_RUNTIME = "python3.11"
-NOBODY = 65534
-AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-#: `python -c` stand-in for the `ember` console script (which points at the venv's interpreter)
-EMBER_MAIN = "from ember.cli import main; main()"
+ROOTLESS_RUNTIME = NOBODY_RUNTIME
 
 CONTEXT = '''
 result = {"request_id": context.aws_request_id, "function_name": context.function_name,
@@ -250,126 +238,13 @@ def assert_memory_hog_is_ended(client, runtime: str) -> None:
 # --- rootless ------------------------------------------------------------------------------------------------
 
 
-def nobody_env(home: Path) -> dict[str, str]:
-    """A clean environment in which uid 65534 finds Ember and its dependencies (see readable_site)."""
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
-            "PYTHONPATH": str(home / "site")}
-
-
-def _distributions_needed(name: str, seen: set[str]) -> None:
-    """`name` and, recursively, the distributions it requires (extras left out)."""
-    key = name.lower().replace("_", "-")
-    if key in seen:
-        return
-    seen.add(key)
-    for requirement in importlib.metadata.requires(name) or []:
-        if "extra ==" in requirement:
-            continue
-        match = re.match(r"[A-Za-z0-9._-]+", requirement)
-        if match:
-            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-                _distributions_needed(match.group(0), seen)
-
-
-def readable_site(target: Path) -> None:
-    """Ember and the distributions it runs on, copied (hard-linked where the file system allows) to
-    `target`: a checkout or venv inside a private folder (`mktemp -d` is 0700) is out of uid 65534's
-    reach, and the rootless tests must run from any checkout."""
-    def link_or_copy(source: str, destination: str) -> None:
-        try:
-            os.link(source, destination)
-        except OSError:
-            shutil.copy2(source, destination)
-
-    shutil.copytree(REPO / "ember", target / "ember", copy_function=link_or_copy,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    distributions: set[str] = set()
-    _distributions_needed("ember", distributions)
-    distributions.discard("ember")
-    for name in sorted(distributions):
-        distribution = importlib.metadata.distribution(name)
-        for relative in distribution.files or []:
-            source = Path(str(distribution.locate_file(relative))).resolve()
-            if relative.parts[0] == ".." or "__pycache__" in relative.parts or not source.is_file():
-                continue  # console scripts live outside site-packages
-            destination = target / relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            if not destination.exists():
-                link_or_copy(str(source), str(destination))
-    for folder, _folders, files in os.walk(target):
-        os.chmod(folder, 0o755)
-        for file_name in files:
-            path = os.path.join(folder, file_name)
-            os.chmod(path, os.stat(path).st_mode | 0o444)
+@pytest.fixture(scope="module")
+def rootless(level_server) -> EmberServer:
+    return level_server("rootless")
 
 
 @pytest.fixture(scope="module")
-def nobody_home() -> Iterator[Path]:
-    """A home for uid 65534 outside pytest's 0700 temp root, once Debian's python3.11 can import Ember as it."""
-    if not DEBIAN_PYTHON.exists():
-        pytest.skip(f"{DEBIAN_PYTHON} is missing: no interpreter an unprivileged user can run")
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv is not installed (util-linux)")
-    home = Path(tempfile.mkdtemp(prefix="ember-nobody-"))
-    try:
-        readable_site(home / "site")
-        os.chown(home, NOBODY, NOBODY)
-        check = subprocess.run([*AS_NOBODY, str(DEBIAN_PYTHON), "-c", "import ember, uvicorn"], env=nobody_env(home),
-                               capture_output=True, text=True, timeout=60, check=False)
-        if check.returncode != 0:
-            raise AssertionError(f"uid {NOBODY} cannot import ember and uvicorn from {home / 'site'}: "
-                                 f"{check.stderr.strip()}")
-        yield home
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-
-
-@dataclass
-class UnprivilegedEmber(EmberServer):
-    """`ember serve` run as uid 65534 on Debian's python3.11 (start mirrors EmberServer.start)."""
-
-    home: Path | None = None
-
-    def start(self, timeout_s: float = 20.0) -> UnprivilegedEmber:
-        assert self.home is not None
-        self.log_path = self.home / f"server-{self.port}.log"
-        with open(self.log_path, "wb") as log_file:
-            self.process = subprocess.Popen(
-                [*AS_NOBODY, str(DEBIAN_PYTHON), "-c", EMBER_MAIN, "serve", "--port", str(self.port),
-                 "--data-dir", str(self.data_dir), *self.extra_args],
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=nobody_env(self.home),
-            )
-        deadline = time.monotonic() + timeout_s
-        http = urllib3.PoolManager(retries=False, timeout=1.0)
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"ember serve exited early:\n{self.log()}")
-            try:
-                if http.request("GET", f"{self.url}/_ember/health").status == 200:
-                    return self
-            except urllib3.exceptions.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop(signal.SIGKILL)
-        raise RuntimeError(f"ember serve did not become ready:\n{self.log()}")
-
-
-@pytest.fixture(scope="module")
-def rootless(nobody_home: Path) -> Iterator[UnprivilegedEmber]:
-    ember = UnprivilegedEmber(nobody_home / "data", extra_args=["--sandbox", "rootless"], home=nobody_home)
-    try:
-        ember.start()
-    except RuntimeError:
-        if "cannot use sandbox level" in ember.log():
-            pytest.skip(f"--sandbox rootless is refused on this host: {ember.log().strip().splitlines()[-1]}")
-        raise
-    yield ember
-    if ember.stop(timeout_s=15) != 0:
-        ember.stop(signal.SIGKILL)
-
-
-@pytest.fixture(scope="module")
-def rootless_client(rootless: UnprivilegedEmber):
+def rootless_client(rootless: EmberServer):
     client = rootless.lambda_client()
     yield client
     client.close()
@@ -380,7 +255,7 @@ def rootless_probe(rootless_client) -> Callable[..., object]:
     return probe_runner(rootless_client, ROOTLESS_RUNTIME)
 
 
-def test_rootless_server_runs_unprivileged_and_says_rootless(rootless: UnprivilegedEmber) -> None:
+def test_rootless_server_runs_unprivileged_and_says_rootless(rootless: EmberServer) -> None:
     assert rootless.process is not None
     with open(f"/proc/{rootless.process.pid}/status") as status:
         uids = next(line for line in status if line.startswith("Uid:")).split()[1:]
@@ -408,7 +283,7 @@ def test_rootless_function_sees_only_its_own_processes(rootless_probe) -> None:
     assert seen["own_pid"] == 2
 
 
-def test_rootless_function_cannot_read_the_data_dir_or_root(rootless: UnprivilegedEmber, rootless_probe) -> None:
+def test_rootless_function_cannot_read_the_data_dir_or_root(rootless: EmberServer, rootless_probe) -> None:
     data_dir = rootless.data_dir.resolve()
     assert data_dir.is_dir() and data_dir.stat().st_uid == NOBODY  # Ember's own files, as the function's uid
     seen = rootless_probe(READ_HOST, data_dir=str(data_dir))
@@ -444,7 +319,7 @@ def test_rootless_timeout_leaves_nothing_behind(rootless_client) -> None:
     assert_timeout_leaves_nothing(rootless_client, ROOTLESS_RUNTIME)
 
 
-def test_rootless_runs_node_and_custom_runtimes_through_the_host_python(rootless: UnprivilegedEmber,
+def test_rootless_runs_node_and_custom_runtimes_through_the_host_python(rootless: EmberServer,
                                                                          rootless_client) -> None:
     # The listener shim is Python: for these runtimes it runs on /usr/bin/python3.
     assert health(rootless)["runtimes"]["provided.al2023"] is not None
@@ -454,7 +329,7 @@ def test_rootless_runs_node_and_custom_runtimes_through_the_host_python(rootless
 def test_isolated_is_refused_without_root(nobody_home: Path) -> None:
     port = free_port()
     refused = subprocess.run(
-        [*AS_NOBODY, str(DEBIAN_PYTHON), "-c", EMBER_MAIN, "serve", "--sandbox", "isolated", "--port", str(port),
+        [*EMBER_AS_NOBODY, "serve", "--sandbox", "isolated", "--port", str(port),
          "--data-dir", str(nobody_home / "refused")],
         env=nobody_env(nobody_home), capture_output=True, text=True, timeout=60, check=False,
     )
