@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import zipfile
@@ -20,6 +23,18 @@ import boto3
 import pytest
 import urllib3
 from botocore.config import Config
+
+from tests.functional.helpers import PROBE
+from tests.functional.sandbox_levels import (
+    AS_NOBODY,
+    DEBIAN_PYTHON,
+    EMBER_AS_NOBODY,
+    NOBODY,
+    NOBODY_RUNTIME,
+    cannot_run_as_nobody,
+    nobody_env,
+    readable_site,
+)
 
 VENV_BIN = Path(sys.executable).parent
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -43,6 +58,12 @@ class EmberServer:
     extra_args: list[str] = field(default_factory=list)
     #: environment variables set for the server on top of the tests' own
     env: dict[str, str] = field(default_factory=dict)
+    #: how `ember` is started: the venv's console script, or an interpreter run as another user (`-c` and main)
+    command: list[str] = field(default_factory=lambda: [str(VENV_BIN / "ember")])
+    #: False: the server gets `env` alone (a server run as another user must not inherit root's environment)
+    inherits_env: bool = True
+    #: the Python runtime this server has an interpreter for
+    runtime: str = DEFAULT_RUNTIME
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -54,9 +75,9 @@ class EmberServer:
         self.log_path = self.data_dir.parent / f"server-{self.port}-{uuid.uuid4().hex[:6]}.log"
         with open(self.log_path, "wb") as log_file:  # the child keeps its own copy of the fd
             self.process = subprocess.Popen(
-                [str(VENV_BIN / "ember"), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-                 *self.extra_args],
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **self.env},
+                [*self.command, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra_args],
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env} if self.inherits_env else self.env,
                 start_new_session=True,  # its own process group, as a terminal gives it: see ctrl_c()
             )
         deadline = time.monotonic() + timeout_s
@@ -77,6 +98,15 @@ class EmberServer:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         return self.process.wait(timeout_s)
+
+    def shut_down(self) -> None:
+        """Stop a server if it still runs: SIGTERM first (a SIGKILLed server leaves its environments' mounts for
+        the next start), SIGKILL if it does not end."""
+        if self.process and self.process.poll() is None:
+            try:
+                self.stop(signal.SIGTERM, timeout_s=20)
+            except subprocess.TimeoutExpired:
+                self.stop(signal.SIGKILL)
 
     def ctrl_c(self) -> None:
         """What Ctrl-C in its terminal does: SIGINT to the server's whole process group."""
@@ -127,12 +157,96 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., EmberServer]]:
 
     yield start
     for ember in started:
-        if ember.process and ember.process.poll() is None:
-            # SIGTERM first: a SIGKILLed server leaves its environments' mounts for the next start
-            try:
-                ember.stop(signal.SIGTERM, timeout_s=20)
-            except subprocess.TimeoutExpired:
-                ember.stop(signal.SIGKILL)
+        ember.shut_down()
+
+
+@pytest.fixture(scope="session")
+def nobody_home() -> Iterator[Path]:
+    """A home for uid 65534 outside pytest's 0700 temp root, once Debian's python3.11 can import Ember as it
+    (skipped, saying why, where the host cannot run Ember as that user)."""
+    reason = cannot_run_as_nobody()
+    if reason is not None:
+        pytest.skip(reason)
+    home = Path(tempfile.mkdtemp(prefix="ember-nobody-"))
+    try:
+        readable_site(home / "site")
+        os.chown(home, NOBODY, NOBODY)
+        check = subprocess.run([*AS_NOBODY, str(DEBIAN_PYTHON), "-c", "import ember, uvicorn"], env=nobody_env(home),
+                               capture_output=True, text=True, timeout=60, check=False)
+        if check.returncode != 0:
+            raise AssertionError(f"uid {NOBODY} cannot import ember and uvicorn from {home / 'site'}: "
+                                 f"{check.stderr.strip()}")
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def level_ember(level: str, folder: Path, request: pytest.FixtureRequest) -> EmberServer:
+    """An Ember (not started) at sandbox `level` with its data dir in `folder`; at the rootless level it runs as
+    uid 65534, with its data dir in that user's home (see sandbox_levels)."""
+    if level != "rootless":
+        folder.mkdir(parents=True, exist_ok=True)  # the server's log goes beside its data dir
+        return EmberServer(folder / "data", extra_args=["--sandbox", level])
+    home: Path = request.getfixturevalue("nobody_home")
+    return EmberServer(home / f"data-{uuid.uuid4().hex[:8]}", extra_args=["--sandbox", level], command=EMBER_AS_NOBODY,
+                       env=nobody_env(home), inherits_env=False, runtime=NOBODY_RUNTIME)
+
+
+def start_or_refusal(ember: EmberServer) -> str | None:
+    """Start `ember`; None once it serves, or why its host refused the sandbox level it asked for."""
+    try:
+        ember.start()
+    except RuntimeError:
+        ember.shut_down()
+        if "cannot use sandbox level" not in ember.log():
+            raise
+        return f"refused on this host: {ember.log().strip().splitlines()[-1]}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def level_server(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], EmberServer]]:
+    """level_server(level): this module's Ember at sandbox `level`, started on first use and stopped with the
+    module. A level the host cannot give skips the test with Ember's own reason (not root, no bubblewrap, no
+    user namespaces...)."""
+    started: dict[str, EmberServer] = {}
+    refusals: dict[str, str] = {}
+
+    def get(level: str) -> EmberServer:
+        if level not in started and level not in refusals:
+            ember = level_ember(level, tmp_path_factory.mktemp(level), request)
+            refusal = start_or_refusal(ember)
+            if refusal is None:
+                started[level] = ember
+            else:
+                refusals[level] = f"--sandbox {level} {refusal}"
+        if level in refusals:
+            pytest.skip(refusals[level])
+        return started[level]
+
+    yield get
+    for ember in started.values():
+        ember.shut_down()
+
+
+@pytest.fixture
+def start_level_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., EmberServer]]:
+    """start_level_server(level): a private Ember at sandbox `level` (for shutdown tests), stopped after the test;
+    skipped as level_server is where the host cannot give the level."""
+    started: list[EmberServer] = []
+
+    def start(level: str) -> EmberServer:
+        ember = level_ember(level, tmp_path / f"{level}-{len(started)}", request)
+        started.append(ember)
+        refusal = start_or_refusal(ember)
+        if refusal is not None:
+            pytest.skip(f"--sandbox {level} {refusal}")
+        return ember
+
+    yield start
+    for ember in started:
+        ember.shut_down()
 
 
 @pytest.fixture(scope="session")
@@ -162,13 +276,13 @@ def available_runtimes(server: EmberServer) -> set[str]:
     return {name for name, interpreter in health["runtimes"].items() if interpreter}
 
 
-def make_zip(files: dict[str, str | bytes]) -> bytes:
-    """A deployment package with `files` (name → content)."""
+def make_zip(files: dict[str, str | bytes], executables: tuple[str, ...] = ()) -> bytes:
+    """A deployment package with `files` (name → content), those named in `executables` executable."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in files.items():
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
+            info.external_attr = (0o755 if name in executables else 0o644) << 16
             archive.writestr(info, content)
     return buffer.getvalue()
 
@@ -177,26 +291,70 @@ def unique_name(prefix: str = "fn") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
-def make_function(lambda_client) -> Iterator[Callable[..., str]]:
-    """Create a function from inline source; deleted after the test. Returns its name."""
+@contextlib.contextmanager
+def functions_on(client, runtime: str = DEFAULT_RUNTIME) -> Iterator[Callable[..., str]]:
+    """make(code or files=..., **settings): create a function from inline source through `client`, `runtime` unless
+    told otherwise; each is deleted on leaving the block (its environments retired). Returns its name."""
     created: list[str] = []
 
     def make(code: str | None = None, *, files: dict[str, str | bytes] | None = None,
-             handler: str = "index.handler", runtime: str = DEFAULT_RUNTIME, **settings: object) -> str:
+             executables: tuple[str, ...] = (), handler: str = "index.handler", runtime: str = runtime,
+             **settings: object) -> str:
         name = str(settings.pop("name", None) or unique_name())
-        package = make_zip(files if files is not None else {"index.py": code or ""})
-        lambda_client.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler,
-                                      Code={"ZipFile": package}, **settings)
+        package = make_zip(files if files is not None else {"index.py": code or ""}, executables)
+        client.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler,
+                               Code={"ZipFile": package}, **settings)
         created.append(name)
         return name
 
-    yield make
-    for name in created:
-        try:
-            lambda_client.delete_function(FunctionName=name)
-        except lambda_client.exceptions.ResourceNotFoundException:
-            pass
+    try:
+        yield make
+    finally:
+        for name in created:
+            try:
+                client.delete_function(FunctionName=name)
+            except client.exceptions.ResourceNotFoundException:
+                pass
+
+
+@pytest.fixture
+def make_function(lambda_client) -> Iterator[Callable[..., str]]:
+    """Create a function from inline source; deleted after the test. Returns its name."""
+    with functions_on(lambda_client) as make:
+        yield make
+
+
+# The sandbox tests: each module defines `sandbox_server` (its Ember at the level under test, from level_server);
+# these drive it.
+
+@pytest.fixture(scope="module")
+def sandbox_client(sandbox_server: EmberServer):
+    client = sandbox_server.lambda_client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def deploy(sandbox_server: EmberServer, sandbox_client) -> Iterator[Callable[..., str]]:
+    """make_function on the module's sandbox server, in the runtime it has an interpreter for."""
+    with functions_on(sandbox_client, sandbox_server.runtime) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def probe(sandbox_server: EmberServer, sandbox_client) -> Iterator[Callable[..., object]]:
+    """Run a snippet in one long-lived function (128 MB) on the module's sandbox server; returns the snippet's
+    `result` (see PROBE)."""
+    with functions_on(sandbox_client, sandbox_server.runtime) as make:
+        name = make(PROBE)
+
+        def run(code: str, **event: object) -> object:
+            response, result = invoke_json(sandbox_client, name, {"code": code, **event})
+            assert "FunctionError" not in response, result
+            return result
+
+        run.function_name = name  # type: ignore[attr-defined]
+        yield run
 
 
 def invoke_json(client, name: str, payload: object = None, **kwargs: object) -> tuple[dict, object]:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import urllib3
 
-from tests.functional.conftest import EmberServer
+if TYPE_CHECKING:
+    from tests.functional.conftest import EmberServer
 
 #: a handler that runs the snippet in event["code"]; the snippet leaves its answer in `result`
 PROBE = '''
@@ -54,3 +57,9 @@ def marked_pids(marker: str) -> set[int]:
         except OSError:
             continue
     return found
+
+
+def sandbox_uids(data_dir: Path) -> set[int]:
+    """The uids an isolated server's environments may run as: those of the /etc/passwd it made for them."""
+    lines = (data_dir / "sandbox-etc" / "passwd").read_text().splitlines()
+    return {int(line.split(":")[2]) for line in lines if int(line.split(":")[2]) >= 1000 and "nobody" not in line}
