@@ -19,7 +19,14 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, invoke_json, make_zip, unique_name
+from tests.functional.conftest import (
+    DEFAULT_RUNTIME,
+    ROLE,
+    EmberServer,
+    functions_on,
+    invoke_json,
+    make_zip,
+)
 from tests.functional.test_server_lifecycle import processes_with
 
 #: Module code for a function whose processes the host finds by their EMBER_TEST_MARKER (see
@@ -244,18 +251,8 @@ def plain_client(plain_server: EmberServer):
 @pytest.fixture
 def make_plain_function(plain_client) -> Iterator[Callable[..., str]]:
     """Like make_function, on the plain-level server; deleted after the test."""
-    created: list[str] = []
-
-    def make(code: str, **settings: object) -> str:
-        name = unique_name()
-        plain_client.create_function(FunctionName=name, Runtime=DEFAULT_RUNTIME, Role=ROLE, Handler="index.handler",
-                                     Code={"ZipFile": make_zip({"index.py": code})}, **settings)
-        created.append(name)
-        return name
-
-    yield make
-    for name in created:
-        plain_client.delete_function(FunctionName=name)
+    with functions_on(plain_client) as make:
+        yield make
 
 
 def test_a_timeout_kills_the_whole_process_tree(plain_client, make_plain_function, tmp_path: Path) -> None:
