@@ -20,6 +20,8 @@
     ├── UnknownOperationException (404)           no operation matches the route
     ├── NotImplementedOperation (501)            in the model, not in Ember yet
     └── ServiceException (500)                    a fault of Ember's own
+    IAM: NoSuchEntityException (404), EntityAlreadyExistsException (409), DeleteConflictException (409),
+         IamLimitExceededException (409)
 
 The protocol layer renders every one of these in the service's wire format (a JSON-protocol
 service answers with the status its model gives the error, else 400); code
@@ -140,3 +142,28 @@ class InvalidNextToken(ClientError):
 
 class ResourceAlreadyExistsException(ClientError):
     code = "ResourceAlreadyExistsException"
+
+
+# IAM's own (query protocol: the code is what goes on the wire) ----------------------------
+
+
+class NoSuchEntityException(ClientError):
+    code = "NoSuchEntity"
+    status_code = 404
+
+
+class EntityAlreadyExistsException(ClientError):
+    code = "EntityAlreadyExists"
+    status_code = 409
+
+
+class DeleteConflictException(ClientError):
+    code = "DeleteConflict"
+    status_code = 409
+
+
+class IamLimitExceededException(ClientError):
+    """IAM's quota refusal (LimitExceeded, 409)."""
+
+    code = "LimitExceeded"
+    status_code = 409
