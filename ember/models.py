@@ -57,6 +57,9 @@ class FunctionConfig:
     memory_mb: int = 128
     ephemeral_storage_mb: int = 512
     environment: dict[str, str] = field(default_factory=dict)
+    #: KMSKeyArn: the customer key named for the environment variables, recorded and returned;
+    #: Ember seals them at rest with its own key either way (docs/security.md)
+    kms_key_arn: str | None = None
     architectures: tuple[str, ...] = ("x86_64",)
     package_type: str = "Zip"
     tags: dict[str, str] = field(default_factory=dict)

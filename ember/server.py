@@ -21,6 +21,8 @@ from ember.edge.app import EdgeApp
 from ember.edge.guard import BrowserGuard
 from ember.feed import open_change_feed
 from ember.feed.base import ProvisionedConcurrencyChanged
+from ember.iam.keyring import Keyring
+from ember.iam.sealing import FernetSealer
 from ember.invoke.async_queue import open_async_queue
 from ember.invoke.dispatcher import AsyncDispatcher, DispatchPolicy
 from ember.invoke.invoker import Invoker
@@ -71,7 +73,9 @@ class Ember:
         settings = self.settings
         secure_data_dir(settings.data_dir)
         store_kind, store_options = settings.store_backend
-        store = open_store(store_kind, **store_options)
+        # The keys every secret is kept under; the master key lives beside the databases, never in them.
+        keyring = Keyring.in_data_dir(settings.data_dir)
+        store = open_store(store_kind, **store_options, sealer=FernetSealer(keyring))
         clock = SystemClock()  # the one clock every component reads
         scheduler = Scheduler(Limits(settings.account_concurrency, settings.memory_budget_mb), settings.keep_alive_s,
                               clock)

@@ -77,6 +77,7 @@ class FunctionOperations:
                 memory_mb=p.get("MemorySize", 128),
                 ephemeral_storage_mb=(p.get("EphemeralStorage") or {}).get("Size", 512),
                 environment=dict(variables),
+                kms_key_arn=p.get("KMSKeyArn") or None,
                 architectures=tuple(p.get("Architectures") or ("x86_64",)),
                 tags=dict(p.get("Tags") or {}),
                 layers=layers,
@@ -154,6 +155,8 @@ class FunctionOperations:
             variables = (p["Environment"] or {}).get("Variables") or {}
             check_environment(variables)
             changes["environment"] = dict(variables)
+        if "KMSKeyArn" in p:
+            changes["kms_key_arn"] = p["KMSKeyArn"] or None  # "" goes back to the default key
         simple = {"Handler": "handler", "Timeout": "timeout_s", "MemorySize": "memory_mb",
                   "Description": "description", "Role": "role"}
         changes.update({field: p[key] for key, field in simple.items() if key in p})

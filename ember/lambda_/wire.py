@@ -40,6 +40,8 @@ def configuration(function: FunctionConfig, home: Home, qualifier: str | None = 
     }
     if function.environment:
         wire["Environment"] = {"Variables": dict(function.environment)}
+    if function.kms_key_arn:
+        wire["KMSKeyArn"] = function.kms_key_arn
     if function.layers:
         wire["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code.size_bytes} for layer in function.layers]
     if function.dead_letter_target_arn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ember.models import Alias, EventInvokeConfig, FunctionConfig, LayerVersion, ProvisionedConfig
 
@@ -17,6 +18,17 @@ class CodeReferences:
     digests: frozenset[str]
     #: every ordered list of layer zips a function or version runs with (their merged /opt)
     layer_lists: frozenset[tuple[str, ...]]
+
+
+class Sealer(Protocol):
+    """Encrypts what a store must not keep in the clear (functions' environment variables), so a
+    copy of the database alone reveals no secret. Implemented above the store, where the keys are."""
+
+    def seal(self, plaintext: bytes) -> bytes:
+        """Authenticated ciphertext of `plaintext`."""
+
+    def unseal(self, sealed: bytes) -> bytes:
+        """The plaintext back; raises if `sealed` was not sealed with this key or was altered."""
 
 
 class Store(ABC):

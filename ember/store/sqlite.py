@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from collections.abc import Callable
@@ -10,12 +11,15 @@ from typing import Any, TypeVar
 
 from ember.errors import ResourceConflictException
 from ember.models import Alias, EventInvokeConfig, FunctionConfig, LayerVersion, ProvisionedConfig
-from ember.store.base import CodeReferences, Store
+from ember.store.base import CodeReferences, Sealer, Store
 from ember.store.sqlite_thread import SQLiteThread
 
 T = TypeVar("T")
 #: bound on cached event invoke config lookups (absent ones included); past it the cache starts over
 MAX_CACHED_EVENT_CONFIGS = 10_000
+#: the record key under which a sealed environment is kept (no variable may be named so: AWS's
+#: names start with a letter)
+SEALED_KEY = "_sealed"
 
 # Ordered, idempotent migrations; the index of each is its schema version.
 MIGRATIONS: list[str] = [
@@ -82,7 +86,10 @@ MIGRATIONS: list[str] = [
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sealer: Sealer | None = None) -> None:
+        """`sealer` encrypts functions' environment variables at rest; without one they are kept
+        in the clear (tests of the store alone)."""
+        self._sealer = sealer
         self._sqlite = SQLiteThread(path, MIGRATIONS, is_durable=True, name="store")  # durable before 2xx
         self._db = self._sqlite.db
         self._run = self._sqlite.run
@@ -91,12 +98,42 @@ class SQLiteStore(Store):
         # indexed row costs less than the hop to the writer thread that every invoke would pay.
         self._reader = sqlite3.connect(path, isolation_level=None)
         self._reader.execute("PRAGMA query_only=1")
+        if sealer is not None:
+            self._seal_clear_environments()
         # Write-through caches of the two lookups every Event invoke makes. This store is the only
         # writer of its file (one server process), so its own writes are all the invalidation
         # needed: each write path forgets the entry before it starts and again once it has
         # committed, so no read that raced the write can leave a stale entry behind.
         self._functions: dict[str, FunctionConfig] = {}  # name → $LATEST (frozen; changed with replace())
         self._event_configs: dict[tuple[str, str], EventInvokeConfig | None] = {}  # absent ones too
+
+    def _dump(self, function: FunctionConfig) -> str:
+        record = function.to_record()
+        if self._sealer is not None and record["environment"]:
+            sealed = self._sealer.seal(json.dumps(record["environment"]).encode())
+            record["environment"] = {SEALED_KEY: base64.b64encode(sealed).decode()}
+        return json.dumps(record)
+
+    def _load(self, text: str) -> FunctionConfig:
+        record: dict[str, Any] = json.loads(text)
+        environment = record.get("environment") or {}
+        if SEALED_KEY in environment:
+            if self._sealer is None:
+                raise ValueError("this store holds sealed environment variables and was opened without a sealer")
+            record["environment"] = json.loads(self._sealer.unseal(base64.b64decode(environment[SEALED_KEY])))
+        return FunctionConfig.from_record(record)
+
+    def _seal_clear_environments(self) -> None:
+        """Seal the environments of records written without a sealer (a data dir from before
+        sealing), once, at open: nothing is kept in the clear from then on."""
+        for table, key_columns in (("functions", ("name",)), ("versions", ("function_name", "number"))):
+            columns = ", ".join(key_columns)
+            for *keys, text in self._db.execute(f"SELECT {columns}, record FROM {table}").fetchall():
+                environment = json.loads(text).get("environment") or {}
+                if environment and SEALED_KEY not in environment:
+                    where = " AND ".join(f"{column} = ?" for column in key_columns)
+                    self._db.execute(f"UPDATE {table} SET record = ? WHERE {where}",
+                                     (self._dump(self._load(text)), *keys))
 
     def _forget(self, function_name: str, qualifier: str | None = None, *, whole_function: bool = False) -> None:
         if whole_function:
@@ -126,7 +163,7 @@ class SQLiteStore(Store):
             try:
                 self._db.execute(
                     "INSERT INTO functions (name, revision_id, code_size, record) VALUES (?, ?, ?, ?)",
-                    (function.name, function.revision_id, function.code.size_bytes, _dump(function)),
+                    (function.name, function.revision_id, function.code.size_bytes, self._dump(function)),
                 )
             except sqlite3.IntegrityError as exc:
                 raise ResourceConflictException(f"Function already exist: {function.name}") from exc
@@ -140,7 +177,7 @@ class SQLiteStore(Store):
         text = self._read_one("SELECT record FROM functions WHERE name = ?", (name,))
         if text is None:
             return None  # not cached: names that do not exist would grow the cache without bound
-        function = _load(text)
+        function = self._load(text)
         self._functions[name] = function
         return function
 
@@ -150,13 +187,13 @@ class SQLiteStore(Store):
                 "SELECT record FROM functions WHERE name > ? ORDER BY name LIMIT ?", (after_name or "", limit)
             ).fetchall()
         )
-        return [_load(row[0]) for row in rows]
+        return [self._load(row[0]) for row in rows]
 
     async def replace_function(self, function: FunctionConfig, expected_revision_id: str) -> bool:
         def update() -> bool:
             cursor = self._db.execute(
                 "UPDATE functions SET revision_id = ?, code_size = ?, record = ? WHERE name = ? AND revision_id = ?",
-                (function.revision_id, function.code.size_bytes, _dump(function), function.name,
+                (function.revision_id, function.code.size_bytes, self._dump(function), function.name,
                  expected_revision_id),
             )
             return cursor.rowcount == 1
@@ -184,7 +221,7 @@ class SQLiteStore(Store):
             try:
                 self._db.execute(
                     "INSERT INTO versions (function_name, number, revision_id, record) VALUES (?, ?, ?, ?)",
-                    (version.name, int(version.version), version.revision_id, _dump(version)),
+                    (version.name, int(version.version), version.revision_id, self._dump(version)),
                 )
             except sqlite3.IntegrityError:
                 return False
@@ -197,19 +234,19 @@ class SQLiteStore(Store):
             return None
         text = self._read_one("SELECT record FROM versions WHERE function_name = ? AND number = ?",
                               (function_name, int(version)))
-        return _load(text) if text is not None else None
+        return self._load(text) if text is not None else None
 
     async def list_versions(self, function_name: str) -> list[FunctionConfig]:
         rows = await self._run(lambda: self._db.execute(
             "SELECT record FROM versions WHERE function_name = ? ORDER BY number", (function_name,)
         ).fetchall())
-        return [_load(row[0]) for row in rows]
+        return [self._load(row[0]) for row in rows]
 
     async def replace_version(self, version: FunctionConfig, expected_revision_id: str) -> bool:
         cursor = await self._run(lambda: self._db.execute(
             "UPDATE versions SET revision_id = ?, record = ? WHERE function_name = ? AND number = ? "
             "AND revision_id = ?",
-            (version.revision_id, _dump(version), version.name, int(version.version), expected_revision_id),
+            (version.revision_id, self._dump(version), version.name, int(version.version), expected_revision_id),
         ))
         return cursor.rowcount == 1
 
@@ -407,12 +444,3 @@ class SQLiteStore(Store):
     async def close(self) -> None:
         self._reader.close()
         await self._sqlite.close()
-
-
-def _dump(function: FunctionConfig) -> str:
-    return json.dumps(function.to_record())
-
-
-def _load(text: str) -> FunctionConfig:
-    record: dict[str, Any] = json.loads(text)
-    return FunctionConfig.from_record(record)

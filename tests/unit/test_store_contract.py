@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from ember.errors import ResourceConflictException
+from ember.iam.keyring import Keyring
+from ember.iam.sealing import FernetSealer, SealBroken
 from ember.models import (
     Alias,
     EventInvokeConfig,
@@ -381,3 +383,53 @@ class TestDurabilityAndConcurrency:
             assert len(await store.list_layer_versions("deps")) == 20
 
         run(scenario)
+
+
+class TestSealedEnvironments:
+    """With a Sealer, functions' environment variables never reach storage in the clear."""
+
+    SECRET = "s3cr3t-value-that-must-not-be-on-disk"
+
+    @pytest.fixture(params=sorted(STORES))
+    def sealed_run(self, request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., None]:
+        options = {**BACKEND_OPTIONS[request.param](tmp_path / "store"), "sealer": FernetSealer(Keyring(b"m" * 32))}
+        return scenario_runner(open_store, request.param, options)
+
+    @staticmethod
+    def stored_bytes(folder: Path) -> bytes:
+        return b"".join(path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file())
+
+    def test_environment_variables_are_sealed_and_read_back(self, sealed_run, tmp_path: Path) -> None:
+        async def scenario(store: Store, reopen) -> None:
+            await store.create_function(function("f", environment={"API_KEY": self.SECRET}))
+            await store.add_version(function("f", environment={"API_KEY": self.SECRET}, version="1"))
+            await store.close()
+            store = reopen()
+            assert (await store.get_function("f")).environment == {"API_KEY": self.SECRET}  # type: ignore[union-attr]
+            assert (await store.get_version("f", "1")).environment == {"API_KEY": self.SECRET}  # type: ignore[union-attr]
+            await store.close()
+            assert self.SECRET.encode() not in self.stored_bytes(tmp_path / "store")
+
+        sealed_run(scenario)
+
+    def test_environments_stored_in_the_clear_before_are_sealed_at_open(self, tmp_path: Path) -> None:
+        async def main() -> None:
+            for kind in sorted(STORES):
+                folder = tmp_path / kind
+                options = BACKEND_OPTIONS[kind](folder)
+                clear = open_store(kind, **options)
+                await clear.create_function(function("f", environment={"API_KEY": self.SECRET}))
+                await clear.close()
+                assert self.SECRET.encode() in self.stored_bytes(folder)
+                sealed = open_store(kind, **options, sealer=FernetSealer(Keyring(b"m" * 32)))
+                assert (await sealed.get_function("f")).environment == {"API_KEY": self.SECRET}  # type: ignore[union-attr]
+                await sealed.close()
+                assert self.SECRET.encode() not in self.stored_bytes(folder)
+                with pytest.raises(SealBroken):  # another server's key cannot read them
+                    other = open_store(kind, **options, sealer=FernetSealer(Keyring(b"x" * 32)))
+                    try:
+                        await other.get_function("f")
+                    finally:
+                        await other.close()
+
+        asyncio.run(main())
