@@ -161,8 +161,9 @@ class SecretLookup(Protocol):
 def authenticate(request: RequestView, secrets: SecretLookup, clock: Clock,
                  rules: SigningRules = SigningRules()) -> RequestSignature | Unsigned:
     """The request's checked signature, or UNSIGNED (whether that is accepted is the caller's
-    choice). Refusals in AWS's order: an unreadable signature, its time, its key, the signature
-    itself, then the payload hash. Raises SignatureError."""
+    choice). Raises SignatureError, checking in this order: an unreadable signature, its time (a
+    stale request is refused before its key is looked up), its key and session token, the
+    signature itself, then the body against its declared hash."""
     signature = read_signature(request)
     if isinstance(signature, Unsigned):
         return signature
