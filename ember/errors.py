@@ -19,9 +19,29 @@
     ├── TooManyRequestsException (429)
     ├── UnknownOperationException (404)           no operation matches the route
     ├── NotImplementedOperation (501)            in the model, not in Ember yet
-    └── ServiceException (500)                    a fault of Ember's own
-    IAM: NoSuchEntityException (404), EntityAlreadyExistsException (409), DeleteConflictException (409),
-         IamLimitExceededException (409)
+    ├── ServiceException (500)                    a fault of Ember's own
+    │
+    │   a request's signature refused (ember.iam.sigv4_failures picks the class per service):
+    │   the JSON services (Lambda, CloudWatch Logs, CloudWatch)
+    ├── MissingAuthenticationTokenException (403) no signature at all
+    ├── IncompleteSignatureException (403)        a signature that cannot be read
+    ├── UnrecognizedClientException (403)         an unknown access key or session token
+    ├── ExpiredTokenException (403)               a session token past its expiry
+    ├── InvalidSignatureException (403)           a wrong signature, or one outside its time window
+    │   the query services (IAM, STS)
+    ├── MissingAuthenticationToken (403)
+    ├── IncompleteSignature (400)
+    ├── InvalidClientTokenId (403)
+    ├── ExpiredToken (403)
+    ├── SignatureDoesNotMatch (403)
+    │   both
+    ├── RequestExpired (400)                      a presigned URL past X-Amz-Date + X-Amz-Expires
+    │
+    │   IAM's own (query protocol: the code is what goes on the wire)
+    ├── NoSuchEntityException (404)               NoSuchEntity
+    ├── EntityAlreadyExistsException (409)        EntityAlreadyExists
+    ├── DeleteConflictException (409)             DeleteConflict: something still depends on it
+    └── IamLimitExceededException (409)           LimitExceeded: one of IAM's quotas
 
 The protocol layer renders every one of these in the service's wire format (a JSON-protocol
 service answers with the status its model gives the error, else 400); code
@@ -142,6 +162,63 @@ class InvalidNextToken(ClientError):
 
 class ResourceAlreadyExistsException(ClientError):
     code = "ResourceAlreadyExistsException"
+
+
+# A request's signature refused. The JSON protocol answers each of these with 400, as AWS's JSON
+# services do; rest-json (Lambda) and query (IAM, STS) with the status below.
+
+
+class MissingAuthenticationTokenException(ClientError):
+    code = "MissingAuthenticationTokenException"
+    status_code = 403
+
+
+class IncompleteSignatureException(ClientError):
+    code = "IncompleteSignatureException"
+    status_code = 403
+
+
+class UnrecognizedClientException(ClientError):
+    code = "UnrecognizedClientException"
+    status_code = 403
+
+
+class ExpiredTokenException(ClientError):
+    code = "ExpiredTokenException"
+    status_code = 403
+
+
+class InvalidSignatureException(ClientError):
+    code = "InvalidSignatureException"
+    status_code = 403
+
+
+class MissingAuthenticationToken(ClientError):
+    code = "MissingAuthenticationToken"
+    status_code = 403
+
+
+class IncompleteSignature(ClientError):
+    code = "IncompleteSignature"
+
+
+class InvalidClientTokenId(ClientError):
+    code = "InvalidClientTokenId"
+    status_code = 403
+
+
+class ExpiredToken(ClientError):
+    code = "ExpiredToken"
+    status_code = 403
+
+
+class SignatureDoesNotMatch(ClientError):
+    code = "SignatureDoesNotMatch"
+    status_code = 403
+
+
+class RequestExpired(ClientError):
+    code = "RequestExpired"
 
 
 # IAM's own (query protocol: the code is what goes on the wire) ----------------------------
