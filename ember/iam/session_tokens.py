@@ -21,11 +21,8 @@ from dataclasses import asdict, dataclass
 from cryptography.fernet import Fernet, InvalidToken
 
 from ember.clock import Clock
+from ember.iam.access_keys import TEMPORARY_PREFIX, new_access_key_id
 from ember.iam.keyring import Keyring, KeyUse
-
-#: AWS's key id alphabet (base32) and its secret's
-_KEY_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-TEMPORARY_KEY_PREFIX = "ASIA"
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,7 @@ class SessionTokens:
 
     def issue(self, principal_arn: str, source_arn: str, user_id: str, duration_s: int,
               session_policy: str | None = None) -> IssuedCredentials:
-        access_key_id = TEMPORARY_KEY_PREFIX + "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(16))
+        access_key_id = new_access_key_id(TEMPORARY_PREFIX)
         expires_at_s = int(self._clock.time_s()) + duration_s
         session = Session(access_key_id, principal_arn, source_arn, user_id, expires_at_s, session_policy)
         nonce = secrets.token_hex(16)
