@@ -10,9 +10,11 @@
     ├── MissingRequiredParameterException (400)   CloudWatch: a parameter it needs is absent
     ├── InvalidNextToken (400)                    a paging token Ember did not hand out
     ├── ResourceAlreadyExistsException (400)      CloudWatch Logs: the group or stream exists
+    ├── MalformedPolicyDocumentException (400)    IAM: a policy document AWS would refuse
     ├── ResourceNotFoundException (404)
     ├── ProvisionedConcurrencyConfigNotFoundException (404)
     ├── ResourceConflictException (409)
+    ├── LimitExceededException (409)              IAM: a quota, such as a policy's size
     ├── PreconditionFailedException (412)         RevisionId mismatch
     ├── RequestTooLargeException (413)            invoke payload over 6 MB
     ├── RequestEntityTooLargeException (413)      request body over the operation's limit
@@ -140,3 +142,19 @@ class InvalidNextToken(ClientError):
 
 class ResourceAlreadyExistsException(ClientError):
     code = "ResourceAlreadyExistsException"
+
+
+class MalformedPolicyDocumentException(ClientError):
+    """A policy document IAM refuses: its grammar, its version, or an element in the wrong kind of policy."""
+
+    code = "MalformedPolicyDocument"
+    # IAM speaks the query protocol: the text is under <Message>
+    message_key = "Message"
+
+
+class LimitExceededException(ClientError):
+    """IAM's answer to a document or a count over its quota (a policy's size, policies per role)."""
+
+    code = "LimitExceeded"
+    status_code = 409
+    message_key = "Message"
