@@ -156,8 +156,14 @@ class PrincipalSet:
         return PrincipalMatch.DIRECT
 
     def excludes(self, caller: Caller) -> bool:
-        """As a `NotPrincipal`: does it list the caller (every one of its identities)?"""
-        return self.is_wildcard or caller.identities <= self.identities
+        """As a `NotPrincipal`: does it list the caller (every one of its identities)? A unique id
+        (AIDA..., AROA...) is another name for the user or role: it stands for all but the account."""
+        if self.is_wildcard:
+            return True
+        named = {identity for identity in caller.identities if identity[0] != "userid"}
+        if any(identity[0] == "userid" and identity in self.identities for identity in caller.identities):
+            named = {identity for identity in named if identity[0] == "account"}
+        return named <= self.identities
 
 
 def parse_principal(value: object) -> PrincipalSet:
