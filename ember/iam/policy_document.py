@@ -179,9 +179,10 @@ def _is_strings(value: object) -> bool:
 
 
 def _entries(value: object) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    """An element's strings (the grammar has made sure they are strings)."""
+    if isinstance(value, str):
+        return [value]
+    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 def _legacy(statements: list[dict[str, Any]]) -> str | None:

@@ -62,7 +62,8 @@ class PrincipalType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The principal a request is from."""
+    """The principal a request is from. Made by `from_arn`, `service`, `web_identity` or `anonymous`,
+    which work out the identities a `Principal` element can name it by."""
 
     #: the caller as AWS names it in an access denied message ("anonymous" for no one)
     arn: str

@@ -4,10 +4,11 @@ context keys conditions and policy variables read.
 `AuthorizationRequest.build` fills in the global keys AWS puts in every request's context from
 what the caller hands it (IAM User Guide, "AWS global condition context keys"): `aws:CurrentTime`
 and `aws:EpochTime` from an injected `Clock` or a given time (never read here),
-`aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:PrincipalType`, `aws:userid`, `aws:username`
-(IAM users only), `aws:RequestedRegion`, `aws:SecureTransport`, `aws:SourceIp`, `aws:SourceArn`,
-`aws:SourceAccount`; service keys (`lambda:FunctionArn`, `s3:prefix`...) come in `keys`. Key names
-are case-insensitive: the context holds them lower-cased.
+`aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:PrincipalType`, `aws:PrincipalIsAWSService`,
+`aws:PrincipalServiceName` (services only), `aws:userid`, `aws:username` (IAM users only),
+`aws:RequestedRegion`, `aws:SecureTransport`, `aws:SourceIp`, `aws:SourceArn`, `aws:SourceAccount`;
+service keys (`lambda:FunctionArn`, `s3:prefix`...) come in `keys`. Key names are
+case-insensitive: the context holds them lower-cased.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ember.clock import Clock
 from ember.iam.dates import format_date
-from ember.iam.principals import Caller
+from ember.iam.principals import Caller, PrincipalType
 from ember.iam.wildcards import split_arn
 
 #: a context key's value: one string, or several for a multivalued key (`aws:TagKeys`); booleans
@@ -62,6 +63,9 @@ class AuthorizationRequest:
         if caller.account_id is not None:
             put("aws:PrincipalArn", caller.principal_arn)
             put("aws:PrincipalAccount", caller.account_id)
+        if caller.type is PrincipalType.SERVICE:
+            put("aws:PrincipalServiceName", caller.arn)
+        put("aws:PrincipalIsAWSService", caller.type is PrincipalType.SERVICE)
         put("aws:userid", caller.user_id)
         put("aws:username", caller.username)
         put("aws:RequestedRegion", region)

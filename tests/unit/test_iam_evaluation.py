@@ -248,6 +248,10 @@ def test_the_request_context() -> None:
     assert built.context["lambda:functionarn"] == (FUNCTION,)
     assert built.context["custom:flag"] == ("true",)
     assert built.owner_account == ACCOUNT
+    assert built.context["aws:principalisawsservice"] == ("false",)
+    s3 = request(Caller.service("s3.amazonaws.com"))
+    assert s3.context["aws:principalservicename"] == ("s3.amazonaws.com",)
+    assert "aws:principalarn" not in s3.context and s3.owner_account == ACCOUNT
     assert request(resource="arn:aws:s3:::bucket").owner_account == ACCOUNT  # no account in the ARN: the caller's
     assert request(resource_account=OTHER).owner_account == OTHER
 
