@@ -10,9 +10,11 @@
     ├── MissingRequiredParameterException (400)   CloudWatch: a parameter it needs is absent
     ├── InvalidNextToken (400)                    a paging token Ember did not hand out
     ├── ResourceAlreadyExistsException (400)      CloudWatch Logs: the group or stream exists
+    ├── MalformedPolicyDocumentException (400)    IAM: a policy document AWS would refuse
     ├── ResourceNotFoundException (404)
     ├── ProvisionedConcurrencyConfigNotFoundException (404)
     ├── ResourceConflictException (409)
+    ├── LimitExceededException (409)              IAM: a quota, such as a policy's size
     ├── PreconditionFailedException (412)         RevisionId mismatch
     ├── RequestTooLargeException (413)            invoke payload over 6 MB
     ├── RequestEntityTooLargeException (413)      request body over the operation's limit
@@ -40,8 +42,7 @@
     │   IAM's own (query protocol: the code is what goes on the wire)
     ├── NoSuchEntityException (404)               NoSuchEntity
     ├── EntityAlreadyExistsException (409)        EntityAlreadyExists
-    ├── DeleteConflictException (409)             DeleteConflict: something still depends on it
-    └── IamLimitExceededException (409)           LimitExceeded: one of IAM's quotas
+    └── DeleteConflictException (409)             DeleteConflict: something still depends on it
 
 The protocol layer renders every one of these in the service's wire format (a JSON-protocol
 service answers with the status its model gives the error, else 400); code
@@ -239,8 +240,17 @@ class DeleteConflictException(ClientError):
     status_code = 409
 
 
-class IamLimitExceededException(ClientError):
-    """IAM's quota refusal (LimitExceeded, 409)."""
+class MalformedPolicyDocumentException(ClientError):
+    """A policy document IAM refuses: its grammar, its version, or an element in the wrong kind of policy."""
+
+    code = "MalformedPolicyDocument"
+    # IAM speaks the query protocol: the text is under <Message>
+    message_key = "Message"
+
+
+class LimitExceededException(ClientError):
+    """IAM's answer to a document or a count over its quota (a policy's size, policies per role)."""
 
     code = "LimitExceeded"
     status_code = 409
+    message_key = "Message"

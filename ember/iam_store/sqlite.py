@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from ember.errors import (
     DeleteConflictException,
     EntityAlreadyExistsException,
-    IamLimitExceededException,
+    LimitExceededException,
     NoSuchEntityException,
 )
 from ember.iam_store.base import (
@@ -213,7 +213,7 @@ class SQLiteIamStore(IamStore):
             count = self._db.execute("SELECT COUNT(*) FROM access_keys WHERE user_name = ?",
                                      (key.user_name,)).fetchone()[0]
             if count >= MAX_ACCESS_KEYS_PER_USER:
-                raise IamLimitExceededException(
+                raise LimitExceededException(
                     f"Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS_PER_USER}")
             self._db.execute("INSERT INTO access_keys (id, user_name, created_at, record) VALUES (?, ?, ?, ?)",
                              (key.access_key_id, key.user_name, key.created_at, json.dumps(asdict(key))))
@@ -367,7 +367,7 @@ class SQLiteIamStore(IamStore):
             policy, last_version = self._policy_record(arn)
             if self._db.execute("SELECT COUNT(*) FROM policy_versions WHERE arn = ?",
                                 (arn,)).fetchone()[0] >= MAX_POLICY_VERSIONS:
-                raise IamLimitExceededException(
+                raise LimitExceededException(
                     f"A managed policy can have up to {MAX_POLICY_VERSIONS} versions. Before you create a new "
                     "version, you must delete an existing version.")
             number = last_version + 1

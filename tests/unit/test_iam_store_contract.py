@@ -16,7 +16,7 @@ import pytest
 from ember.errors import (
     DeleteConflictException,
     EntityAlreadyExistsException,
-    IamLimitExceededException,
+    LimitExceededException,
     NoSuchEntityException,
 )
 from ember.iam_store import IAM_STORES, open_iam_store
@@ -212,7 +212,7 @@ class TestAccessKeys:
             await store.create_user(user("alice"))
             results = await asyncio.gather(*(store.create_access_key(key(f"AKIAAAAAAAAAAAAAAAA{n}", "alice"))
                                              for n in range(5)), return_exceptions=True)
-            refused = [r for r in results if isinstance(r, IamLimitExceededException)]
+            refused = [r for r in results if isinstance(r, LimitExceededException)]
             assert len(refused) == 3
             assert str(refused[0]) == "Cannot exceed quota for AccessKeysPerUser: 2"
             assert len(await store.list_access_keys("alice")) == 2
@@ -298,7 +298,7 @@ class TestManagedPolicies:
             assert await store.add_policy_version(arn, PolicyVersion("", document("a:4"), CREATED), False) == "v4"
             for _ in range(MAX_POLICY_VERSIONS - 3):
                 await store.add_policy_version(arn, PolicyVersion("", document("a:n"), CREATED), False)
-            with pytest.raises(IamLimitExceededException, match="can have up to 5 versions"):
+            with pytest.raises(LimitExceededException, match="can have up to 5 versions"):
                 await store.add_policy_version(arn, PolicyVersion("", document("a:x"), CREATED), False)
             assert [v.version_id for v in await store.list_policy_versions(arn)] == ["v6", "v5", "v4", "v3", "v1"]
             assert await store.set_default_policy_version(arn, "v1")
