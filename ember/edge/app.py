@@ -109,7 +109,8 @@ class EdgeApp:
         if routed is None:
             error = UnknownOperationException(f"No {service.signing_name} operation matches "
                                               f"{request.method} {request.path}")
-            return f"{service.signing_name} ? {request.path}", service.protocol.serialize_error(error)
+            return f"{service.signing_name} ? {request.path}", service.protocol.serialize_error(error,
+                                                                                               request_id=request_id)
         operation, labels = routed
         label = f"{service.signing_name}.{operation.name}"
         try:
@@ -123,9 +124,9 @@ class EdgeApp:
             context = RequestContext(request_id, self._region_of(request), self.account_id,
                                      _base_url(scope, request), request.headers)
             result = await service.handlers[operation.name](context, params)
-            return label, service.protocol.serialize(operation, result)
+            return label, service.protocol.serialize(operation, result, request_id=request_id)
         except EmberError as error:
-            return label, service.protocol.serialize_error(error)
+            return label, service.protocol.serialize_error(error, request_id=request_id)
 
     def _service_for(self, request: HttpRequest) -> Service | None:
         scope = _CREDENTIAL_SCOPE.search(request.header("authorization") or "")

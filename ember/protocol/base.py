@@ -41,9 +41,13 @@ class Protocol(ABC):
         """
 
     @abstractmethod
-    def serialize(self, operation: OperationModel, result: dict[str, Any]) -> HttpResponse:
-        """The HTTP response for a handler's `result` (wire member names)."""
+    def serialize(self, operation: OperationModel, result: dict[str, Any], *, request_id: str) -> HttpResponse:
+        """The HTTP response for a handler's `result` (wire member names).
+
+        `request_id` is the id the edge also sends as `x-amzn-RequestId`; protocols that put it
+        in the body (query: ResponseMetadata) use the same one.
+        """
 
     @abstractmethod
-    def serialize_error(self, error: EmberError) -> HttpResponse:
-        """The HTTP response for `error`, as the service renders errors."""
+    def serialize_error(self, error: EmberError, *, request_id: str) -> HttpResponse:
+        """The HTTP response for `error`, as the service renders errors (`request_id` as for serialize)."""
