@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.model import OperationModel, ServiceModel
 
@@ -15,6 +15,10 @@ from ember.protocol.validate import ShapeCheck
 
 class Protocol(ABC):
     """Parses requests into operation parameters and serializes results, for one service."""
+
+    #: whether a request names its operation in its body (the query protocol's `Action=...`), so
+    #: the edge reads the body (within a fixed limit) before route()
+    routes_by_body: ClassVar[bool] = False
 
     def __init__(self, service_model: ServiceModel, shape_checks: Mapping[str, ShapeCheck] | None = None,
                  validation_error: type[EmberError] = ValidationException) -> None:
@@ -29,7 +33,9 @@ class Protocol(ABC):
         """The operation `request` addresses and its path labels, or None if none matches.
 
         Needs only method, path, query and headers, so the edge can route before it reads
-        the body (and apply the operation's body limit while reading).
+        the body (and apply the operation's body limit while reading). A protocol that
+        `routes_by_body` is given the body too, and may raise the EmberError its services answer
+        a request naming no operation of theirs with (query: MissingAction, InvalidAction).
         """
 
     @abstractmethod
