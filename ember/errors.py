@@ -9,6 +9,12 @@
     ├── InvalidParameterCombinationException (400) CloudWatch: parameters that exclude each other
     ├── MissingRequiredParameterException (400)   CloudWatch: a parameter it needs is absent
     ├── InvalidNextToken (400)                    a paging token Ember did not hand out
+    ├── ValidationError (400)                     query services' constraint failures (IAM, STS)
+    ├── InvalidParameterValue (400)               query: a value its member's type cannot hold
+    ├── MissingAction (400)                       query: a request without Action
+    ├── InvalidAction (400)                       query: an Action/Version the service does not have
+    ├── MissingParameter (400)                    query: a request without Version
+    ├── InvalidQueryParameter (400)               query: a form body or query string that cannot be read
     ├── ResourceAlreadyExistsException (400)      CloudWatch Logs: the group or stream exists
     ├── MalformedPolicyDocumentException (400)    IAM: a policy document AWS would refuse
     ├── ResourceNotFoundException (404)
@@ -254,3 +260,29 @@ class LimitExceededException(ClientError):
     code = "LimitExceeded"
     status_code = 409
     message_key = "Message"
+
+
+class ValidationError(ClientError):
+    """What query-protocol services (IAM, STS) call ValidationException: a constraint failed."""
+
+    code = "ValidationError"
+
+
+class InvalidParameterValue(ClientError):
+    code = "InvalidParameterValue"
+
+
+class MissingAction(ClientError):
+    code = "MissingAction"
+
+
+class InvalidAction(ClientError):
+    code = "InvalidAction"
+
+
+class MissingParameter(ClientError):
+    code = "MissingParameter"
+
+
+class InvalidQueryParameter(ClientError):
+    code = "InvalidQueryParameter"

@@ -24,7 +24,15 @@ ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: no request body is read past this many bytes, whatever the operation
 HARD_BODY_LIMIT_BYTES = 80 * 1024 * 1024
+#: the most of a body read before the operation is known, for protocols that name the operation
+#: in the body (query: Action=...). AWS's largest query requests fit well within it: SNS's Publish
+#: takes 256 KiB of message, IAM's policy documents up to 131,072 characters, and form encoding
+#: at most triples either (a byte outside ASCII is sent as %XX). The operation's own limit, once
+#: it is known, still applies to the body read.
+ROUTING_BODY_LIMIT_BYTES = 2 * 1024 * 1024
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
+#: a presigned URL's X-Amz-Credential: the same scope, as a query parameter
+_QUERY_CREDENTIAL = re.compile(r"[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 
 
 class ClientGone(Exception):
@@ -58,6 +66,7 @@ class EdgeApp:
             path=scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?", 1)[0],
             query=urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True),
             headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
+            query_string=scope.get("query_string", b"").decode("latin-1"),
         )
         label = f"{request.method} {request.path}"
         origin = request.header("origin")
@@ -101,43 +110,69 @@ class EdgeApp:
                     return label, _plain_error(too_large.code, too_large.status_code, too_large.message)
                 request.body = body
                 return label, await handler(request, match)
-        service = self._service_for(request)
+        service = self._service_for(request, has_body=False)
+        has_body = False
+        if service is None and any(s.protocol.routes_by_body for s in self.services.values()):
+            # Not signed for a service Ember has (STS's AssumeRoleWithWebIdentity is not signed at
+            # all), and perhaps naming its operation only in its body.
+            if not await _read_routing_body(request, receive):
+                too_large = _routing_body_too_large()
+                return f"{request.method} {request.path}", _plain_error(too_large.code, too_large.status_code,
+                                                                        too_large.message)
+            has_body = True
+            service = self._service_for(request, has_body=True)
         if service is None:
             error = UnknownOperationException(f"No Ember service handles {request.method} {request.path}")
             return f"{request.method} {request.path}", _plain_error(error.code, error.status_code, error.message)
-        routed = service.protocol.route(request)
+        unrouted_label = f"{service.signing_name} ? {request.path}"
+        if service.protocol.routes_by_body and not has_body:
+            if not await _read_routing_body(request, receive):
+                return unrouted_label, service.protocol.serialize_error(_routing_body_too_large(),
+                                                                        request_id=request_id)
+            has_body = True
+        try:
+            routed = service.protocol.route(request)
+        except EmberError as unrouted:  # a request for this service naming no operation of it (query)
+            return unrouted_label, service.protocol.serialize_error(unrouted, request_id=request_id)
         if routed is None:
             error = UnknownOperationException(f"No {service.signing_name} operation matches "
                                               f"{request.method} {request.path}")
-            return f"{service.signing_name} ? {request.path}", service.protocol.serialize_error(error)
+            return unrouted_label, service.protocol.serialize_error(error, request_id=request_id)
         operation, labels = routed
         label = f"{service.signing_name}.{operation.name}"
         try:
             limit = service.body_limits.get(operation.name, service.default_body_limit)
             max_bytes = limit.max_bytes if limit else HARD_BODY_LIMIT_BYTES
-            body = await _read_body(receive, max_bytes)
-            if body is None:
+            if has_body:  # read to route: the operation's own limit still holds
+                operation_body = request.body if len(request.body) <= max_bytes else None
+            else:
+                operation_body = await _read_body(receive, max_bytes)
+            if operation_body is None:
                 raise limit.error() if limit else RequestEntityTooLargeException("Request is too large")
-            request.body = body
+            request.body = operation_body
             params = service.protocol.parse(operation, labels, request)
             context = RequestContext(request_id, self._region_of(request), self.account_id,
                                      _base_url(scope, request), request.headers)
             result = await service.handlers[operation.name](context, params)
-            return label, service.protocol.serialize(operation, result)
+            return label, service.protocol.serialize(operation, result, request_id=request_id)
         except EmberError as error:
-            return label, service.protocol.serialize_error(error)
+            return label, service.protocol.serialize_error(error, request_id=request_id)
 
-    def _service_for(self, request: HttpRequest) -> Service | None:
-        scope = _CREDENTIAL_SCOPE.search(request.header("authorization") or "")
+    def _service_for(self, request: HttpRequest, has_body: bool) -> Service | None:
+        """The service the request's credential scope names, else the one whose protocol routes it.
+
+        Without the body (`has_body` False) only protocols that route without it are asked; with
+        it, only those that route by it (the others were asked already)."""
+        scope = _credential_scope(request)
         if scope and scope["service"] in self.services:
             return self.services[scope["service"]]
         for service in self.services.values():
-            if service.protocol.route(request) is not None:
+            if service.protocol.routes_by_body == has_body and _routes(service, request):
                 return service
         return None
 
     def _region_of(self, request: HttpRequest) -> str:
-        scope = _CREDENTIAL_SCOPE.search(request.header("authorization") or "")
+        scope = _credential_scope(request)
         return scope["region"] if scope else self.region
 
     async def _lifespan(self, receive: ASGIReceive, send: ASGISend) -> None:
@@ -190,6 +225,37 @@ async def _read_body(receive: ASGIReceive, max_bytes: int) -> bytes | None:
         if not message.get("more_body", False):
             break
     return None if is_too_large else b"".join(chunks)
+
+
+async def _read_routing_body(request: HttpRequest, receive: ASGIReceive) -> bool:
+    """Read the body into `request` within ROUTING_BODY_LIMIT_BYTES; False if it is longer."""
+    body = await _read_body(receive, ROUTING_BODY_LIMIT_BYTES)
+    if body is None:
+        return False
+    request.body = body
+    return True
+
+
+def _routing_body_too_large() -> RequestEntityTooLargeException:
+    return RequestEntityTooLargeException(f"Request must be smaller than {ROUTING_BODY_LIMIT_BYTES} bytes")
+
+
+def _routes(service: Service, request: HttpRequest) -> bool:
+    try:
+        return service.protocol.route(request) is not None
+    except EmberError:  # addressed to no operation of this service (query: InvalidAction...)
+        return False
+
+
+def _credential_scope(request: HttpRequest) -> re.Match[str] | None:
+    """The SigV4 credential scope (region, service): the Authorization header's, else a presigned
+    URL's X-Amz-Credential."""
+    scope = _CREDENTIAL_SCOPE.search(request.header("authorization") or "")
+    if scope is None:
+        credential = next((value for name, value in request.query if name == "X-Amz-Credential"), None)
+        if credential is not None:
+            scope = _QUERY_CREDENTIAL.fullmatch(credential)
+    return scope
 
 
 def _base_url(scope: dict[str, Any], request: HttpRequest) -> str:

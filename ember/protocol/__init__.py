@@ -14,14 +14,15 @@ from ember.errors import EmberError, ValidationException
 from ember.protocol.base import Protocol
 from ember.protocol.json_rpc import JsonRpcProtocol
 from ember.protocol.messages import HttpRequest, HttpResponse
+from ember.protocol.query import QueryProtocol
 from ember.protocol.rest_json import RestJsonProtocol
 from ember.protocol.validate import ShapeCheck
 
 __all__ = ["HttpRequest", "HttpResponse", "Protocol", "protocol_for"]
 
-# Later services add their protocol here: "query" (SQS), "rest-xml" (S3). Each is one module
-# implementing Protocol.
-PROTOCOLS: dict[str, type[Protocol]] = {"rest-json": RestJsonProtocol, "json": JsonRpcProtocol}
+# Later services add their protocol here: "rest-xml" (S3). Each is one module implementing Protocol.
+PROTOCOLS: dict[str, type[Protocol]] = {"rest-json": RestJsonProtocol, "json": JsonRpcProtocol,
+                                        "query": QueryProtocol}
 
 
 def protocol_for(service_model: ServiceModel, shape_checks: Mapping[str, ShapeCheck] | None = None,

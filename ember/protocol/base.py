@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.model import OperationModel, ServiceModel
 
@@ -15,6 +15,10 @@ from ember.protocol.validate import ShapeCheck
 
 class Protocol(ABC):
     """Parses requests into operation parameters and serializes results, for one service."""
+
+    #: whether a request names its operation in its body (the query protocol's `Action=...`), so
+    #: the edge reads the body (within a fixed limit) before route()
+    routes_by_body: ClassVar[bool] = False
 
     def __init__(self, service_model: ServiceModel, shape_checks: Mapping[str, ShapeCheck] | None = None,
                  validation_error: type[EmberError] = ValidationException) -> None:
@@ -29,7 +33,9 @@ class Protocol(ABC):
         """The operation `request` addresses and its path labels, or None if none matches.
 
         Needs only method, path, query and headers, so the edge can route before it reads
-        the body (and apply the operation's body limit while reading).
+        the body (and apply the operation's body limit while reading). A protocol that
+        `routes_by_body` is given the body too, and may raise the EmberError its services answer
+        a request naming no operation of theirs with (query: MissingAction, InvalidAction).
         """
 
     @abstractmethod
@@ -41,9 +47,13 @@ class Protocol(ABC):
         """
 
     @abstractmethod
-    def serialize(self, operation: OperationModel, result: dict[str, Any]) -> HttpResponse:
-        """The HTTP response for a handler's `result` (wire member names)."""
+    def serialize(self, operation: OperationModel, result: dict[str, Any], *, request_id: str) -> HttpResponse:
+        """The HTTP response for a handler's `result` (wire member names).
+
+        `request_id` is the id the edge also sends as `x-amzn-RequestId`; protocols that put it
+        in the body (query: ResponseMetadata) use the same one.
+        """
 
     @abstractmethod
-    def serialize_error(self, error: EmberError) -> HttpResponse:
-        """The HTTP response for `error`, as the service renders errors."""
+    def serialize_error(self, error: EmberError, *, request_id: str) -> HttpResponse:
+        """The HTTP response for `error`, as the service renders errors (`request_id` as for serialize)."""

@@ -69,12 +69,12 @@ class JsonRpcProtocol(Protocol):
         validate(shape, params, self.shape_checks, self.validation_error)
         return params
 
-    def serialize(self, operation: OperationModel, result: dict[str, Any]) -> HttpResponse:
+    def serialize(self, operation: OperationModel, result: dict[str, Any], *, request_id: str) -> HttpResponse:
         shape = operation.output_shape
         document = to_json(shape, result) if shape is not None else {}
         return HttpResponse(200, [("content-type", self._content_type)], json.dumps(document).encode())
 
-    def serialize_error(self, error: EmberError) -> HttpResponse:
+    def serialize_error(self, error: EmberError, *, request_id: str) -> HttpResponse:
         document: dict[str, Any] = {"__type": error.code, "message": error.message}
         document.update(error.fields)
         headers = [("x-amzn-errortype", error.code), ("content-type", self._content_type)]

@@ -14,6 +14,8 @@ class HttpRequest:
     query: list[tuple[str, str]]  #: decoded query pairs, in order
     headers: dict[str, str]
     body: bytes = b""
+    #: the query string as sent, still percent-encoded (for protocols that read it strictly)
+    query_string: str = ""
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)

@@ -137,7 +137,7 @@ class RestJsonProtocol(Protocol):
         elif body.strip():
             params[name] = from_json(member, _load_json(body))
 
-    def serialize(self, operation: OperationModel, result: dict[str, Any]) -> HttpResponse:
+    def serialize(self, operation: OperationModel, result: dict[str, Any], *, request_id: str) -> HttpResponse:
         status = operation.http.get("responseCode", 200)
         headers: list[tuple[str, str]] = []
         shape = operation.output_shape
@@ -173,7 +173,7 @@ class RestJsonProtocol(Protocol):
             headers.append(("content-type", "application/json"))
         return HttpResponse(status, headers, body or b"")
 
-    def serialize_error(self, error: EmberError) -> HttpResponse:
+    def serialize_error(self, error: EmberError, *, request_id: str) -> HttpResponse:
         document: dict[str, Any] = {"Type": "User" if error.sender_fault else "Service"}
         document[error.message_key] = error.message
         document.update(error.fields)

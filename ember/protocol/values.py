@@ -75,7 +75,7 @@ def to_text(shape: Shape, value: Any) -> str:
     if kind == "boolean":
         return "true" if value else "false"
     if kind == "timestamp":
-        moment = _as_datetime(value)
+        moment = as_datetime(value)
         return format_datetime(moment.astimezone(dt.UTC), usegmt=True)
     if kind == "blob":
         return base64.b64encode(value).decode()
@@ -181,7 +181,7 @@ def to_json(shape: Shape, value: Any) -> Any:
         raw = value.encode() if isinstance(value, str) else value
         return base64.b64encode(raw).decode()
     if kind == "timestamp":
-        return _as_datetime(value).timestamp()
+        return as_datetime(value).timestamp()
     return value
 
 
@@ -198,7 +198,8 @@ def _parse_timestamp(value: str | float | int) -> dt.datetime:
         return parsedate_to_datetime(value)
 
 
-def _as_datetime(value: Any) -> dt.datetime:
+def as_datetime(value: Any) -> dt.datetime:
+    """`value` (a datetime, epoch seconds or timestamp text) as an aware datetime; naive means UTC."""
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     return _parse_timestamp(value)

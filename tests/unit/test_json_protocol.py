@@ -23,6 +23,7 @@ from ember.errors import (
 from ember.protocol import HttpRequest, HttpResponse, protocol_for
 from ember.protocol.json_rpc import JsonRpcProtocol
 
+REQUEST_ID = "6d5ea52a-4b9f-4b0c-9d3e-1c9a3e8f2b10"
 
 @pytest.fixture(scope="module")
 def logs_model() -> ServiceModel:
@@ -112,7 +113,7 @@ def test_serializes_output_that_botocore_reads_back(logs_model: ServiceModel) ->
     protocol = protocol_for(logs_model)
     result = {"events": [{"timestamp": 1700000000000, "message": "hello\n", "ingestionTime": 1700000000001}],
               "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}
-    response = protocol.serialize(logs_model.operation_model("GetLogEvents"), result)
+    response = protocol.serialize(logs_model.operation_model("GetLogEvents"), result, request_id=REQUEST_ID)
     assert dict(response.headers)["content-type"] == "application/x-amz-json-1.1"
     parsed = read_as_client(logs_model, "GetLogEvents", response)
     assert parsed["events"] == result["events"]
@@ -125,7 +126,7 @@ def test_serializes_output_that_botocore_reads_back(logs_model: ServiceModel) ->
     (ServiceException("Ember hit an internal error"), 500),
 ])
 def test_logs_errors_carry_the_type_and_message(logs_model: ServiceModel, error: EmberError, status: int) -> None:
-    response = protocol_for(logs_model).serialize_error(error)
+    response = protocol_for(logs_model).serialize_error(error, request_id=REQUEST_ID)
     assert response.status == status
     assert json.loads(response.body) == {"__type": error.code, "message": error.message}
     parsed = read_as_client(logs_model, "DescribeLogGroups", response)
@@ -135,7 +136,7 @@ def test_logs_errors_carry_the_type_and_message(logs_model: ServiceModel, error:
 
 def test_query_compatible_errors_give_the_query_code(cloudwatch_model: ServiceModel) -> None:
     response = protocol_for(cloudwatch_model).serialize_error(
-        InvalidParameterValueException("The parameter Period must be a multiple of 60."))
+        InvalidParameterValueException("The parameter Period must be a multiple of 60."), request_id=REQUEST_ID)
     assert response.status == 400
     assert dict(response.headers)["x-amzn-query-error"] == "InvalidParameterValue;Sender"
     parsed = read_as_client(cloudwatch_model, "GetMetricStatistics", response)

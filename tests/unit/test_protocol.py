@@ -31,6 +31,7 @@ from ember.protocol.rest_json import RestJsonProtocol
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:my-fn"
+REQUEST_ID = "6d5ea52a-4b9f-4b0c-9d3e-1c9a3e8f2b10"
 
 
 @pytest.fixture(scope="module")
@@ -350,7 +351,7 @@ def test_serializes_invoke_status_headers_and_raw_payload(protocol: RestJsonProt
     log = base64.b64encode(b"START RequestId: 1\n").decode()
     response = protocol.serialize(operation, {"StatusCode": 200, "Payload": b'{"errorMessage": "boom"}',
                                               "ExecutedVersion": "$LATEST", "FunctionError": "Unhandled",
-                                              "LogResult": log})
+                                              "LogResult": log}, request_id=REQUEST_ID)
     assert response.status == 200
     headers = dict(response.headers)
     assert headers["X-Amz-Executed-Version"] == "$LATEST"
@@ -368,7 +369,8 @@ def test_serializes_invoke_status_headers_and_raw_payload(protocol: RestJsonProt
 
 
 def test_serializes_an_event_invoke_as_202_with_no_body(protocol: RestJsonProtocol, model: ServiceModel) -> None:
-    response = protocol.serialize(model.operation_model("Invoke"), {"StatusCode": 202, "Payload": b""})
+    response = protocol.serialize(model.operation_model("Invoke"), {"StatusCode": 202, "Payload": b""},
+                                  request_id=REQUEST_ID)
     assert (response.status, response.body) == (202, b"")
 
 
@@ -377,7 +379,7 @@ def test_serializes_a_json_output_that_boto3_reads_back(protocol: RestJsonProtoc
                      "Environment": {"Variables": {"A": "1"}}, "Architectures": ["x86_64"],
                      "EphemeralStorage": {"Size": 512}}
     result = {"Functions": [configuration], "NextMarker": "bXktZm4="}
-    response = protocol.serialize(model.operation_model("ListFunctions"), result)
+    response = protocol.serialize(model.operation_model("ListFunctions"), result, request_id=REQUEST_ID)
 
     assert response.status == 200
     assert ("content-type", "application/json") in response.headers
@@ -388,7 +390,7 @@ def test_serializes_a_json_output_that_boto3_reads_back(protocol: RestJsonProtoc
 
 
 def test_serializes_the_model_success_code(protocol: RestJsonProtocol, model: ServiceModel) -> None:
-    created = protocol.serialize(model.operation_model("AddPermission"), {"Statement": "{}"})
+    created = protocol.serialize(model.operation_model("AddPermission"), {"Statement": "{}"}, request_id=REQUEST_ID)
     assert created.status == 201
     assert json.loads(created.body) == {"Statement": "{}"}
 
@@ -396,13 +398,13 @@ def test_serializes_the_model_success_code(protocol: RestJsonProtocol, model: Se
 def test_a_204_has_no_body(protocol: RestJsonProtocol, model: ServiceModel) -> None:
     # An HTTP server must not send a body with 204; uvicorn drops the connection if one is given.
     for operation in ("RemovePermission", "TagResource", "UntagResource"):
-        response = protocol.serialize(model.operation_model(operation), {})
+        response = protocol.serialize(model.operation_model(operation), {}, request_id=REQUEST_ID)
         assert (response.status, response.body) == (204, b""), operation
         assert "content-type" not in dict(response.headers)
-    deleted = protocol.serialize(model.operation_model("DeleteFunction"), {"StatusCode": 204})
+    deleted = protocol.serialize(model.operation_model("DeleteFunction"), {"StatusCode": 204}, request_id=REQUEST_ID)
     assert (deleted.status, deleted.body) == (204, b"")
     assert read_as_client(model, "DeleteFunction", deleted)["StatusCode"] == 204
-    dry_run = protocol.serialize(model.operation_model("Invoke"), {"StatusCode": 204})
+    dry_run = protocol.serialize(model.operation_model("Invoke"), {"StatusCode": 204}, request_id=REQUEST_ID)
     assert (dry_run.status, dry_run.body) == (204, b"")
 
 
@@ -414,7 +416,7 @@ def test_a_204_has_no_body(protocol: RestJsonProtocol, model: ServiceModel) -> N
 ])
 def test_serializes_errors_as_lambda_does(protocol: RestJsonProtocol, model: ServiceModel, error: EmberError,
                                           status: int, message_key: str) -> None:
-    response = protocol.serialize_error(error)
+    response = protocol.serialize_error(error, request_id=REQUEST_ID)
 
     assert response.status == status
     headers = dict(response.headers)
@@ -429,10 +431,11 @@ def test_serializes_errors_as_lambda_does(protocol: RestJsonProtocol, model: Ser
 
 
 def test_error_fields_and_service_faults(protocol: RestJsonProtocol) -> None:
-    throttled = protocol.serialize_error(TooManyRequestsException("Rate Exceeded.", Reason="CallerRateLimitExceeded"))
+    throttled = protocol.serialize_error(TooManyRequestsException("Rate Exceeded.", Reason="CallerRateLimitExceeded"),
+                                         request_id=REQUEST_ID)
     assert throttled.status == 429
     assert json.loads(throttled.body) == {"Type": "User", "message": "Rate Exceeded.",
                                           "Reason": "CallerRateLimitExceeded"}
-    fault = protocol.serialize_error(ServiceException("Ember hit an internal error"))
+    fault = protocol.serialize_error(ServiceException("Ember hit an internal error"), request_id=REQUEST_ID)
     assert fault.status == 500
     assert json.loads(fault.body)["Type"] == "Service"
