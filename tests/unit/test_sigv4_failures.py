@@ -48,10 +48,10 @@ def test_refusals_are_worded_per_service(service: str, failure: SignatureFailure
 
 def test_a_refusal_renders_in_the_services_wire_format() -> None:
     error = refusal("lambda", SignatureError(SignatureFailure.UNKNOWN_ACCESS_KEY))
-    response = protocol_for(load_model("lambda")).serialize_error(error)
+    response = protocol_for(load_model("lambda")).serialize_error(error, request_id="r-1")
     assert response.status == 403
     assert ("x-amzn-errortype", "UnrecognizedClientException") in response.headers
     error = refusal("logs", SignatureError(SignatureFailure.SIGNATURE_MISMATCH))
-    response = protocol_for(load_model("logs")).serialize_error(error)
+    response = protocol_for(load_model("logs")).serialize_error(error, request_id="r-1")
     assert response.status == 400  # AWS's JSON services answer a refused signature with 400
     assert b'"__type": "InvalidSignatureException"' in response.body
