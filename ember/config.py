@@ -7,6 +7,7 @@ unset on the command line is None, never its default).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -44,6 +45,16 @@ def _integer(name: str, raw: str) -> int:
 
 def _days_as_seconds(name: str, raw: str) -> float:
     return _number(name, raw) * 86_400
+
+
+def _flag(name: str, raw: str) -> bool:
+    """A yes/no variable: 1/true/yes or 0/false/no."""
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a yes/no value: write 1 or 0")
 
 
 def _path(name: str, raw: str) -> Path:
@@ -116,7 +127,17 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "max_connections": ("EMBER_MAX_CONNECTIONS", _integer),
     "store_url": ("EMBER_STORE_URL", _url),
     "queue_url": ("EMBER_QUEUE_URL", _url),
+    "auth": ("EMBER_AUTH", _text),
+    "insecure_open_auth": ("EMBER_INSECURE_OPEN_AUTH", _flag),
+    "root_access_key_id": ("EMBER_ROOT_ACCESS_KEY_ID", _text),
+    "root_secret_access_key": ("EMBER_ROOT_SECRET_ACCESS_KEY", _text),
 }
+
+#: auth modes: open (any credentials, unchecked), iam (every request signed and authorised), and
+#: auto: open when listening on a loopback address only, else iam
+AUTH_MODES = ("auto", "open", "iam")
+#: settings whose values are never written to the log
+SECRET_SETTINGS = frozenset({"root_secret_access_key"})
 
 
 @dataclass(frozen=True)
@@ -167,6 +188,14 @@ class Settings:
     store_url: str = "sqlite://"
     #: where Event invocations wait: sqlite:// is async-queue.db in the data dir, sqlite:///PATH another file
     queue_url: str = "sqlite://"
+    #: who may call: "open" accepts any credentials, "iam" checks every request's signature and
+    #: policies, "auto" is open on a loopback address and iam on any other
+    auth: str = "auto"
+    #: allow --auth open on a non-loopback address (anyone who reaches the port runs code as Ember)
+    insecure_open_auth: bool = False
+    #: the account's root access key (both or neither; neither: made once into the data dir)
+    root_access_key_id: str = ""
+    root_secret_access_key: str = field(default="", repr=False)
     #: where each value came from: field → "--flag", "ENV_VAR" (fields left at their default are absent)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -187,6 +216,10 @@ class Settings:
             (self.header_timeout_s > 0, "header_timeout_s", "must be positive"),
             (self.body_timeout_s > 0, "body_timeout_s", "must be positive"),
             (self.max_connections >= 1, "max_connections", "must be at least 1"),
+            (self.auth in AUTH_MODES, "auth", f"must be one of {', '.join(AUTH_MODES)}"),
+            (self.auth_mode == "iam" or self.is_loopback or self.insecure_open_auth, "auth",
+             f"is open on the non-loopback address {self.host}: anyone who can reach it could run code as "
+             "Ember. Use --auth iam, or add --insecure-open-auth if that is really wanted"),
         ]
         for name, schemes in (("store_url", STORE_SCHEMES), ("queue_url", QUEUE_SCHEMES)):
             checks.append((urlsplit(getattr(self, name)).scheme in schemes, name,
@@ -218,6 +251,27 @@ class Settings:
                 values[setting.name] = parse(variable, environ[variable])
                 sources[setting.name] = variable
         return cls(**values, sources=sources)
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether the listening address is reachable from this machine alone."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False  # a host name: it may resolve to anything
+
+    @property
+    def auth_mode(self) -> str:
+        """open or iam, "auto" decided by the listening address."""
+        if self.auth == "auto":
+            return "open" if self.is_loopback else "iam"
+        return self.auth
+
+    @property
+    def iam_database_path(self) -> Path:
+        return self.data_dir / "iam.db"
 
     @property
     def memory_budget_mb(self) -> int:

@@ -48,7 +48,10 @@
     │   IAM's own (query protocol: the code is what goes on the wire)
     ├── NoSuchEntityException (404)               NoSuchEntity
     ├── EntityAlreadyExistsException (409)        EntityAlreadyExists
-    └── DeleteConflictException (409)             DeleteConflict: something still depends on it
+    ├── DeleteConflictException (409)             DeleteConflict: something still depends on it
+    │
+    ├── AccessDeniedException (403)               a request its policies do not allow (JSON services)
+    └── AccessDeniedError (403)                   AccessDenied: the same, for IAM and STS
 
 The protocol layer renders every one of these in the service's wire format (a JSON-protocol
 service answers with the status its model gives the error, else 400); code
@@ -286,3 +289,22 @@ class MissingParameter(ClientError):
 
 class InvalidQueryParameter(ClientError):
     code = "InvalidQueryParameter"
+
+
+# A request refused by policy (ember.services.authorization picks the class per service)
+
+
+class AccessDeniedException(ClientError):
+    """The JSON services' (Lambda, CloudWatch Logs, CloudWatch) answer to a denied request."""
+
+    code = "AccessDeniedException"
+    status_code = 403
+    message_key = "Message"
+
+
+class AccessDeniedError(ClientError):
+    """The query services' (IAM, STS) answer to a denied request: AccessDenied on the wire."""
+
+    code = "AccessDenied"
+    status_code = 403
+    message_key = "Message"

@@ -14,30 +14,40 @@ from ember.arns import Home
 from ember.blobs import open_blob_store
 from ember.clock import SystemClock
 from ember.code.cache import CodeCache
-from ember.config import Settings
+from ember.config import SECRET_SETTINGS, Settings
 from ember.dashboard.routes import dashboard_routes
 from ember.data_dir import secure_data_dir
 from ember.edge.app import EdgeApp
 from ember.edge.guard import BrowserGuard
 from ember.feed import open_change_feed
 from ember.feed.base import ProvisionedConcurrencyChanged
+from ember.iam.catalog import load_catalog
 from ember.iam.keyring import Keyring
+from ember.iam.root_credentials import root_credentials
 from ember.iam.sealing import FernetSealer
+from ember.iam.session_tokens import SessionTokens
+from ember.iam_store import open_iam_store
+from ember.iam_store.base import IamStore
 from ember.invoke.async_queue import open_async_queue
 from ember.invoke.dispatcher import AsyncDispatcher, DispatchPolicy
 from ember.invoke.invoker import Invoker
 from ember.invoke.provisioning import Provisioner
 from ember.invoke.scheduler import Limits, Scheduler
 from ember.invoke.specs import EnvironmentPolicy
+from ember.lambda_.access import lambda_targets
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.service import build_lambda_service
 from ember.models import FunctionConfig
 from ember.protocol import HttpRequest, HttpResponse
 from ember.runtimes.catalog import Runtime, discover
 from ember.sandbox import Sandbox, choose_sandbox
+from ember.services.access import Authenticator, AuthMode, Gate
+from ember.services.authorization import Authorizer
 from ember.services.base import InternalRoute
 from ember.services.cloudwatch.service import build_cloudwatch_service
+from ember.services.iam.service import build_iam_service
 from ember.services.logs.service import build_logs_service
+from ember.services.sts.service import build_sts_service
 from ember.store import open_store
 from ember.telemetry.pipeline import TelemetryPipeline
 from ember.telemetry.prometheus import CONTENT_TYPE_LATEST
@@ -64,10 +74,19 @@ class Ember:
         self.backend: LambdaBackend | None = None
         self.telemetry: TelemetryPipeline | None = None
         self.dispatcher: AsyncDispatcher | None = None
+        self.iam: IamStore | None = None
         self._grace_deadline: float | None = None  #: monotonic; set when the drain starts
         guard = BrowserGuard(allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins)
         self.app = EdgeApp([], [self._health_route(), self._metrics_route(), self._async_route()], settings.region,
                            settings.account_id, lifespan=self, guard=guard)
+
+    @property
+    def auth_warning(self) -> str | None:
+        """Said at start and on /_ember/health while open auth is reachable from other machines."""
+        if self.settings.auth_mode == "open" and not self.settings.is_loopback:
+            return (f"INSECURE: --auth open on {self.settings.host}: anyone who can reach port {self.settings.port} "
+                    "can run code as Ember. Use --auth iam.")
+        return None
 
     async def startup(self) -> None:
         settings = self.settings
@@ -106,9 +125,19 @@ class Ember:
                                      settings.data_dir, store, blobs, self.runtimes, scheduler, invoker, provisioner,
                                      async_queue, feed, clock)
         lambda_service, routes = build_lambda_service(self.backend)
+        lambda_service.targets = lambda_targets(self.backend)
         logs_service = build_logs_service(self.telemetry.log_store, self.telemetry.log_writer, settings.region,
                                           settings.account_id, clock)
-        for service in (lambda_service, logs_service, build_cloudwatch_service(self.telemetry.metrics, clock)):
+        # Who may call: the account's root key, IAM's users and roles, STS's sessions.
+        self.iam = open_iam_store("sqlite", path=settings.iam_database_path)
+        root_key = root_credentials(settings.data_dir, settings.root_access_key_id or None,
+                                    settings.root_secret_access_key or None)
+        sessions = SessionTokens(keyring, clock)
+        mode = AuthMode(settings.auth_mode)
+        self.app.gate = Gate(Authenticator(mode, settings.account_id, root_key, self.iam, sessions, clock),
+                             Authorizer(mode is AuthMode.IAM, self.iam, load_catalog, clock))
+        for service in (lambda_service, logs_service, build_cloudwatch_service(self.telemetry.metrics, clock),
+                        build_iam_service(self.iam, clock), build_sts_service(self.iam, sessions)):
             self.app.services[service.signing_name] = service
         self.app.internal_routes.extend(routes)
         self.app.internal_routes.extend(dashboard_routes(scheduler))
@@ -147,8 +176,13 @@ class Ember:
     def _log_banner(self) -> None:
         log.info("Ember %s, data in %s", __version__, self.settings.data_dir.resolve())
         if self.settings.sources:
-            log.info("settings: %s", ", ".join(f"{name}={getattr(self.settings, name)!r} (from {source})"
-                                              for name, source in sorted(self.settings.sources.items())))
+            log.info("settings: %s", ", ".join(
+                f"{name}={'(hidden)' if name in SECRET_SETTINGS else repr(getattr(self.settings, name))} "
+                f"(from {source})" for name, source in sorted(self.settings.sources.items())))
+        log.info("auth: %s%s", self.settings.auth_mode, " (every request signed and checked against IAM)"
+                 if self.settings.auth_mode == "iam" else " (any credentials accepted, unchecked)")
+        if self.auth_warning:
+            log.warning("%s", self.auth_warning)
         log.info("sandbox level: %s (%s)", self.sandbox.level, self.sandbox.description)
         if self.sandbox.warning:
             log.warning("%s", self.sandbox.warning)
@@ -194,6 +228,8 @@ class Ember:
         if self.telemetry is not None:
             await self.telemetry.close()  # the logs and metrics of every finished invocation
         await self.backend.store.close()
+        if self.iam is not None:
+            await self.iam.close()
         self.sandbox.close()
         log.info("Ember stopped")
 
@@ -208,6 +244,7 @@ class Ember:
                 "uptime_s": round(time.monotonic() - self.started_monotonic, 3),
                 "runtimes": {name: runtime_entry(r) for name, r in self.runtimes.items()},
                 "environments": self.backend.scheduler.environment_count if self.backend else 0,
+                "auth": {"mode": self.settings.auth_mode, "warning": self.auth_warning},
             }
             if disk_problem:
                 document["reason"] = disk_problem  # still serving (deletes free space), so still 200

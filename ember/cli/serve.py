@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import uvicorn
 
-from ember.config import LOG_LEVELS, Settings, SettingsError
+from ember.config import AUTH_MODES, LOG_LEVELS, Settings, SettingsError
 from ember.edge.http_protocol import guarded_protocol
 from ember.sandbox import SandboxUnavailable, choose_sandbox
 from ember.server import Ember
@@ -48,7 +48,7 @@ class _DrainingServer(uvicorn.Server):
 #: the flag that sets each Settings field, for messages that name what the user typed
 _FLAG_NAMES = {"host": "--host", "port": "--port", "data_dir": "--data-dir", "sandbox": "--sandbox",
                "keep_alive_s": "--keep-alive", "log_level": "--log-level", "cors_origins": "--cors-origins",
-               "allowed_hosts": "--allowed-hosts"}
+               "allowed_hosts": "--allowed-hosts", "auth": "--auth", "insecure_open_auth": "--insecure-open-auth"}
 
 
 def _comma_list(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -75,16 +75,24 @@ def _comma_list(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--allowed-hosts", multiple=True, callback=_comma_list,
               help="Host names to answer besides loopback names, IP addresses and this machine's name, e.g. "
                    "ember.example.com or *.example.com (repeat or comma-separate).  [env EMBER_ALLOWED_HOSTS]")
+@click.option("--auth", default=None, type=click.Choice(list(AUTH_MODES)),
+              help="Who may call: open (any credentials, unchecked), iam (every request signed with a key Ember "
+                   "knows and allowed by IAM policies), auto (open on a loopback address, iam on any other).  "
+                   "[env EMBER_AUTH; default auto]")
+@click.option("--insecure-open-auth", is_flag=True, default=None,
+              help="Allow --auth open on a non-loopback address: anyone who can reach the port runs code as "
+                   "Ember.  [env EMBER_INSECURE_OPEN_AUTH]")
 @click.option("--log-level", default=None, type=click.Choice(list(LOG_LEVELS)),
               help="  [env EMBER_LOG_LEVEL; default info]")
 def serve(host: str | None, port: int | None, data_dir: Path | None, sandbox_level: str | None,
           keep_alive_s: float | None, cors_origins: tuple[str, ...] | None, allowed_hosts: tuple[str, ...] | None,
-          log_level: str | None) -> None:
+          auth: str | None, insecure_open_auth: bool | None, log_level: str | None) -> None:
     """Run Ember in the foreground (Ctrl-C or SIGTERM stops it cleanly).
 
     Each setting comes from its flag, else its environment variable, else its default."""
     flags = {"host": host, "port": port, "data_dir": data_dir, "sandbox": sandbox_level, "keep_alive_s": keep_alive_s,
-             "cors_origins": cors_origins, "allowed_hosts": allowed_hosts, "log_level": log_level}
+             "cors_origins": cors_origins, "allowed_hosts": allowed_hosts, "auth": auth,
+             "insecure_open_auth": insecure_open_auth, "log_level": log_level}
     try:
         settings = Settings.load(flags, flag_names=_FLAG_NAMES)
     except SettingsError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 from ember.edge.guard import BrowserGuard
 from ember.errors import EmberError, RequestEntityTooLargeException, UnknownOperationException
 from ember.protocol import HttpRequest, HttpResponse
+from ember.services.access import Gate
 from ember.services.base import InternalRoute, RequestContext, Service
 
 log = logging.getLogger("ember.edge")
@@ -52,6 +53,8 @@ class EdgeApp:
         self.account_id = account_id
         self.lifespan = lifespan
         self.guard = guard or BrowserGuard()
+        #: who may call the AWS APIs (set once the server has started; None: no one is asked)
+        self.gate: Gate | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
         if scope["type"] == "lifespan":
@@ -150,9 +153,14 @@ class EdgeApp:
             if operation_body is None:
                 raise limit.error() if limit else RequestEntityTooLargeException("Request is too large")
             request.body = operation_body
+            # Who it is from before anything else about it is told: a refused signature learns
+            # nothing of the operation's parameters or resources.
+            caller = await self.gate.caller(request, service) if self.gate is not None else None
             params = service.protocol.parse(operation, labels, request)
             context = RequestContext(request_id, self._region_of(request), self.account_id,
-                                     _base_url(scope, request), request.headers)
+                                     _base_url(scope, request), request.headers, caller)
+            if self.gate is not None and caller is not None:
+                await self.gate.check(caller, service, operation.name, params, context)
             result = await service.handlers[operation.name](context, params)
             return label, service.protocol.serialize(operation, result, request_id=request_id)
         except EmberError as error:

@@ -8,16 +8,52 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import botocore.session
 from botocore.model import ServiceModel
 
 from ember.errors import EmberError, ValidationException
+from ember.iam.request import ContextValue
 from ember.protocol import HttpRequest, HttpResponse, Protocol, protocol_for
 from ember.protocol.validate import ShapeCheck
+
+
+class CallerKind(StrEnum):
+    """What signed a request."""
+
+    ROOT = "root"  #: the account's root credentials (or, in open mode, any credentials Ember does not know)
+    USER = "user"  #: an IAM user's access key
+    ROLE_SESSION = "role-session"  #: temporary credentials of an assumed role (AssumeRole, a function's role)
+    USER_SESSION = "user-session"  #: temporary credentials of a user (GetSessionToken)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request acts as."""
+
+    kind: CallerKind
+    #: the principal's ARN as AWS writes it: ...:root, ...:user/path/NAME, or
+    #: arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
+    arn: str
+    account_id: str
+    #: aws:userid: the account id for root, AIDA… for a user, AROA…:SESSION for a role session
+    user_id: str
+    #: the user's or the role's name ("" for root)
+    name: str = ""
+    access_key_id: str | None = None
+    #: for a session: the identity whose policies it has (the role's or the user's ARN)
+    source_arn: str | None = None
+    #: for a session: the session policy that further limits it (JSON text)
+    session_policy: str | None = None
+
+    @property
+    def is_session(self) -> bool:
+        """Whether it signed with temporary credentials (a session of a role, a user or the root)."""
+        return self.source_arn is not None
 
 
 @dataclass(frozen=True)
@@ -29,6 +65,28 @@ class RequestContext:
     account_id: str
     base_url: str  #: scheme://host:port the client used, for URLs handed back to it
     headers: dict[str, str]
+    #: who signed the request (the root in open mode when the credentials are not Ember's)
+    caller: Caller | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing an operation does, as policies see it."""
+
+    #: `service:Action`; None: the operation's own action from the catalogue
+    action: str | None = None
+    #: the resource's ARN; None: no particular resource ("*")
+    resource: str | None = None
+    #: the resource-based policy guarding it (JSON text), if it has one
+    resource_policy: str | None = None
+    #: a role's trust policy must allow on its own (not only an identity-based policy)
+    is_trust_policy: bool = False
+    #: service condition keys (lambda:FunctionArn...)
+    keys: Mapping[str, ContextValue] = field(default_factory=dict)
+
+
+#: a service's hook: the targets of one operation with these parameters
+Targets = Callable[[str, dict[str, Any], RequestContext], Awaitable[Sequence[Target]]]
 
 
 Handler = Callable[[RequestContext, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -57,6 +115,8 @@ class Service:
     shape_checks: dict[str, ShapeCheck] = field(default_factory=dict)
     #: what a model constraint failure is answered with (CloudWatch Logs: InvalidParameterException)
     validation_error: type[EmberError] = ValidationException
+    #: what each operation acts on, for the policy check; None: every action on "*"
+    targets: Targets | None = None
     protocol: Protocol = field(init=False)
 
     def __post_init__(self) -> None:

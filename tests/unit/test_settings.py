@@ -35,6 +35,10 @@ SAMPLES: dict[str, tuple[object, str]] = {
     "max_connections": (50, "60"),
     "store_url": ("sqlite:///srv/ember/meta.db", "sqlite:///var/lib/ember/meta.db"),
     "queue_url": ("sqlite:///srv/ember/queue.db", "sqlite:///var/lib/ember/queue.db"),
+    "auth": ("iam", "open"),
+    "insecure_open_auth": (True, "yes"),
+    "root_access_key_id": ("AKIAFLAGFLAGFLAGFLAG", "AKIAVARIABLEVARIABLE"),
+    "root_secret_access_key": ("flag-secret", "variable-secret"),
 }
 
 
@@ -108,3 +112,27 @@ def test_url_schemes_are_the_registries_names() -> None:
     from ember.invoke.async_queue import ASYNC_QUEUES
     from ember.store import STORES
     assert set(STORE_SCHEMES) == set(STORES) and set(QUEUE_SCHEMES) == set(ASYNC_QUEUES)
+
+
+@pytest.mark.parametrize(("host", "auth", "mode"), [
+    ("127.0.0.1", "auto", "open"), ("::1", "auto", "open"), ("localhost", "auto", "open"),
+    ("127.0.0.2", "auto", "open"), ("0.0.0.0", "auto", "iam"), ("192.168.1.5", "auto", "iam"),
+    ("ember.example.com", "auto", "iam"), ("127.0.0.1", "iam", "iam"), ("127.0.0.1", "open", "open"),
+])
+def test_auth_is_open_only_on_loopback_unless_told(host: str, auth: str, mode: str) -> None:
+    assert Settings(host=host, auth=auth).auth_mode == mode
+
+
+def test_open_auth_on_a_reachable_address_needs_insecure_open_auth() -> None:
+    with pytest.raises(SettingsError, match="--auth is open on the non-loopback address 0.0.0.0.*--insecure-open-auth"):
+        Settings.load({"host": "0.0.0.0", "auth": "open"}, environ={})
+    allowed = Settings.load({"host": "0.0.0.0", "auth": "open", "insecure_open_auth": True}, environ={})
+    assert allowed.auth_mode == "open"
+    with pytest.raises(SettingsError, match="EMBER_AUTH must be one of auto, open, iam"):
+        Settings.load({}, environ={"EMBER_AUTH": "none"})
+    with pytest.raises(SettingsError, match="EMBER_INSECURE_OPEN_AUTH='maybe' is not a yes/no value"):
+        Settings.load({}, environ={"EMBER_INSECURE_OPEN_AUTH": "maybe"})
+
+
+def test_the_root_secret_is_never_in_the_settings_repr() -> None:
+    assert "hush" not in repr(Settings(root_access_key_id="AKIAEXAMPLEEXAMPLEEX", root_secret_access_key="hush"))
