@@ -87,6 +87,7 @@ class EmberServer:
                 raise RuntimeError(f"ember serve exited early:\n{self.log()}")
             try:
                 if http.request("GET", f"{self.url}/_ember/health").status == 200:
+                    http.clear()  # no idle keep-alive connection left open: tests count connections
                     return self
             except urllib3.exceptions.HTTPError:
                 pass

@@ -7,7 +7,6 @@ and its dependencies from a copy it can read (`readable_site`).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import os
 import re
@@ -117,14 +116,17 @@ def _distributions_needed(name: str, seen: set[str]) -> None:
     key = name.lower().replace("_", "-")
     if key in seen:
         return
+    try:
+        requirements = importlib.metadata.requires(name) or []
+    except importlib.metadata.PackageNotFoundError:
+        return  # required only under another Python (its marker says so), so not installed here
     seen.add(key)
-    for requirement in importlib.metadata.requires(name) or []:
+    for requirement in requirements:
         if "extra ==" in requirement:
             continue
         match = re.match(r"[A-Za-z0-9._-]+", requirement)
         if match:
-            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-                _distributions_needed(match.group(0), seen)
+            _distributions_needed(match.group(0), seen)
 
 
 def readable_site(target: Path) -> None:
