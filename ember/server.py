@@ -134,10 +134,10 @@ class Ember:
                                     settings.root_secret_access_key or None)
         sessions = SessionTokens(keyring, clock)
         mode = AuthMode(settings.auth_mode)
-        self.app.gate = Gate(Authenticator(mode, settings.account_id, root_key, self.iam, sessions, clock),
-                             Authorizer(mode is AuthMode.IAM, self.iam, load_catalog, clock))
+        authorizer = Authorizer(mode is AuthMode.IAM, self.iam, load_catalog, clock)
+        self.app.gate = Gate(Authenticator(mode, settings.account_id, root_key, self.iam, sessions, clock), authorizer)
         for service in (lambda_service, logs_service, build_cloudwatch_service(self.telemetry.metrics, clock),
-                        build_iam_service(self.iam, clock), build_sts_service(self.iam, sessions)):
+                        build_iam_service(self.iam, clock, authorizer), build_sts_service(self.iam, sessions)):
             self.app.services[service.signing_name] = service
         self.app.internal_routes.extend(routes)
         self.app.internal_routes.extend(dashboard_routes(scheduler))

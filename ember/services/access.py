@@ -20,7 +20,7 @@ from ember.iam.sigv4 import RequestView, Unsigned, authenticate, read_signature
 from ember.iam.sigv4_failures import SignatureError, SignatureFailure, refusal
 from ember.iam_store.base import IamStore
 from ember.protocol import HttpRequest
-from ember.services.authorization import Authorizer
+from ember.services.authorization import Authorizer, audit
 from ember.services.base import Caller, CallerKind, RequestContext, Service
 
 
@@ -63,6 +63,7 @@ class Authenticator:
         except SignatureError as error:
             if self.mode is AuthMode.OPEN:
                 return self.root
+            audit.warning("REFUSED %s %s: %s", signing_name, request.path, error)
             raise refusal(signing_name, error) from None
 
     async def _caller(self, view: RequestView) -> Caller:

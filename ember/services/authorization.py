@@ -10,20 +10,23 @@ do anything in its account, as on AWS.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
 from ember.clock import Clock
 from ember.errors import AccessDeniedError, AccessDeniedException, ClientError
 from ember.iam.catalog import Catalog
 from ember.iam.denial import denial_message
-from ember.iam.evaluation import evaluate
+from ember.iam.evaluation import Decision, evaluate
 from ember.iam.policy_document import PolicyDocument, PolicyKind, parse_policy
 from ember.iam.principals import Caller as Principal
-from ember.iam.request import AuthorizationRequest
+from ember.iam.request import AuthorizationRequest, ContextValue
 from ember.iam_store.base import IamStore, OwnerKind
 from ember.services.base import Caller, CallerKind, RequestContext, Target
 
+#: every decision: denials as warnings, allows at debug level (`--log-level debug` shows them)
+audit = logging.getLogger("ember.audit")
 #: services whose API answers a denial with AccessDenied (query); the others AccessDeniedException
 _QUERY_SERVICES = frozenset({"iam", "sts"})
 #: operations AWS never refuses on policy: any signed caller may ask who it is
@@ -64,30 +67,41 @@ class Authorizer:
 
     async def authorize(self, caller: Caller, signing_name: str, operation_names: Sequence[str], operation: str,
                         targets: Sequence[Target], ctx: RequestContext) -> None:
-        """Raise the service's access denied error unless every target is allowed."""
+        """Raise the service's access denied error unless every target is allowed. Every decision
+        goes to the `ember.audit` log: denials as warnings (always shown), allows at debug level."""
         if not self.enforce or caller.kind is CallerKind.ROOT or (signing_name, operation) in _ALWAYS_ALLOWED:
             return
         own_action = self.action_of(signing_name, operation_names, operation)
         policies = await self.identity_policies(caller)
-        session_policy = _parsed(caller.session_policy, PolicyKind.INLINE, "session policy") \
-            if caller.session_policy else None
-        principal = principal_of(caller)
         for target in targets or (Target(),):
-            # An action on no particular resource is asked of "*", which is what AWS names in its denial.
-            request = AuthorizationRequest.build(principal, target.action or own_action, target.resource or "*",
-                                                 clock=self.clock, region=ctx.region, secure_transport=False,
-                                                 keys=target.keys)
-            resource_policy = None
-            if target.resource_policy:
-                kind = PolicyKind.TRUST if target.is_trust_policy else PolicyKind.RESOURCE
-                resource_policy = _parsed(target.resource_policy, kind, None)
-            # A trust policy must allow on its own, even where there is none (a role that does not exist).
-            decision = evaluate(request, policies, resource_policy,
-                                resource_policy_required=True if target.is_trust_policy else None)
-            if decision.allowed and session_policy is not None:
-                decision = evaluate(request, (session_policy,), resource_policy)
+            request, decision = self.decide(caller, policies, target, own_action, ctx.region)
             if not decision.allowed:
-                raise _denied(signing_name, denial_message(request, decision))
+                message = denial_message(request, decision)
+                audit.warning("DENY %s %s on %s (%s) request %s", caller.arn, request.action, request.resource,
+                              decision.outcome, ctx.request_id)
+                raise _denied(signing_name, message)
+            audit.debug("ALLOW %s %s on %s request %s", caller.arn, request.action, request.resource,
+                        ctx.request_id)
+
+    def decide(self, caller: Caller, policies: Sequence[PolicyDocument], target: Target, default_action: str,
+               region: str, keys: Mapping[str, ContextValue] | None = None) -> tuple[AuthorizationRequest, Decision]:
+        """The decision on one target for `caller`, whose identity-based policies are `policies`; a
+        session policy narrows it further. `keys` adds context keys (SimulatePrincipalPolicy's)."""
+        # An action on no particular resource is asked of "*", which is what AWS names in its denial.
+        request = AuthorizationRequest.build(principal_of(caller), target.action or default_action,
+                                             target.resource or "*", clock=self.clock, region=region,
+                                             secure_transport=False, keys={**target.keys, **(keys or {})})
+        resource_policy = None
+        if target.resource_policy:
+            kind = PolicyKind.TRUST if target.is_trust_policy else PolicyKind.RESOURCE
+            resource_policy = _parsed(target.resource_policy, kind, None)
+        # A trust policy must allow on its own, even where there is none (a role that does not exist).
+        decision = evaluate(request, policies, resource_policy,
+                            resource_policy_required=True if target.is_trust_policy else None)
+        if decision.allowed and caller.session_policy:
+            session_policy = _parsed(caller.session_policy, PolicyKind.INLINE, "session policy")
+            decision = evaluate(request, (session_policy,), resource_policy)
+        return request, decision
 
     async def identity_policies(self, caller: Caller) -> list[PolicyDocument]:
         """The identity-based policies in force for the caller, parsed."""

@@ -288,3 +288,39 @@ def test_open_mode_accepts_any_credentials_and_names_known_ones(server: EmberSer
     as_user = client(server, "sts", key["AccessKeyId"], "not-even-the-right-secret")
     assert as_user.get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/open-mode-user"
     server.lambda_client().list_functions()  # anything goes, as before
+
+
+class TestIntrospection:
+    def test_get_user_without_a_name_is_the_callers_own(self, iam_server: EmberServer) -> None:
+        key = new_user(iam_server, "henry")
+        assert client(iam_server, "iam", *key).get_user()["User"]["UserName"] == "henry"
+        assert client(iam_server, "iam").get_user()["User"]["Arn"] == f"arn:aws:iam::{ACCOUNT}:root"
+        code, message, _ = refusal(client(iam_server, "iam").list_access_keys)
+        assert (code, message) == ("ValidationError", "Must specify userName when calling with non-User credentials")
+
+    def test_simulate_principal_policy_says_what_the_policies_decide(self, iam_server: EmberServer) -> None:
+        iam = client(iam_server, "iam")
+        new_user(iam_server, "ivy", ALLOW_LAMBDA_LIST)
+        deny = {"Version": "2012-10-17", "Statement": [{"Sid": "NoLayers", "Effect": "Deny",
+                                                        "Action": "lambda:ListLayers", "Resource": "*"}]}
+        results = iam.simulate_principal_policy(
+            PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/ivy", PolicyInputList=[json.dumps(deny)],
+            ActionNames=["lambda:ListFunctions", "lambda:ListLayers", "lambda:DeleteFunction"])["EvaluationResults"]
+        decisions = {result["EvalActionName"]: result["EvalDecision"] for result in results}
+        assert decisions == {"lambda:ListFunctions": "allowed", "lambda:ListLayers": "explicitDeny",
+                             "lambda:DeleteFunction": "implicitDeny"}
+        allowed = next(result for result in results if result["EvalActionName"] == "lambda:ListFunctions")
+        assert allowed["MatchedStatements"][0]["SourcePolicyId"] == "inline"
+        assert allowed["MatchedStatements"][0]["SourcePolicyType"] == "user"
+        code, _, _ = refusal(lambda: iam.simulate_principal_policy(
+            PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/nobody-here", ActionNames=["lambda:ListFunctions"]))
+        assert code == "NoSuchEntity"
+
+    def test_every_denial_is_in_the_audit_log(self, iam_server: EmberServer) -> None:
+        key = new_user(iam_server, "judy")
+        refusal(client(iam_server, "lambda", *key).list_functions)
+        refusal(client(iam_server, "lambda", key[0], "w" * 40).list_functions)
+        log = iam_server.log()
+        assert f"DENY arn:aws:iam::{ACCOUNT}:user/judy lambda:ListFunctions on *" in log
+        assert "REFUSED lambda" in log and "signature-mismatch" in log
+        assert key[1] not in log  # a secret is never logged

@@ -10,12 +10,12 @@ from dataclasses import replace
 from typing import Any
 
 from ember.clock import Clock
-from ember.errors import NoSuchEntityException
+from ember.errors import NoSuchEntityException, ValidationError
 from ember.iam.access_keys import AccessKey as NewAccessKey
 from ember.iam.policy_document import PolicyKind, parse_policy
 from ember.iam.quotas import check_trust_policy_size
 from ember.iam_store.base import AccessKey, Group, IamStore, Role, Tag, User
-from ember.services.base import RequestContext
+from ember.services.base import CallerKind, RequestContext
 from ember.services.iam import wire
 
 _ID_ALPHABET = string.ascii_uppercase + string.digits
@@ -83,7 +83,11 @@ class IdentityOperations:
         return {"User": wire.user(created)}
 
     async def get_user(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        return {"User": wire.user(await self._user(p["UserName"]))}
+        caller = ctx.caller
+        if "UserName" not in p and caller is not None and caller.kind is CallerKind.ROOT:
+            # The root user, as AWS describes it to itself.
+            return {"User": {"UserId": caller.account_id, "Arn": caller.arn, "CreateDate": iso_now(self.clock)}}
+        return {"User": wire.user(await self._user(self._user_name(ctx, p)))}
 
     async def list_users(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         limit = _max_items(p)
@@ -198,6 +202,9 @@ class IdentityOperations:
     def _user_name(ctx: RequestContext, p: dict[str, Any]) -> str:
         """The UserName given; without one, IAM means the caller's own user."""
         name = p.get("UserName")
-        if name is None:
-            raise NoSuchEntityException("The user with name (the caller) cannot be found: name the user with UserName.")
-        return str(name)
+        if name is not None:
+            return str(name)
+        caller = ctx.caller
+        if caller is not None and caller.kind in (CallerKind.USER, CallerKind.USER_SESSION):
+            return caller.name
+        raise ValidationError("Must specify userName when calling with non-User credentials")

@@ -6,10 +6,12 @@ from typing import Any
 
 from ember.clock import Clock
 from ember.errors import NoSuchEntityException
+from ember.iam.evaluation import Outcome
 from ember.iam.policy_document import PolicyKind, parse_policy
 from ember.iam.quotas import InlineOwner, check_inline_policies_size, check_managed_policy_size
 from ember.iam_store.base import IamStore, ManagedPolicy, OwnerKind, PolicyVersion
-from ember.services.base import RequestContext
+from ember.services.authorization import Authorizer
+from ember.services.base import Caller, CallerKind, RequestContext, Target
 from ember.services.iam import wire
 from ember.services.iam.identities import iso_now, unique_id
 
@@ -247,3 +249,64 @@ class PolicyOperations:
             elif kind is OwnerKind.ROLE and (found_role := await self.store.get_role(owner)):
                 result["PolicyRoles"].append({"RoleName": found_role.name, "RoleId": found_role.role_id})
         return result
+
+
+class SimulationOperations:
+    """SimulatePrincipalPolicy: what a user's or role's policies decide, for debugging them."""
+
+    def __init__(self, store: IamStore, authorizer: Authorizer) -> None:
+        self.store = store
+        self.authorizer = authorizer
+
+    async def _simulated(self, arn: str, account_id: str) -> tuple[Caller, dict[str, str]]:
+        """The caller `arn` names (a user, or a session of a role) and the type of each of its policies."""
+        kind, _, name = arn.partition(f"arn:aws:iam::{account_id}:")[2].partition("/")
+        name = name.rsplit("/", 1)[-1]
+        if kind == "user" and (user := await self.store.get_user(name)) is not None:
+            caller = Caller(CallerKind.USER, user.arn, account_id, user.user_id, user.name)
+            owners = [(OwnerKind.USER, user.name)] + [(OwnerKind.GROUP, g.name)
+                                                      for g in await self.store.groups_of_user(user.name)]
+        elif kind == "role" and (role := await self.store.get_role(name)) is not None:
+            caller = Caller(CallerKind.ROLE_SESSION, f"arn:aws:sts::{account_id}:assumed-role/{role.name}/simulation",
+                            account_id, f"{role.role_id}:simulation", role.name, source_arn=role.arn)
+            owners = [(OwnerKind.ROLE, role.name)]
+        else:
+            raise NoSuchEntityException(f"The user or role {arn} cannot be found: Ember simulates the policies of "
+                                        "its users and roles.")
+        sources: dict[str, str] = {}
+        for owner_kind, owner in owners:
+            for policy_name in await self.store.list_inline_policies(owner_kind, owner):
+                sources[policy_name] = str(owner_kind)
+            for attached in await self.store.attached_policies(owner_kind, owner):
+                sources[attached.name] = "user-managed"
+        return caller, sources
+
+    async def simulate_principal_policy(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        caller, sources = await self._simulated(p["PolicySourceArn"], ctx.account_id)
+        policies = list(await self.authorizer.identity_policies(caller))
+        for number, text in enumerate(p.get("PolicyInputList", []), start=1):
+            name = f"PolicyInputList.{number}"
+            policies.append(parse_policy(text, PolicyKind.INLINE, name=name))
+            sources[name] = "none"
+        keys = {entry["ContextKeyName"]: tuple(entry.get("ContextKeyValues", []))
+                for entry in p.get("ContextEntries", [])}
+        results = []
+        for action in p["ActionNames"]:
+            for resource in p.get("ResourceArns") or ["*"]:
+                _, decision = self.authorizer.decide(
+                    caller, policies, Target(action=action, resource=resource, resource_policy=p.get("ResourcePolicy")),
+                    action, ctx.region, keys)
+                results.append({
+                    "EvalActionName": action, "EvalResourceName": resource,
+                    "EvalDecision": _DECISIONS[decision.outcome],
+                    "MatchedStatements": [{"SourcePolicyId": ref.policy_name or "ResourcePolicy",
+                                           "SourcePolicyType": sources.get(ref.policy_name or "", "resource")}
+                                          for ref in decision.statements],
+                    "MissingContextValues": [],
+                })
+        return wire.page_by_position(results, p.get("Marker"), int(p.get("MaxItems", wire.DEFAULT_MAX_ITEMS)),
+                                     "EvaluationResults", lambda result: result)
+
+
+#: the evaluation's outcome as SimulatePrincipalPolicy writes it
+_DECISIONS = {Outcome.ALLOWED: "allowed", Outcome.EXPLICIT_DENY: "explicitDeny", Outcome.IMPLICIT_DENY: "implicitDeny"}
