@@ -292,8 +292,13 @@ def test_open_mode_accepts_any_credentials_and_names_known_ones(server: EmberSer
 
 class TestIntrospection:
     def test_get_user_without_a_name_is_the_callers_own(self, iam_server: EmberServer) -> None:
-        key = new_user(iam_server, "henry")
+        own = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["iam:GetUser", "iam:*AccessKey*"],
+                                                       "Resource": f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}"}]}
+        key = new_user(iam_server, "henry", own)
         assert client(iam_server, "iam", *key).get_user()["User"]["UserName"] == "henry"
+        assert [k["AccessKeyId"] for k in client(iam_server, "iam", *key).list_access_keys()["AccessKeyMetadata"]] == \
+            [key[0]]
+        assert refusal(lambda: client(iam_server, "iam", *key).get_user(UserName="alice"))[0] == "AccessDenied"
         assert client(iam_server, "iam").get_user()["User"]["Arn"] == f"arn:aws:iam::{ACCOUNT}:root"
         code, message, _ = refusal(client(iam_server, "iam").list_access_keys)
         assert (code, message) == ("ValidationError", "Must specify userName when calling with non-User credentials")
