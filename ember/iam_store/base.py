@@ -99,6 +99,12 @@ class PolicyVersion:
 class IamStore(ABC):
     """Durable identities and policies of one account."""
 
+    @property
+    @abstractmethod
+    def generation(self) -> int:
+        """A number that grows with every write made through this store, refused ones included:
+        what a cache of the store's contents compares to know it is still current."""
+
     # Users, groups and roles ------------------------------------------------------------
 
     @abstractmethod

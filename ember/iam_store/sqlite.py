@@ -87,6 +87,7 @@ class SQLiteIamStore(IamStore):
         self._sqlite = SQLiteThread(path, MIGRATIONS, is_durable=True, name="iam")  # durable before 2xx
         self._db = self._sqlite.db
         self._run = self._sqlite.run
+        self._generation = 0  # this object is the only writer of its file: one server per data dir
 
     async def _transaction(self, work: Callable[[], T]) -> T:
         """`work()` in one IMMEDIATE transaction: its checks and its writes are one step."""
@@ -101,7 +102,18 @@ class SQLiteIamStore(IamStore):
             self._db.execute("COMMIT")
             return result
 
-        return await self._run(run)
+        return await self._write(run)
+
+    async def _write(self, work: Callable[[], T]) -> T:
+        """`work()`, a write: the generation moves on once it has run (committed or refused)."""
+        try:
+            return await self._run(work)
+        finally:
+            self._generation += 1
+
+    @property
+    def generation(self) -> int:
+        return self._generation
 
     def _exists(self, table: str, name: str) -> bool:
         return self._db.execute(f"SELECT 1 FROM {table} WHERE name = ?", (name,)).fetchone() is not None
@@ -120,7 +132,7 @@ class SQLiteIamStore(IamStore):
             except sqlite3.IntegrityError:
                 raise EntityAlreadyExistsException(f"{noun} with name {name} already exists.") from None
 
-        await self._run(insert)
+        await self._write(insert)
 
     async def _get_record(self, table: str, name: str) -> dict[str, Any] | None:
         rows = await self._run(lambda: self._db.execute(f"SELECT record FROM {table} WHERE name = ?",
@@ -195,7 +207,7 @@ class SQLiteIamStore(IamStore):
         return [_role(r) for r in await self._list_records("roles", path_prefix, after_name, limit)]
 
     async def replace_role(self, role: Role) -> bool:
-        return await self._run(lambda: self._db.execute(
+        return await self._write(lambda: self._db.execute(
             "UPDATE roles SET record = ? WHERE name = ?", (json.dumps(_record(role)), role.name)).rowcount == 1)
 
     async def delete_role(self, name: str) -> bool:
@@ -244,7 +256,7 @@ class SQLiteIamStore(IamStore):
         return await self._transaction(update)
 
     async def delete_access_key(self, user_name: str, access_key_id: str) -> bool:
-        return await self._run(lambda: self._db.execute("DELETE FROM access_keys WHERE id = ? AND user_name = ?",
+        return await self._write(lambda: self._db.execute("DELETE FROM access_keys WHERE id = ? AND user_name = ?",
                                                         (access_key_id, user_name)).rowcount == 1)
 
     # Group membership ---------------------------------------------------------------------
@@ -259,7 +271,7 @@ class SQLiteIamStore(IamStore):
         await self._transaction(insert)
 
     async def remove_user_from_group(self, group_name: str, user_name: str) -> bool:
-        return await self._run(lambda: self._db.execute(
+        return await self._write(lambda: self._db.execute(
             "DELETE FROM group_members WHERE group_name = ? AND user_name = ?", (group_name, user_name)).rowcount == 1)
 
     async def groups_of_user(self, user_name: str) -> list[Group]:
@@ -297,7 +309,7 @@ class SQLiteIamStore(IamStore):
         return [str(row[0]) for row in rows]
 
     async def delete_inline_policy(self, kind: OwnerKind, owner: str, policy_name: str) -> bool:
-        return await self._run(lambda: self._db.execute(
+        return await self._write(lambda: self._db.execute(
             "DELETE FROM inline_policies WHERE kind = ? AND owner = ? AND name = ?",
             (str(kind), owner, policy_name)).rowcount == 1)
 
@@ -443,7 +455,7 @@ class SQLiteIamStore(IamStore):
         await self._transaction(insert)
 
     async def detach_policy(self, kind: OwnerKind, owner: str, arn: str) -> bool:
-        return await self._run(lambda: self._db.execute(
+        return await self._write(lambda: self._db.execute(
             "DELETE FROM attachments WHERE kind = ? AND owner = ? AND arn = ?", (str(kind), owner, arn)).rowcount == 1)
 
     async def attached_policies(self, kind: OwnerKind, owner: str) -> list[ManagedPolicy]:

@@ -23,6 +23,9 @@ from ember.protocol import HttpRequest
 from ember.services.authorization import Authorizer, audit
 from ember.services.base import Caller, CallerKind, RequestContext, Service
 
+#: access keys whose callers are kept between requests (past it the cache starts over)
+_CACHED_KEYS = 10_000
+
 
 class AuthMode(StrEnum):
     OPEN = "open"
@@ -51,6 +54,8 @@ class Authenticator:
         self.iam = iam
         self.sessions = sessions
         self.clock = clock
+        #: access key id → (the IAM store's generation when read, its caller and secret or None)
+        self._keys: dict[str, tuple[int, tuple[Caller, str] | None]] = {}
         self.root = Caller(CallerKind.ROOT, f"arn:aws:iam::{account_id}:root", account_id, account_id,
                            access_key_id=root_key.access_key_id)
 
@@ -96,14 +101,19 @@ class Authenticator:
             except SessionTokenExpired:
                 raise SignatureError(SignatureFailure.EXPIRED_TOKEN) from None
             return self._session_caller(session), secret
+        cached = self._keys.get(access_key_id)
+        if cached is not None and cached[0] == self.iam.generation:
+            return cached[1]
+        generation = self.iam.generation  # before reading: a write meanwhile makes the entry stale
         key = await self.iam.get_access_key(access_key_id)
-        if key is None or key.status != "Active":
-            return None
-        user = await self.iam.get_user(key.user_name)
-        if user is None:
-            return None
-        return Caller(CallerKind.USER, user.arn, self.account_id, user.user_id, user.name, access_key_id), \
-            key.secret_access_key
+        user = await self.iam.get_user(key.user_name) if key is not None and key.status == "Active" else None
+        known = None if key is None or user is None else (
+            Caller(CallerKind.USER, user.arn, self.account_id, user.user_id, user.name, access_key_id),
+            key.secret_access_key)
+        if len(self._keys) >= _CACHED_KEYS:
+            self._keys.clear()
+        self._keys[access_key_id] = (generation, known)
+        return known
 
     def _session_caller(self, session: Session) -> Caller:
         if session.source_arn == self.root.arn:  # the root's GetSessionToken: still the root

@@ -31,6 +31,8 @@ audit = logging.getLogger("ember.audit")
 _QUERY_SERVICES = frozenset({"iam", "sts"})
 #: operations AWS never refuses on policy: any signed caller may ask who it is
 _ALWAYS_ALLOWED = frozenset({("sts", "GetCallerIdentity"), ("sts", "GetSessionToken")})
+#: callers whose policies are kept between requests (past it the cache starts over)
+_CACHED_CALLERS = 10_000
 #: parsed policy documents kept, by text and kind (the same few documents are read on every request)
 _PARSED_POLICIES = 4096
 
@@ -55,6 +57,8 @@ class Authorizer:
         self._catalog = catalog
         self.clock = clock
         self._prefixes: dict[str, str] = {}
+        #: (caller kind, name) → (the IAM store's generation when read, the caller's policies)
+        self._policies: dict[tuple[CallerKind, str], tuple[int, list[PolicyDocument]]] = {}
 
     def action_of(self, signing_name: str, operation_names: Sequence[str], operation: str) -> str:
         """The IAM action an operation needs; `prefix:Operation` where the catalogue names none."""
@@ -104,7 +108,20 @@ class Authorizer:
         return request, decision
 
     async def identity_policies(self, caller: Caller) -> list[PolicyDocument]:
-        """The identity-based policies in force for the caller, parsed."""
+        """The identity-based policies in force for the caller, parsed; read from the IAM store once
+        per change of it (its generation), not on every request."""
+        key = (caller.kind, caller.name.lower())
+        cached = self._policies.get(key)
+        if cached is not None and cached[0] == self.iam.generation:
+            return cached[1]
+        generation = self.iam.generation  # before reading: a write meanwhile makes the entry stale
+        documents = await self._read_identity_policies(caller)
+        if len(self._policies) >= _CACHED_CALLERS:
+            self._policies.clear()
+        self._policies[key] = (generation, documents)
+        return documents
+
+    async def _read_identity_policies(self, caller: Caller) -> list[PolicyDocument]:
         owners: list[tuple[OwnerKind, str]] = []
         if caller.kind in (CallerKind.USER, CallerKind.USER_SESSION):
             owners.append((OwnerKind.USER, caller.name))

@@ -329,3 +329,16 @@ class TestIntrospection:
         assert f"DENY arn:aws:iam::{ACCOUNT}:user/judy lambda:ListFunctions on *" in log
         assert "REFUSED lambda" in log and "signature-mismatch" in log
         assert key[1] not in log  # a secret is never logged
+
+
+def test_a_deactivated_or_deleted_key_is_refused_at_once(iam_server: EmberServer) -> None:
+    iam = client(iam_server, "iam")
+    key = new_user(iam_server, "kate")
+    sts = client(iam_server, "sts", *key)
+    assert sts.get_caller_identity()["Arn"].endswith(":user/kate")
+    iam.update_access_key(UserName="kate", AccessKeyId=key[0], Status="Inactive")
+    assert refusal(sts.get_caller_identity)[0] == "InvalidClientTokenId"
+    iam.update_access_key(UserName="kate", AccessKeyId=key[0], Status="Active")
+    assert sts.get_caller_identity()["Arn"].endswith(":user/kate")
+    iam.delete_access_key(UserName="kate", AccessKeyId=key[0])
+    assert refusal(sts.get_caller_identity)[0] == "InvalidClientTokenId"

@@ -336,3 +336,26 @@ class TestManagedPolicies:
             assert [p.name for p in await store.list_managed_policies("/", False, "readers", 10)] == ["writers"]
 
         run(scenario)
+
+
+def test_the_generation_moves_on_with_every_write_and_not_with_reads(run) -> None:
+    async def scenario(store: IamStore, reopen) -> None:
+        seen = [store.generation]
+
+        async def moved(write) -> None:
+            await write
+            assert store.generation > seen[-1]
+            seen.append(store.generation)
+
+        await moved(store.create_user(user("alice")))
+        await moved(store.put_inline_policy(OwnerKind.USER, "alice", "p", document("s3:*")))
+        await moved(store.create_group(group("devs")))
+        await moved(store.add_user_to_group("devs", "alice"))
+        await moved(store.remove_user_from_group("devs", "alice"))
+        await moved(store.delete_inline_policy(OwnerKind.USER, "alice", "p"))
+        await store.get_user("alice")
+        await store.list_inline_policies(OwnerKind.USER, "alice")
+        await store.groups_of_user("alice")
+        assert store.generation == seen[-1]
+
+    run(scenario)
