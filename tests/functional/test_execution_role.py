@@ -7,6 +7,7 @@ through its own variable, EMBER_TEST_URL."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 
 import boto3
@@ -185,3 +186,35 @@ def test_open_mode_gives_functions_credentials_too(plain_server: EmberServer, ma
     assert result["identity"] == {"Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/lambda-role/{name}",
                                   "UserId": f"{role_id_from_name('lambda-role')}:{name}", "Account": ACCOUNT}
     assert name in result["functions"] and result["settings"] == "allowed"  # open mode checks no policy
+
+
+#: reads the three variables without calling out (the session server's level may have no network), and
+#: whether its runtime was parked: one started before it had a function was not started with its variables
+SHOWS_CREDENTIALS = """
+import os
+
+def handler(event, context):
+    with open("/proc/self/environ", "rb") as handle:
+        started_with = handle.read()
+    seen = {name: os.environ.get(name, "")[:4] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                                            "AWS_SESSION_TOKEN")}
+    return {"parked": b"AWS_LAMBDA_FUNCTION_NAME=" not in started_with, **seen}
+"""
+
+
+def test_every_level_hands_the_credentials_over_parked_environments_too(server: EmberServer, make_function,
+                                                                         sandbox_level: str) -> None:
+    """At the level the session server chose. Where it parks Python environments (isolated), they are
+    given their function's variables when taken, credentials included: new functions are invoked until
+    one runs in a parked environment (the first cold start prepares the parking lot)."""
+    lam = server.lambda_client()
+    deadline = time.monotonic() + 60
+    while True:
+        seen = run(lam, make_function(SHOWS_CREDENTIALS))
+        assert (seen["AWS_ACCESS_KEY_ID"], bool(seen["AWS_SECRET_ACCESS_KEY"]), bool(seen["AWS_SESSION_TOKEN"])) == (
+            "ASIA", True, True), seen
+        if seen["parked"] or sandbox_level != "isolated" or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    if sandbox_level == "isolated":
+        assert seen["parked"], "no environment came from the parking lot within 60 s"
