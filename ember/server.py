@@ -47,6 +47,7 @@ from ember.services.base import InternalRoute
 from ember.services.cloudwatch.service import build_cloudwatch_service
 from ember.services.iam.service import build_iam_service
 from ember.services.logs.service import build_logs_service
+from ember.services.sts.execution_roles import ExecutionRoles
 from ember.services.sts.service import build_sts_service
 from ember.store import open_store
 from ember.telemetry.pipeline import TelemetryPipeline
@@ -103,10 +104,17 @@ class Ember:
         self.telemetry.start()
         blobs = open_blob_store("local", root=settings.code_dir)
         home = Home(settings.region, settings.account_id)
+        # Who may call: the account's root key, IAM's users and roles, STS's sessions (functions'
+        # execution roles among them).
+        self.iam = open_iam_store("sqlite", path=settings.iam_database_path)
+        sessions = SessionTokens(keyring, clock)
+        mode = AuthMode(settings.auth_mode)
+        execution_roles = ExecutionRoles(self.iam, sessions, settings.account_id, clock)
         environments = EnvironmentPolicy(home, settings.data_dir, settings.environments_dir,
                                          settings.preimport_modules, settings.parked_per_runtime)
+        # Every environment runs as its function's role, in both modes, so code runs the same in each.
         invoker = Invoker(environments, self.sandbox, scheduler, self.runtimes, CodeCache(blobs, settings.unpacked_dir),
-                          self.telemetry.recorder, clock)
+                          self.telemetry.recorder, clock, role_credentials=execution_roles.credentials)
 
         async def provisioned_version(function_name: str, qualifier: str) -> FunctionConfig | None:
             assert self.backend is not None
@@ -121,19 +129,17 @@ class Ember:
         feed = open_change_feed("memory")
         feed.subscribe(provisioner.on_change)
         feed.subscribe(scheduler.on_change)
+        # In iam mode a function's role must be one Lambda may assume; open mode takes any ARN.
         self.backend = LambdaBackend(home, settings.account_concurrency,
                                      settings.data_dir, store, blobs, self.runtimes, scheduler, invoker, provisioner,
-                                     async_queue, feed, clock)
+                                     async_queue, feed, clock,
+                                     role_check=execution_roles.check if mode is AuthMode.IAM else None)
         lambda_service, routes = build_lambda_service(self.backend)
         lambda_service.targets = lambda_targets(self.backend)
         logs_service = build_logs_service(self.telemetry.log_store, self.telemetry.log_writer, settings.region,
                                           settings.account_id, clock)
-        # Who may call: the account's root key, IAM's users and roles, STS's sessions.
-        self.iam = open_iam_store("sqlite", path=settings.iam_database_path)
         root_key = root_credentials(settings.data_dir, settings.root_access_key_id or None,
                                     settings.root_secret_access_key or None)
-        sessions = SessionTokens(keyring, clock)
-        mode = AuthMode(settings.auth_mode)
         authorizer = Authorizer(mode is AuthMode.IAM, self.iam, load_catalog, clock)
         self.app.gate = Gate(Authenticator(mode, settings.account_id, root_key, self.iam, sessions, clock), authorizer)
         for service in (lambda_service, logs_service, build_cloudwatch_service(self.telemetry.metrics, clock),

@@ -3,6 +3,8 @@ the account's root credentials hand out."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import string
 from dataclasses import dataclass, field
@@ -13,6 +15,9 @@ ACCESS_KEY_ID_BODY_LENGTH = 16
 #: AKIA: a long-term key (an IAM user's or the root user's); ASIA: temporary credentials from STS
 LONG_TERM_PREFIX = "AKIA"
 TEMPORARY_PREFIX = "ASIA"
+#: AROA: a role's unique id (21 characters, as IAM's)
+ROLE_ID_PREFIX = "AROA"
+ROLE_ID_BODY_LENGTH = 17
 #: a secret access key is 40 characters of base64's alphabet
 SECRET_ACCESS_KEY_ALPHABET = string.ascii_letters + string.digits + "+/"
 SECRET_ACCESS_KEY_LENGTH = 40
@@ -45,3 +50,10 @@ def new_temporary_key() -> AccessKey:
 
 def is_temporary(access_key_id: str) -> bool:
     return access_key_id.startswith(TEMPORARY_PREFIX)
+
+
+def role_id_from_name(role_name: str) -> str:
+    """A stable AROA id for a role IAM's store does not hold (open mode names any role): made from
+    its name, whatever its case, so every session of that name gets the same one."""
+    digest = hashlib.sha256(role_name.lower().encode()).digest()
+    return ROLE_ID_PREFIX + base64.b32encode(digest).decode()[:ROLE_ID_BODY_LENGTH]

@@ -117,7 +117,7 @@ class Environment:
                  writes_end_marker: bool = True, extensions: tuple[str, ...] = (), account_id: str = "",
                  on_output: EnvironmentOutput | None = None,
                  connection_budget: ConnectionBudget | None = None, clock: Clock | None = None,
-                 runtime_api: RuntimeApiFactory = RuntimeApiServer) -> None:
+                 runtime_api: RuntimeApiFactory = RuntimeApiServer, retire_at_s: float | None = None) -> None:
         #: wall time for the environment's age and its log lines, monotonic for idle time and durations
         self._clock = clock or SystemClock()
         self.function_name = function_name
@@ -132,6 +132,9 @@ class Environment:
         self.state = EnvironmentState.STARTING
         self.idle_since = self._clock.monotonic()
         self.started_at = self._clock.time_s()  #: wall clock, for the environment's age
+        #: wall time after which it takes no more invocations and retires once idle: its
+        #: credentials run out soon after (None: it holds none, as a parked one)
+        self.retire_at_s = retire_at_s
         self.invocation_count = 0
         #: the function's code and merged layers this environment reads (none may be deleted under it)
         self.code_dirs = tuple(path for path in (spec.task_dir, spec.opt_dir) if path is not None)
@@ -217,13 +220,16 @@ class Environment:
         await self.destroy()
         return False
 
-    async def specialise(self, function_name: str, version: str, config_key: str, spec: SandboxSpec) -> InitResult:
-        """Give a parked environment its function (code, layers, memory, variables) and run
-        that function's init, timed as Init Duration."""
+    async def specialise(self, function_name: str, version: str, config_key: str, spec: SandboxSpec,
+                         retire_at_s: float | None = None) -> InitResult:
+        """Give a parked environment its function (code, layers, memory, variables and the
+        credentials among them, which it must retire by `retire_at_s`) and run that function's
+        init, timed as Init Duration."""
         launched = self._running()
         if spec.task_dir is None:
             raise ValueError("a parked environment is specialised with its function's spec, which has code")
         self.function_name, self.version, self.config_key = function_name, version, config_key
+        self.retire_at_s = retire_at_s
         self.memory_mb = spec.memory_mb
         self.code_dirs = tuple(path for path in (spec.task_dir, spec.opt_dir) if path is not None)
         self.log_stream_name = spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")

@@ -14,6 +14,7 @@ from ember.clock import Clock, SystemClock
 from ember.code.cache import CodeCache
 from ember.disk_health import DataDiskFull, is_full_error
 from ember.errors import ServiceException, TooManyRequestsException
+from ember.invoke.credentials import CREDENTIALS_DURATION_S, RoleCredentials, retire_at_s
 from ember.invoke.entrypoints import InvalidEntrypoint, external_extensions
 from ember.invoke.environment import Environment, InitResult, RunResult, RuntimeApiFactory
 from ember.invoke.error_types import ErrorType
@@ -71,7 +72,8 @@ def config_key(function: FunctionConfig) -> str:
 class Invoker:
     def __init__(self, policy: EnvironmentPolicy, sandbox: Sandbox, scheduler: Scheduler,
                  runtimes: dict[str, Runtime], code: CodeCache, telemetry: Telemetry | None = None,
-                 clock: Clock | None = None, runtime_api: RuntimeApiFactory = RuntimeApiServer) -> None:
+                 clock: Clock | None = None, runtime_api: RuntimeApiFactory = RuntimeApiServer,
+                 role_credentials: RoleCredentials | None = None) -> None:
         self.policy = policy
         #: wall time for the log lines' stamps, the invocation's start and end and the deadline the
         #: runtime is given; handed to the environments, whose durations (REPORT) it times
@@ -88,6 +90,8 @@ class Invoker:
         self.connection_budget = runtime_api_connection_budget()
         #: builds each environment's Runtime API server
         self.runtime_api = runtime_api
+        #: issues each environment the credentials of its function's execution role (None: none)
+        self.role_credentials = role_credentials
         self.parking: ParkingLot | None = None
         if sandbox.can_park and policy.parked_per_runtime > 0:
             self.parking = ParkingLot(policy.parked_per_runtime, self.parked_environment)
@@ -193,8 +197,14 @@ class Invoker:
         task_dir, opt_dir = await self.code.prepare(function.code.sha256_hex,
                                                     [layer.code.sha256_hex for layer in function.layers])
         extensions = external_extensions(opt_dir)
+        # Issued for this environment alone, as it is started or specialised: it retires before they end.
+        credentials = None
+        if self.role_credentials is not None:
+            credentials = await self.role_credentials(function.role, function.name, CREDENTIALS_DURATION_S)
+        retire_at = retire_at_s(credentials) if credentials is not None else None
         try:
-            spec = self.specs.for_function(function, runtime, task_dir, opt_dir, extensions, initialization_type)
+            spec = self.specs.for_function(function, runtime, task_dir, opt_dir, extensions, initialization_type,
+                                           credentials)
         except InvalidEntrypoint as exc:
             env = self._environment(function, runtime, self.specs.refused(function, task_dir), extensions)
             track(env)
@@ -209,18 +219,19 @@ class Invoker:
             parked = self.parking.take(function.runtime, function.ephemeral_storage_mb)
         if parked is not None:
             track(parked)
-            return parked, await parked.specialise(function.name, function.version, config_key(function), spec)
-        env = self._environment(function, runtime, spec, extensions)
+            return parked, await parked.specialise(function.name, function.version, config_key(function), spec,
+                                                   retire_at)
+        env = self._environment(function, runtime, spec, extensions, retire_at)
         track(env)
         return env, await env.start()
 
     def _environment(self, function: FunctionConfig, runtime: Runtime, spec: SandboxSpec,
-                     extensions: tuple[str, ...]) -> Environment:
+                     extensions: tuple[str, ...], retire_at: float | None = None) -> Environment:
         return Environment(function.name, function.version, config_key(function), self.sandbox, spec,
                            writes_end_marker=runtime.writes_end_marker, extensions=extensions,
                            account_id=self.policy.home.account_id, on_output=self._environment_output,
                            connection_budget=self.connection_budget, clock=self.clock,
-                           runtime_api=self.runtime_api)
+                           runtime_api=self.runtime_api, retire_at_s=retire_at)
 
     def _environment_output(self, env: Environment, events: list[tuple[int, str]]) -> None:
         """What an environment printed outside any invocation (init, threads between invocations,

@@ -10,7 +10,10 @@ host's memory budget, evicting the longest-idle environment to make room, else a
 
 An invocation takes an idle environment of its exact configuration (provisioned ones
 included), or starts one. Idle environments retire after the keep-alive (provisioned ones
-never do), and environments of an older configuration as soon as they are idle.
+never do), and environments of an older configuration as soon as they are idle. Past its
+`retire_at_s` (its credentials end soon after: see invoke/credentials.py) an environment,
+provisioned or not, is handed no invocation and retires once idle; one that is running an
+invocation finishes it first.
 """
 
 from __future__ import annotations
@@ -139,7 +142,7 @@ class Scheduler:
             idle = self._idle[config_key]
             while idle:
                 env = idle.pop()  # the most recently used: its caches are warmest
-                if env.state is EnvironmentState.IDLE:
+                if env.state is EnvironmentState.IDLE and not self.is_due(env):
                     env.state = EnvironmentState.BUSY
                     return env, None
                 await self._retire(env)
@@ -184,7 +187,8 @@ class Scheduler:
     async def release(self, env: Environment, current_config_key: str | None) -> None:
         """Give `env` back after an invocation; it retires if dead or out of date."""
         self._leave(env.function_name)
-        if env.state is not EnvironmentState.IDLE or self.is_shutting_down or env.config_key != current_config_key:
+        if env.state is not EnvironmentState.IDLE or self.is_shutting_down or env.config_key != current_config_key \
+                or self.is_due(env):
             await self._retire(env)
             return
         env.idle_since = self.clock.monotonic()
@@ -228,11 +232,16 @@ class Scheduler:
             await self.clock.sleep(min(1.0, self.keep_alive_s / 2))
             await self.reap_expired()
 
+    def is_due(self, env: Environment) -> bool:
+        """Whether `env` is past its retire-by time (its credentials end soon after)."""
+        return env.retire_at_s is not None and self.clock.time_s() >= env.retire_at_s
+
     async def reap_expired(self) -> None:
-        """Retire the environments idle for longer than the keep-alive (never provisioned ones)."""
+        """Retire the environments idle for longer than the keep-alive (never provisioned ones), and
+        the idle ones past their retire-by time (provisioned ones too: the provisioner replaces them)."""
         cutoff = self.clock.monotonic() - self.keep_alive_s
         expired = [env for envs in self._idle.values() for env in envs
-                   if env.idle_since < cutoff and not env.is_provisioned]
+                   if (env.idle_since < cutoff and not env.is_provisioned) or self.is_due(env)]
         for env in expired:
             log.debug("retiring idle environment %s of %s", env.environment_id, env.function_name)
             await self._retire(env)

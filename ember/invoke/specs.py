@@ -12,6 +12,8 @@ from pathlib import Path
 
 from ember.arns import Home
 from ember.clock import Clock, SystemClock
+from ember.iam.session_tokens import IssuedCredentials
+from ember.invoke.credentials import credential_variables
 from ember.invoke.entrypoints import custom_bootstrap, with_extensions
 from ember.invoke.environment import log_stream_name, new_environment_id
 from ember.invoke.parking import PARKED_MEMORY_MB, PARKED_TMP_SIZE_MB
@@ -64,10 +66,11 @@ class SpecBuilder:
                      lang=self.sandbox.lang_root(lang_dir) if lang_dir else None, opt=self.sandbox.opt_root(opt_dir))
 
     def for_function(self, function: FunctionConfig, runtime: Runtime, task_dir: Path, opt_dir: Path | None,
-                     extensions: tuple[str, ...], initialization_type: str) -> SandboxSpec:
+                     extensions: tuple[str, ...], initialization_type: str,
+                     credentials: IssuedCredentials | None = None) -> SandboxSpec:
         """What the sandbox starts for `function`, its code unpacked in `task_dir` and its layers merged
-        in `opt_dir` (with `extensions` from its /opt/extensions); InvalidEntrypoint for a custom
-        runtime without a bootstrap it can run."""
+        in `opt_dir` (with `extensions` from its /opt/extensions), running as its execution role's
+        `credentials`; InvalidEntrypoint for a custom runtime without a bootstrap it can run."""
         environment_id = new_environment_id()
         lang_dir = runtime.lang_dir()
         roots = self._roots(task_dir, lang_dir, opt_dir)
@@ -79,7 +82,8 @@ class SpecBuilder:
         return SandboxSpec(
             environment_id=environment_id,
             argv=with_extensions(argv, extensions, roots.runtime, roots.opt),
-            env={**self._variables(function, runtime, roots), "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type},
+            env={**self._variables(function, runtime, roots, credentials),
+                 "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type},
             task_dir=task_dir,
             runtime_dir=RUNTIME_FILES_DIR,
             lang_dir=lang_dir,
@@ -127,7 +131,8 @@ class SpecBuilder:
                            work_dir=self.policy.environments_dir / environment_id, memory_mb=function.memory_mb,
                            tmp_size_mb=function.ephemeral_storage_mb)
 
-    def _variables(self, function: FunctionConfig, runtime: Runtime, roots: Roots) -> dict[str, str]:
+    def _variables(self, function: FunctionConfig, runtime: Runtime, roots: Roots,
+                   credentials: IssuedCredentials | None) -> dict[str, str]:
         region = self.policy.home.region
         defaults = {"TZ": ":UTC", "LANG": "en_US.UTF-8", **search_paths(roots)}
         if runtime.kind is RuntimeKind.NODEJS:
@@ -148,6 +153,8 @@ class SpecBuilder:
             "LAMBDA_RUNTIME_DIR": roots.runtime,
             "_HANDLER": function.handler,
         }
+        if credentials is not None:
+            reserved.update(credential_variables(credentials))
         if runtime.execution_env:
             reserved["AWS_EXECUTION_ENV"] = runtime.execution_env  # unset for OS-only runtimes, as on Lambda
         if runtime.kind is RuntimeKind.PYTHON:

@@ -8,7 +8,7 @@ import base64
 import contextlib
 import hashlib
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,9 @@ from ember.models import Alias, FunctionCode, FunctionConfig
 from ember.runtimes.catalog import Runtime
 from ember.store.base import Store
 
+#: raises InvalidParameterValueException for a role Lambda could not assume (the server's, in iam mode)
+RoleCheck = Callable[[str], Awaitable[None]]
+
 
 @dataclass
 class LambdaBackend:
@@ -52,6 +55,8 @@ class LambdaBackend:
     feed: ChangeFeed
     #: wall time for what the handlers stamp (an event invoke config's LastModified)
     clock: Clock = field(default_factory=SystemClock)
+    #: asked of every role a function is given; None takes any role ARN (open auth)
+    role_check: RoleCheck | None = None
     #: deletes zips and unpacked trees nothing uses any more
     collector: CodeCollector = field(init=False)
     #: whether the data disk has room; adding code is refused when it has not
@@ -61,6 +66,11 @@ class LambdaBackend:
         self.disk = DiskHealth(self.data_dir)
         self.disk.reason()  # makes the reserve a delete may need on a full disk
         self.collector = CodeCollector(self.store, self.blobs, self.invoker.code, self.scheduler.code_dirs_in_use)
+
+    async def check_role(self, role_arn: str) -> None:
+        """Refuse a role Lambda could not assume, in AWS's words (when the server checks roles)."""
+        if self.role_check is not None:
+            await self.role_check(role_arn)
 
     def arn(self, name: str, qualifier: str | None = None) -> str:
         return self.home.function_arn(name, qualifier)

@@ -61,6 +61,7 @@ class FunctionOperations:
         check_environment(variables)
         check_tag_count(p.get("Tags") or {})
         dead_letter_target_arn = check_dead_letter_target(p.get("DeadLetterConfig"))
+        await self.backend.check_role(p["Role"])
         if await self.backend.store.get_function(ref.name) is not None:
             raise ResourceConflictException(f"Function already exist: {ref.name}")
         code_param = p["Code"]
@@ -160,6 +161,8 @@ class FunctionOperations:
         simple = {"Handler": "handler", "Timeout": "timeout_s", "MemorySize": "memory_mb",
                   "Description": "description", "Role": "role"}
         changes.update({field: p[key] for key, field in simple.items() if key in p})
+        if "Role" in p:
+            await self.backend.check_role(p["Role"])
         if "EphemeralStorage" in p:
             changes["ephemeral_storage_mb"] = p["EphemeralStorage"]["Size"]
         if "DeadLetterConfig" in p:

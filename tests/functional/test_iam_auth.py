@@ -243,13 +243,23 @@ class TestResourcePolicies:
         assert create()["FunctionName"] == "graces"
 
 
+def lambda_role(ember: EmberServer, name: str = "fn-exec") -> str:
+    """The ARN of a role Lambda may assume (made on first use): iam mode refuses any other."""
+    iam = client(ember, "iam")
+    try:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
+
+
 @pytest.fixture
 def make_zip_function(iam_server: EmberServer):
     lam = client(iam_server, "lambda")
+    role_arn = lambda_role(iam_server)
     made: list[str] = []
 
     def make(name: str) -> str:
-        lam.create_function(FunctionName=name, Runtime=DEFAULT_RUNTIME, Role=f"arn:aws:iam::{ACCOUNT}:role/r",
+        lam.create_function(FunctionName=name, Runtime=DEFAULT_RUNTIME, Role=role_arn,
                             Handler="index.handler",
                             Code={"ZipFile": make_zip({"index.py": "def handler(event, context):\n"
                                                                    "    return {'ok': True}\n"})})

@@ -25,6 +25,7 @@ from ember.blobs.local import LocalBlobStore
 from ember.clock import FakeClock
 from ember.code.cache import CodeCache
 from ember.config import Settings
+from ember.invoke.credentials import RoleCredentials
 from ember.invoke.invoker import Invoker, InvokeRequest
 from ember.invoke.output import end_marker
 from ember.invoke.scheduler import Limits, Scheduler
@@ -211,8 +212,10 @@ class Harness:
 
 
 def harness(tmp_path: Path, *, init_s: float = 0.25, run_s: float = 0.0421, memory_mb: int = 256,
-            peak_memory_mb: int = 77, init_exit_code: int | None = None) -> Harness:
-    clock = FakeClock()
+            peak_memory_mb: int = 77, init_exit_code: int | None = None,
+            role_credentials: RoleCredentials | None = None, environment: dict[str, str] | None = None,
+            clock: FakeClock | None = None) -> Harness:
+    clock = clock or FakeClock()
     script = Script(clock, init_s=init_s, run_s=run_s, init_exit_code=init_exit_code)
     sandbox = FakeSandbox(peak_memory_mb)
     telemetry = RecordingTelemetry()
@@ -223,10 +226,11 @@ def harness(tmp_path: Path, *, init_s: float = 0.25, run_s: float = 0.0421, memo
         archive.writestr("app.py", "def handler(event, context):\n    return event\n")
     digest = blobs.put(buffer.getvalue())
     function = FunctionConfig(name="f", runtime="python3.12", handler="app.handler", role="role",
-                              code=FunctionCode(digest, "b64", 10, 10), memory_mb=memory_mb)
+                              code=FunctionCode(digest, "b64", 10, 10), memory_mb=memory_mb,
+                              environment=environment or {})
     runtime = Runtime("python3.12", RuntimeKind.PYTHON, Path("/usr/bin/python3.12"), "")
     scheduler = Scheduler(Limits(account_concurrency=10, memory_budget_mb=10_000), keep_alive_s=60, clock=clock)
     policy = EnvironmentPolicy(Home("us-east-1", "000000000000"), tmp_path, settings.environments_dir)
     invoker = Invoker(policy, sandbox, scheduler, {"python3.12": runtime}, CodeCache(blobs, settings.unpacked_dir),
-                      telemetry, clock, runtime_api=script.runtime_api)
+                      telemetry, clock, runtime_api=script.runtime_api, role_credentials=role_credentials)
     return Harness(clock, script, sandbox, telemetry, invoker, function)

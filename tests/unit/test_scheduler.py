@@ -26,6 +26,7 @@ class FakeEnvironment:
         self.environment_id = f"{config_key}-env"
         self.state = EnvironmentState.BUSY
         self.idle_since = 0.0
+        self.retire_at_s: float | None = None
         self.code_dirs: tuple[Path, ...] = ()
         self.is_destroyed = False
 
@@ -34,9 +35,11 @@ class FakeEnvironment:
         self.is_destroyed = True
 
 
-def starter(function_name: str, config_key: str, memory_mb: int = 128, is_provisioned: bool = False) -> Starter:
+def starter(function_name: str, config_key: str, memory_mb: int = 128, is_provisioned: bool = False,
+            retire_at_s: float | None = None) -> Starter:
     async def start(track: Callable[[Environment], None]) -> tuple[FakeEnvironment, InitResult]:
         env = FakeEnvironment(function_name, config_key, memory_mb, is_provisioned)
+        env.retire_at_s = retire_at_s
         track(env)  # type: ignore[arg-type]
         return env, InitResult(is_ok=True, duration_ms=1.0, output_tail="")
 
@@ -48,9 +51,11 @@ def make_scheduler(clock: FakeClock, *, account: int = 10, memory_mb: int = 10_0
     return Scheduler(Limits(account_concurrency=account, memory_budget_mb=memory_mb), keep_alive_s, clock=clock)
 
 
-async def run_once(scheduler: Scheduler, name: str, key: str, memory_mb: int = 128) -> FakeEnvironment:
-    """Acquire an environment, let its invocation end, and give it back idle."""
-    env, _ = await scheduler.acquire(name, key, memory_mb, starter(name, key, memory_mb))
+async def run_once(scheduler: Scheduler, name: str, key: str, memory_mb: int = 128,
+                   retire_at_s: float | None = None) -> FakeEnvironment:
+    """Acquire an environment (a new one retiring at `retire_at_s`), let its invocation end, and
+    give it back idle."""
+    env, _ = await scheduler.acquire(name, key, memory_mb, starter(name, key, memory_mb, retire_at_s=retire_at_s))
     env.state = EnvironmentState.IDLE
     await scheduler.release(env, key)
     return env  # type: ignore[return-value]
@@ -144,5 +149,68 @@ class TestKeepAlive:
             clock.advance(3600)
             await scheduler.reap_expired()
             assert scheduler.provisioned_count("p1") == 1
+
+        asyncio.run(scenario())
+
+
+class TestRetireBy:
+    """An environment past its retire-by time (its credentials end soon after) takes no more
+    invocations and retires once idle; one running an invocation is never cut."""
+
+    def test_an_environment_is_reused_until_its_retire_by_time_then_replaced(self) -> None:
+        async def scenario() -> None:
+            clock = FakeClock()
+            scheduler = make_scheduler(clock, keep_alive_s=1e9)
+            retire_at = clock.time_s() + 100
+            first = await run_once(scheduler, "f", "f1", retire_at_s=retire_at)
+            clock.advance(99)
+            assert await run_once(scheduler, "f", "f1") is first
+            clock.advance(1)
+            second = await run_once(scheduler, "f", "f1", retire_at_s=clock.time_s() + 100)
+            assert second is not first and first.is_destroyed
+            assert scheduler.environment_count == 1
+
+        asyncio.run(scenario())
+
+    def test_the_reaper_retires_idle_environments_past_it_provisioned_ones_too(self) -> None:
+        async def scenario() -> None:
+            clock = FakeClock()
+            scheduler = make_scheduler(clock, keep_alive_s=1e9)
+            retire_at = clock.time_s() + 3600
+            on_demand = await run_once(scheduler, "f", "f1", retire_at_s=retire_at)
+            await scheduler.start_spare(128, starter("p", "p1", is_provisioned=True, retire_at_s=retire_at))
+            lasting = await run_once(scheduler, "g", "g1", retire_at_s=retire_at + 60)
+            clock.advance(3599)
+            await scheduler.reap_expired()
+            assert scheduler.environment_count == 3
+            clock.advance(1)
+            await scheduler.reap_expired()
+            assert on_demand.is_destroyed and scheduler.provisioned_count("p1") == 0
+            assert not lasting.is_destroyed and scheduler.environment_count == 1
+
+        asyncio.run(scenario())
+
+    def test_a_busy_environment_finishes_its_invocation_then_retires(self) -> None:
+        async def scenario() -> None:
+            clock = FakeClock()
+            scheduler = make_scheduler(clock, keep_alive_s=1e9)
+            env, _ = await scheduler.acquire("f", "f1", 128, starter("f", "f1", retire_at_s=clock.time_s() + 10))
+            clock.advance(60)  # the invocation runs on past the retire-by time
+            await scheduler.reap_expired()
+            assert not env.is_destroyed and env.state is EnvironmentState.BUSY  # not cut
+            env.state = EnvironmentState.IDLE
+            await scheduler.release(env, "f1")
+            assert env.is_destroyed and scheduler.environment_count == 0
+
+        asyncio.run(scenario())
+
+    def test_an_environment_without_one_lives_by_the_keep_alive_alone(self) -> None:
+        async def scenario() -> None:
+            clock = FakeClock()
+            scheduler = make_scheduler(clock, keep_alive_s=1e9)
+            env = await run_once(scheduler, "f", "f1")
+            clock.advance(30 * 86400)
+            await scheduler.reap_expired()
+            assert await run_once(scheduler, "f", "f1") is env
 
         asyncio.run(scenario())

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from ember.errors import AccessDeniedError, ValidationError
+from ember.iam.access_keys import role_id_from_name
 from ember.iam.policy_document import PolicyKind, parse_policy
 from ember.iam.session_tokens import IssuedCredentials, SessionTokens
 from ember.iam_store.base import IamStore
@@ -70,7 +71,7 @@ class StsOperations:
             parse_policy(session_policy, PolicyKind.INLINE)
         # In open mode a role Ember does not hold is assumed as named (its id made from its name);
         # in iam mode the trust-policy check has refused it already.
-        role_id = role.role_id if role is not None else "AROA" + role_name.upper()[:17].ljust(17, "X")
+        role_id = role.role_id if role is not None else role_id_from_name(role_name)
         assumed_arn = f"arn:aws:sts::{account_id}:assumed-role/{role_name}/{session_name}"
         issued = self.sessions.issue(assumed_arn, role.arn if role is not None else role_arn,
                                      f"{role_id}:{session_name}", duration_s, session_policy)
