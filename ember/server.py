@@ -23,6 +23,7 @@ from ember.feed import open_change_feed
 from ember.feed.base import ProvisionedConcurrencyChanged
 from ember.iam.catalog import load_catalog
 from ember.iam.keyring import Keyring
+from ember.iam.presigned_urls import UrlSigner
 from ember.iam.root_credentials import root_credentials
 from ember.iam.sealing import FernetSealer
 from ember.iam.session_tokens import SessionTokens
@@ -121,9 +122,10 @@ class Ember:
         feed = open_change_feed("memory")
         feed.subscribe(provisioner.on_change)
         feed.subscribe(scheduler.on_change)
+        code_urls = UrlSigner(keyring, clock, settings.code_url_ttl_s)
         self.backend = LambdaBackend(home, settings.account_concurrency,
                                      settings.data_dir, store, blobs, self.runtimes, scheduler, invoker, provisioner,
-                                     async_queue, feed, clock)
+                                     async_queue, feed, code_urls, clock)
         lambda_service, routes = build_lambda_service(self.backend)
         lambda_service.targets = lambda_targets(self.backend)
         logs_service = build_logs_service(self.telemetry.log_store, self.telemetry.log_writer, settings.region,
