@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import re
 
+from ember.blobs.base import BlobNotFoundError
 from ember.iam.presigned_urls import EXPIRES_PARAM, PresignFailure
 from ember.lambda_.backend import LambdaBackend, code_resource
 from ember.protocol import HttpRequest, HttpResponse
@@ -55,9 +56,10 @@ def code_download_route(backend: LambdaBackend) -> InternalRoute:
             return _s3_error(403, code, message, Expires=_iso(int(expires)), ServerTime=_iso(backend.clock.time_s()))
         if failure is not None:
             return _s3_error(403, *_REFUSALS[failure])
-        if not backend.blobs.exists(digest):
+        try:
+            data = await asyncio.to_thread(backend.blobs.read, digest)
+        except BlobNotFoundError:  # never stored, or collected once nothing used it
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
-        data = await asyncio.to_thread(backend.blobs.read, digest)
         return HttpResponse(200, [("content-type", "application/zip"),
                                   ("content-disposition", f'attachment; filename="{digest}.zip"')], data)
 
