@@ -22,6 +22,7 @@ from ember.edge.guard import BrowserGuard
 from ember.feed import open_change_feed
 from ember.feed.base import ProvisionedConcurrencyChanged
 from ember.iam.catalog import load_catalog
+from ember.iam.dashboard_sessions import DashboardSessions
 from ember.iam.keyring import Keyring
 from ember.iam.presigned_urls import UrlSigner
 from ember.iam.root_credentials import root_credentials
@@ -46,6 +47,7 @@ from ember.services.access import Authenticator, AuthMode, Gate
 from ember.services.authorization import Authorizer
 from ember.services.base import InternalRoute
 from ember.services.cloudwatch.service import build_cloudwatch_service
+from ember.services.dashboard_access import DashboardDoor
 from ember.services.iam.service import build_iam_service
 from ember.services.logs.service import build_logs_service
 from ember.services.sts.service import build_sts_service
@@ -78,8 +80,10 @@ class Ember:
         self.iam: IamStore | None = None
         self._grace_deadline: float | None = None  #: monotonic; set when the drain starts
         guard = BrowserGuard(allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins)
-        self.app = EdgeApp([], [self._health_route(), self._metrics_route(), self._async_route()], settings.region,
-                           settings.account_id, lifespan=self, guard=guard)
+        # Health and metrics answer anyone (they show no code, variables or secrets); the async
+        # queue's state is the dashboard's, behind its door in iam mode.
+        self.app = EdgeApp([], [self._health_route(), self._metrics_route()], settings.region,
+                           settings.account_id, lifespan=self, guard=guard, guarded_routes=[self._async_route()])
 
     @property
     def auth_warning(self) -> str | None:
@@ -136,13 +140,17 @@ class Ember:
                                     settings.root_secret_access_key or None)
         sessions = SessionTokens(keyring, clock)
         mode = AuthMode(settings.auth_mode)
-        self.app.gate = Gate(Authenticator(mode, settings.account_id, root_key, self.iam, sessions, clock),
-                             Authorizer(mode is AuthMode.IAM, self.iam, load_catalog, clock))
+        gate = Gate(Authenticator(mode, settings.account_id, root_key, self.iam, sessions, clock),
+                    Authorizer(mode is AuthMode.IAM, self.iam, load_catalog, clock))
+        door = DashboardDoor(gate, DashboardSessions(keyring, clock), settings.region)
         for service in (lambda_service, logs_service, build_cloudwatch_service(self.telemetry.metrics, clock),
                         build_iam_service(self.iam, clock), build_sts_service(self.iam, sessions)):
             self.app.services[service.signing_name] = service
-        self.app.internal_routes.extend(routes)
-        self.app.internal_routes.extend(dashboard_routes(scheduler))
+        self.app.public_routes.extend(routes)  # code downloads: each checks its own presigned signature
+        dashboard = dashboard_routes(scheduler, door)
+        self.app.public_routes.extend(dashboard.public)
+        self.app.guarded_routes.extend(dashboard.guarded)
+        self.app.gate, self.app.door = gate, door
         # Before any environment starts: zips and trees nothing uses, and what a crash left half made.
         await self.backend.collector.collect_everything()
         policy = DispatchPolicy(settings.async_concurrency, settings.async_retry_delays_s,
