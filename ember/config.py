@@ -131,6 +131,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "insecure_open_auth": ("EMBER_INSECURE_OPEN_AUTH", _flag),
     "root_access_key_id": ("EMBER_ROOT_ACCESS_KEY_ID", _text),
     "root_secret_access_key": ("EMBER_ROOT_SECRET_ACCESS_KEY", _text),
+    "code_url_ttl_s": ("EMBER_CODE_URL_TTL_S", _integer),
 }
 
 #: auth modes: open (any credentials, unchecked), iam (every request signed and authorised), and
@@ -196,6 +197,8 @@ class Settings:
     #: the account's root access key (both or neither; neither: made once into the data dir)
     root_access_key_id: str = ""
     root_secret_access_key: str = field(default="", repr=False)
+    #: how long the code URLs GetFunction and GetLayerVersion answer with stay valid (AWS's: 10 minutes)
+    code_url_ttl_s: int = 600
     #: where each value came from: field → "--flag", "ENV_VAR" (fields left at their default are absent)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -216,6 +219,8 @@ class Settings:
             (self.header_timeout_s > 0, "header_timeout_s", "must be positive"),
             (self.body_timeout_s > 0, "body_timeout_s", "must be positive"),
             (self.max_connections >= 1, "max_connections", "must be at least 1"),
+            (0 < self.code_url_ttl_s <= 7 * 86_400, "code_url_ttl_s",
+             "must be between 1 second and a week (604800), as an S3 presigned URL's lifetime"),
             (self.auth in AUTH_MODES, "auth", f"must be one of {', '.join(AUTH_MODES)}"),
             (self.auth_mode == "iam" or self.is_loopback or self.insecure_open_auth, "auth",
              f"is open on the non-loopback address {self.host}: anyone who can reach it could run code as "

@@ -22,7 +22,9 @@ from ember.edge.guard import BrowserGuard
 from ember.feed import open_change_feed
 from ember.feed.base import ProvisionedConcurrencyChanged
 from ember.iam.catalog import load_catalog
+from ember.iam.dashboard_sessions import DashboardSessions
 from ember.iam.keyring import Keyring
+from ember.iam.presigned_urls import UrlSigner
 from ember.iam.root_credentials import root_credentials
 from ember.iam.sealing import FernetSealer
 from ember.iam.session_tokens import SessionTokens
@@ -45,6 +47,7 @@ from ember.services.access import Authenticator, AuthMode, Gate
 from ember.services.authorization import Authorizer
 from ember.services.base import InternalRoute
 from ember.services.cloudwatch.service import build_cloudwatch_service
+from ember.services.dashboard_access import DashboardDoor
 from ember.services.iam.service import build_iam_service
 from ember.services.logs.service import build_logs_service
 from ember.services.sts.execution_roles import ExecutionRoles
@@ -78,8 +81,10 @@ class Ember:
         self.iam: IamStore | None = None
         self._grace_deadline: float | None = None  #: monotonic; set when the drain starts
         guard = BrowserGuard(allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins)
-        self.app = EdgeApp([], [self._health_route(), self._metrics_route(), self._async_route()], settings.region,
-                           settings.account_id, lifespan=self, guard=guard)
+        # Health and metrics answer anyone (they show no code, variables or secrets); the async
+        # queue's state is the dashboard's, behind its door in iam mode.
+        self.app = EdgeApp([], [self._health_route(), self._metrics_route()], settings.region,
+                           settings.account_id, lifespan=self, guard=guard, guarded_routes=[self._async_route()])
 
     @property
     def auth_warning(self) -> str | None:
@@ -130,9 +135,10 @@ class Ember:
         feed.subscribe(provisioner.on_change)
         feed.subscribe(scheduler.on_change)
         # In iam mode a function's role must be one Lambda may assume; open mode takes any ARN.
+        code_urls = UrlSigner(keyring, clock, settings.code_url_ttl_s)
         self.backend = LambdaBackend(home, settings.account_concurrency,
                                      settings.data_dir, store, blobs, self.runtimes, scheduler, invoker, provisioner,
-                                     async_queue, feed, clock,
+                                     async_queue, feed, code_urls, clock,
                                      role_check=execution_roles.check if mode is AuthMode.IAM else None)
         lambda_service, routes = build_lambda_service(self.backend)
         lambda_service.targets = lambda_targets(self.backend)
@@ -141,12 +147,16 @@ class Ember:
         root_key = root_credentials(settings.data_dir, settings.root_access_key_id or None,
                                     settings.root_secret_access_key or None)
         authorizer = Authorizer(mode is AuthMode.IAM, self.iam, load_catalog, clock)
-        self.app.gate = Gate(Authenticator(mode, settings.account_id, root_key, self.iam, sessions, clock), authorizer)
+        gate = Gate(Authenticator(mode, settings.account_id, root_key, self.iam, sessions, clock), authorizer)
+        door = DashboardDoor(gate, DashboardSessions(keyring, clock), settings.region)
         for service in (lambda_service, logs_service, build_cloudwatch_service(self.telemetry.metrics, clock),
                         build_iam_service(self.iam, clock, authorizer), build_sts_service(self.iam, sessions)):
             self.app.services[service.signing_name] = service
-        self.app.internal_routes.extend(routes)
-        self.app.internal_routes.extend(dashboard_routes(scheduler))
+        self.app.public_routes.extend(routes)  # code downloads: each checks its own presigned signature
+        dashboard = dashboard_routes(scheduler, door)
+        self.app.public_routes.extend(dashboard.public)
+        self.app.guarded_routes.extend(dashboard.guarded)
+        self.app.gate, self.app.door = gate, door
         # Before any environment starts: zips and trees nothing uses, and what a crash left half made.
         await self.backend.collector.collect_everything()
         policy = DispatchPolicy(settings.async_concurrency, settings.async_retry_delays_s,

@@ -11,7 +11,10 @@ from urllib.parse import urlsplit
 import boto3
 import botocore.session
 import click
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -65,15 +68,31 @@ def service_client(service_name: Literal["lambda", "logs"], endpoint_url: str, r
             ctx=ctx.find_root() if ctx else None,
             param_hint="'--endpoint-url'",
         )
-    core_session = botocore.session.Session()
-    # Looking up EC2 instance-role credentials means an HTTP call to the metadata service that,
-    # off EC2, only ends by timing out: it would add a second or more to every command.
-    core_session.get_component("credential_provider").remove("iam-role")
-    session = boto3.session.Session(botocore_session=core_session, region_name=region)
+    session = _boto3_session(region)
     configured = session.get_credentials() is not None
     return session.client(service_name, endpoint_url=endpoint_url, config=_CLIENT_CONFIG,
                           aws_access_key_id=None if configured else FALLBACK_ACCESS_KEY_ID,
                           aws_secret_access_key=None if configured else FALLBACK_SECRET_ACCESS_KEY)
+
+
+def _boto3_session(region: str) -> boto3.session.Session:
+    core_session = botocore.session.Session()
+    # Looking up EC2 instance-role credentials means an HTTP call to the metadata service that,
+    # off EC2, only ends by timing out: it would add a second or more to every command.
+    core_session.get_component("credential_provider").remove("iam-role")
+    return boto3.session.Session(botocore_session=core_session, region_name=region)
+
+
+def signed_get_headers(url: str, region: str) -> dict[str, str]:
+    """The headers of a GET of one of Ember's own JSON endpoints (`/_ember/async`), signed with
+    SigV4 as a Lambda request by the same credentials the boto3 clients use: a server in iam mode
+    answers them only to a signed request (or a dashboard session)."""
+    credentials = _boto3_session(region).get_credentials()
+    frozen = credentials.get_frozen_credentials() if credentials is not None else \
+        ReadOnlyCredentials(FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, None)
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(frozen, "lambda", region).add_auth(request)
+    return dict(request.headers.items())
 
 
 class _ReportingBody(io.BytesIO):

@@ -10,22 +10,24 @@ from urllib.parse import urlsplit
 
 import click
 
-from ember.cli.client import CliError
+from ember.cli.client import CliError, signed_get_headers
 from ember.cli.functions import format_table
 
 QUEUE_TABLE_HEADERS = ("FUNCTION", "DEPTH", "RUNNING", "DELAYED", "OLDEST_AGE_S")
 REQUEST_TIMEOUT_S = 10
 
 
-def fetch_async_status(endpoint_url: str) -> dict[str, Any]:
-    """The server's async queue status document (see docs/operations.md)."""
+def fetch_async_status(endpoint_url: str, region: str) -> dict[str, Any]:
+    """The server's async queue status document (see docs/operations.md), asked with a signed
+    request (a server in iam mode answers no other)."""
     if urlsplit(endpoint_url).scheme not in ("http", "https"):
         ctx = click.get_current_context(silent=True)
         raise click.BadParameter(f"{endpoint_url!r} is not an http:// or https:// URL, e.g. http://127.0.0.1:4566",
                                  ctx=ctx.find_root() if ctx else None, param_hint="'--endpoint-url'")
     url = endpoint_url.rstrip("/") + "/_ember/async"
     try:
-        with urllib.request.urlopen(url, timeout=REQUEST_TIMEOUT_S) as response:  # http(s) only: checked above
+        request = urllib.request.Request(url, headers=signed_get_headers(url, region))
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:  # http(s) only: checked above
             listing: dict[str, Any] = json.load(response)
             return listing
     except urllib.error.HTTPError as error:
@@ -46,7 +48,7 @@ def queue_rows(document: dict[str, Any]) -> list[tuple[str, ...]]:
 def queue_command(obj: dict[str, str]) -> None:
     """Show queued Event invocations per function: how many, how many running or waiting to be
     retried, and the age of the oldest."""
-    document = fetch_async_status(obj["endpoint_url"])
+    document = fetch_async_status(obj["endpoint_url"], obj["region"])
     rows = queue_rows(document)
     if rows:
         click.echo(format_table(QUEUE_TABLE_HEADERS, rows))

@@ -1,47 +1,43 @@
-"""The dashboard's routes: its static files under /_ember/, and the one JSON endpoint it needs
-that no AWS API offers — a function's execution environments, from the scheduler.
+"""The dashboard's routes: its static files under /_ember/, signing in (iam mode), and the one JSON
+endpoint it needs that no AWS API offers — a function's execution environments, from the scheduler.
 
-Everything else the dashboard shows it reads through Ember's AWS APIs (Lambda, CloudWatch
-Logs, CloudWatch) and /_ember/health, as any client would.
+Everything else the dashboard shows it reads through Ember's AWS APIs (Lambda, CloudWatch Logs,
+CloudWatch) under /_ember/aws/, and /_ember/health, as any client would.
 """
 
 from __future__ import annotations
 
 import json
-import mimetypes
 import re
 import time
 import urllib.parse
-from importlib import resources
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ember.dashboard.sign_in import sign_in_routes
+from ember.dashboard.static_files import page_headers, read_static, static_file
 from ember.protocol import HttpRequest, HttpResponse
 from ember.services.base import InternalRoute
+from ember.services.dashboard_access import DashboardDoor
 
 if TYPE_CHECKING:
     from ember.invoke.scheduler import Scheduler
 
-_STATIC = resources.files("ember.dashboard") / "static"
-_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-          ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml"}
+
+@dataclass(frozen=True)
+class DashboardRoutes:
+    #: answered to anyone: the static files (Ember's own code, no data) and signing in and out
+    public: list[InternalRoute]
+    #: the page and its data: behind the dashboard's door in iam mode
+    guarded: list[InternalRoute]
 
 
-def _static_file(relative: str) -> HttpResponse:
-    target = _STATIC.joinpath(*relative.split("/"))
-    if ".." in relative.split("/") or not target.is_file():
-        return HttpResponse(404, [("content-type", "text/plain")], b"No such dashboard file\n")
-    suffix = "." + relative.rsplit(".", 1)[-1]
-    content_type = _TYPES.get(suffix) or mimetypes.guess_type(relative)[0] or "application/octet-stream"
-    # The files change only with Ember itself; a reload after an upgrade should pick them up.
-    return HttpResponse(200, [("content-type", content_type), ("cache-control", "no-cache")], target.read_bytes())
-
-
-def dashboard_routes(scheduler: Scheduler) -> list[InternalRoute]:
+def dashboard_routes(scheduler: Scheduler, door: DashboardDoor) -> DashboardRoutes:
     async def index(request: HttpRequest, match: re.Match[str]) -> HttpResponse:
-        return _static_file("index.html")
+        return HttpResponse(200, page_headers("text/html; charset=utf-8"), read_static("index.html"))
 
     async def static(request: HttpRequest, match: re.Match[str]) -> HttpResponse:
-        return _static_file(match["path"])
+        return static_file(match["path"])
 
     async def environments(request: HttpRequest, match: re.Match[str]) -> HttpResponse:
         name = urllib.parse.unquote(match["name"])
@@ -61,8 +57,13 @@ def dashboard_routes(scheduler: Scheduler) -> list[InternalRoute]:
         document = {"functionName": name, "inFlight": scheduler.in_flight(name), "environments": listed}
         return HttpResponse(200, [("content-type", "application/json")], json.dumps(document).encode())
 
-    return [
-        ("GET", re.compile(r"^/_ember/?$"), index),
-        ("GET", re.compile(r"^/_ember/static/(?P<path>[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*)$"), static),
-        ("GET", re.compile(r"^/_ember/functions/(?P<name>[^/]+)/environments/?$"), environments),
-    ]
+    return DashboardRoutes(
+        public=[
+            ("GET", re.compile(r"^/_ember/static/(?P<path>[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*)$"), static),
+            *sign_in_routes(door),
+        ],
+        guarded=[
+            ("GET", re.compile(r"^/_ember/?$"), index),
+            ("GET", re.compile(r"^/_ember/functions/(?P<name>[^/]+)/environments/?$"), environments),
+        ],
+    )

@@ -1,4 +1,5 @@
-"""The ASGI app: health, code downloads, and AWS API requests through the protocol layer."""
+"""The ASGI app: Ember's own routes (health, code downloads, the dashboard), and AWS API requests
+through the protocol layer, signed or (under /_ember/aws/) made as a dashboard session."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from ember.edge.guard import BrowserGuard
 from ember.errors import EmberError, RequestEntityTooLargeException, UnknownOperationException
 from ember.protocol import HttpRequest, HttpResponse
 from ember.services.access import Gate
-from ember.services.base import InternalRoute, RequestContext, Service
+from ember.services.base import Caller, InternalRoute, RequestContext, Service
+from ember.services.dashboard_access import DashboardDoor, DoorRefusal
 
 log = logging.getLogger("ember.edge")
 
@@ -25,6 +27,8 @@ ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: no request body is read past this many bytes, whatever the operation
 HARD_BODY_LIMIT_BYTES = 80 * 1024 * 1024
+#: the most of a body Ember's own routes read: none takes more than a sign-in form
+OWN_ROUTE_BODY_LIMIT_BYTES = 64 * 1024
 #: the most of a body read before the operation is known, for protocols that name the operation
 #: in the body (query: Action=...). AWS's largest query requests fit well within it: SNS's Publish
 #: takes 256 KiB of message, IAM's policy documents up to 131,072 characters, and form encoding
@@ -34,6 +38,9 @@ ROUTING_BODY_LIMIT_BYTES = 2 * 1024 * 1024
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 #: a presigned URL's X-Amz-Credential: the same scope, as a query parameter
 _QUERY_CREDENTIAL = re.compile(r"[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
+#: the AWS APIs as the dashboard calls them: the request below this prefix, made as the signed-in
+#: session's caller (the session cookie is scoped to /_ember, so it never reaches the APIs' own paths)
+AWS_PROXY_PREFIX = "/_ember/aws"
 
 
 class ClientGone(Exception):
@@ -42,19 +49,29 @@ class ClientGone(Exception):
 
 
 class EdgeApp:
-    """Routes each request to an internal route or to a service's operation handler, after
-    refusing what a browser could forge (see edge.guard)."""
+    """Routes each request to one of Ember's own routes or to a service's operation handler, after
+    refusing what a browser could forge (see edge.guard).
 
-    def __init__(self, services: list[Service], internal_routes: list[InternalRoute], region: str,
-                 account_id: str, lifespan: Any = None, guard: BrowserGuard | None = None) -> None:
+    Ember's own routes are public (health, metrics, code downloads that check their own presigned
+    signature, the dashboard's static files and sign-in) or guarded: those pass the dashboard's
+    door first (a signed-in session in iam mode; see services.dashboard_access), and are refused
+    until the server has one."""
+
+    def __init__(self, services: list[Service], public_routes: list[InternalRoute], region: str,
+                 account_id: str, lifespan: Any = None, guard: BrowserGuard | None = None,
+                 guarded_routes: list[InternalRoute] | None = None) -> None:
         self.services = {service.signing_name: service for service in services}
-        self.internal_routes = internal_routes
+        self.public_routes = public_routes
+        self.guarded_routes = guarded_routes if guarded_routes is not None else []
         self.region = region
         self.account_id = account_id
         self.lifespan = lifespan
         self.guard = guard or BrowserGuard()
         #: who may call the AWS APIs (set once the server has started; None: no one is asked)
         self.gate: Gate | None = None
+        #: who may use the guarded routes and /_ember/aws/ (set once the server has started; None:
+        #: they are refused)
+        self.door: DashboardDoor | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
         if scope["type"] == "lifespan":
@@ -70,6 +87,7 @@ class EdgeApp:
             query=urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True),
             headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
             query_string=scope.get("query_string", b"").decode("latin-1"),
+            scheme=scope.get("scheme", "http"),
         )
         label = f"{request.method} {request.path}"
         origin = request.header("origin")
@@ -103,16 +121,19 @@ class EdgeApp:
 
     async def _handle(self, request: HttpRequest, receive: ASGIReceive, request_id: str,
                       scope: dict[str, Any]) -> tuple[str, HttpResponse]:
-        for method, pattern, handler in self.internal_routes:
-            match = pattern.match(request.path)
-            if match and method == request.method:
-                label = f"{request.method} {request.path}"
-                body = await _read_body(receive, HARD_BODY_LIMIT_BYTES)
-                if body is None:
-                    too_large = RequestEntityTooLargeException("Request is too large")
-                    return label, _plain_error(too_large.code, too_large.status_code, too_large.message)
-                request.body = body
-                return label, await handler(request, match)
+        own = await self._own_route(request, receive)
+        if own is not None:
+            return own
+        session_caller: Caller | None = None
+        if request.path.startswith(AWS_PROXY_PREFIX + "/"):
+            # Refused before the body is read: a session and its CSRF token are in the head.
+            if self.door is None:
+                return f"{request.method} {request.path}", _starting()
+            try:
+                session_caller = await self.door.proxied_caller(request)
+            except DoorRefusal as refused:
+                return f"{request.method} {request.path}", refused.response
+            request.path = request.path[len(AWS_PROXY_PREFIX):]
         service = self._service_for(request, has_body=False)
         has_body = False
         if service is None and any(s.protocol.routes_by_body for s in self.services.values()):
@@ -155,7 +176,9 @@ class EdgeApp:
             request.body = operation_body
             # Who it is from before anything else about it is told: a refused signature learns
             # nothing of the operation's parameters or resources.
-            caller = await self.gate.caller(request, service) if self.gate is not None else None
+            caller = session_caller
+            if caller is None and self.gate is not None:
+                caller = await self.gate.caller(request, service)
             params = service.protocol.parse(operation, labels, request)
             context = RequestContext(request_id, self._region_of(request), self.account_id,
                                      _base_url(scope, request), request.headers, caller)
@@ -165,6 +188,30 @@ class EdgeApp:
             return label, service.protocol.serialize(operation, result, request_id=request_id)
         except EmberError as error:
             return label, service.protocol.serialize_error(error, request_id=request_id)
+
+    async def _own_route(self, request: HttpRequest, receive: ASGIReceive) -> tuple[str, HttpResponse] | None:
+        """The answer of the Ember route matching the request (a guarded one only past the door),
+        or None when no route of Ember's own matches."""
+        for is_guarded, routes in ((False, self.public_routes), (True, self.guarded_routes)):
+            for method, pattern, handler in routes:
+                match = pattern.match(request.path)
+                if not match or method != request.method:
+                    continue
+                label = f"{request.method} {request.path}"
+                body = await _read_body(receive, OWN_ROUTE_BODY_LIMIT_BYTES)
+                if body is None:
+                    too_large = RequestEntityTooLargeException("Request is too large")
+                    return label, _plain_error(too_large.code, too_large.status_code, too_large.message)
+                request.body = body  # before the door: a signature covers the body
+                if is_guarded:
+                    if self.door is None:
+                        return label, _starting()
+                    try:
+                        await self.door.admit(request)
+                    except DoorRefusal as refused:
+                        return label, refused.response
+                return label, await handler(request, match)
+        return None
 
     def _service_for(self, request: HttpRequest, has_body: bool) -> Service | None:
         """The service the request's credential scope names, else the one whose protocol routes it.
@@ -272,6 +319,10 @@ def _base_url(scope: dict[str, Any], request: HttpRequest) -> str:
         server = scope.get("server") or ("127.0.0.1", 4566)
         host = f"{server[0]}:{server[1]}"
     return f"{scope.get('scheme', 'http')}://{host}"
+
+
+def _starting() -> HttpResponse:
+    return _plain_error("ServiceUnavailableException", 503, "Ember is starting")
 
 
 def _plain_error(code: str, status: int, message: str) -> HttpResponse:

@@ -21,6 +21,7 @@ from ember.code.collector import CodeCollector
 from ember.disk_health import DataDiskFull, DiskHealth, is_full_error
 from ember.errors import EmberError, InvalidParameterValueException, ResourceNotFoundException
 from ember.feed.base import ChangeFeed
+from ember.iam.presigned_urls import UrlSigner
 from ember.invoke.async_queue import AsyncQueue
 from ember.invoke.dispatcher import AsyncTarget
 from ember.invoke.invoker import Invoker
@@ -53,6 +54,8 @@ class LambdaBackend:
     async_queue: AsyncQueue
     #: what the handlers committed, told to the scheduler, provisioner and dispatcher
     feed: ChangeFeed
+    #: presigns the code download URLs GetFunction and GetLayerVersion answer with
+    code_urls: UrlSigner
     #: wall time for what the handlers stamp (an event invoke config's LastModified)
     clock: Clock = field(default_factory=SystemClock)
     #: asked of every role a function is given; None takes any role ARN (open auth)
@@ -142,6 +145,11 @@ class LambdaBackend:
         """`function` in Lambda's FunctionConfiguration shape, its ARN qualified by `qualifier`."""
         return wire.configuration(function, self.home, qualifier)
 
+    def code_location(self, base_url: str, digest: str) -> str:
+        """Where a client downloads the package with this digest: a URL presigned for the server's
+        code URL lifetime (GetFunction's Code.Location, GetLayerVersion's Content.Location)."""
+        return f"{base_url}/_ember/code/{digest}.zip?{self.code_urls.sign(code_resource(digest)).query}"
+
     def not_found(self, name: str, qualifier: str | None = None) -> ResourceNotFoundException:
         return ResourceNotFoundException(f"Function not found: {self.arn(name, qualifier)}")
 
@@ -219,3 +227,8 @@ class LambdaBackend:
             raise self.not_found(function_name)
         config = await self.store.get_event_invoke_config(function_name, shown)
         return AsyncTarget(function, latest.reserved_concurrency, config, self.arn(function_name, shown))
+
+
+def code_resource(digest: str) -> str:
+    """What a code URL's signature covers: the package's digest."""
+    return f"code/{digest}"

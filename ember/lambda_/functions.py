@@ -99,7 +99,8 @@ class FunctionOperations:
             function = replace(function, tags=(await self.backend.get(replace(ref, qualifier=None))).tags)
         result: dict[str, Any] = {
             "Configuration": self._configuration(function, ref.qualifier),
-            "Code": {"RepositoryType": "S3", "Location": f"{ctx.base_url}/_ember/code/{function.code.sha256_hex}.zip"},
+            "Code": {"RepositoryType": "S3",
+                     "Location": self.backend.code_location(ctx.base_url, function.code.sha256_hex)},
         }
         if function.tags:
             result["Tags"] = dict(function.tags)

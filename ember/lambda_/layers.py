@@ -75,7 +75,7 @@ class LayerOperations:
             wire["LayerArn"] = self.layer_arn(layer.layer_name)
             wire["Content"] = {"CodeSha256": layer.code.sha256_b64, "CodeSize": layer.code.size_bytes}
             if ctx is not None:
-                wire["Content"]["Location"] = f"{ctx.base_url}/_ember/code/{layer.code.sha256_hex}.zip"
+                wire["Content"]["Location"] = self.backend.code_location(ctx.base_url, layer.code.sha256_hex)
         return wire
 
     async def _get(self, layer_name: str, version: int, *, naming: bool = False) -> LayerVersion:

@@ -16,6 +16,8 @@ class HttpRequest:
     body: bytes = b""
     #: the query string as sent, still percent-encoded (for protocols that read it strictly)
     query_string: str = ""
+    #: "http" or "https", as the server received it
+    scheme: str = "http"
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)

@@ -10,6 +10,7 @@ request acts as the account's root.
 
 from __future__ import annotations
 
+import hmac
 from enum import StrEnum
 from typing import Any
 
@@ -85,6 +86,23 @@ class Authenticator:
         caller, secret = known
         authenticate(view, _KnownSecret(signature.access_key_id, secret), self.clock)
         return caller
+
+    async def check_secret(self, access_key_id: str, secret_access_key: str) -> Caller | None:
+        """The caller a long-term key (the root's or an IAM user's active key) stands for, if
+        `secret_access_key` is its secret; else None. How the dashboard signs in: temporary keys
+        are not taken (their secret alone, without the session token, proves nothing)."""
+        known = await self.long_term_identity(access_key_id)
+        # Compared even for an unknown key, so the time taken does not tell which keys exist.
+        expected = known[1] if known else "0" * 40
+        is_match = hmac.compare_digest(expected.encode(), secret_access_key.encode("utf-8", "replace"))
+        return known[0] if known and is_match else None
+
+    async def long_term_identity(self, access_key_id: str) -> tuple[Caller, str] | None:
+        """The caller a long-term key stands for and its secret; None for a temporary key, or a
+        key Ember does not know (or that is no longer active)."""
+        if is_temporary(access_key_id):
+            return None
+        return await self._identity(access_key_id, None)
 
     async def _identity(self, access_key_id: str, session_token: str | None) -> tuple[Caller, str] | None:
         """The caller a key stands for and its secret; None for a key Ember does not know.

@@ -107,6 +107,18 @@ class Authorizer:
             decision = evaluate(request, (session_policy,), resource_policy)
         return request, decision
 
+    async def allows(self, caller: Caller, action: str, region: str, resource: str = "*") -> bool:
+        """Whether the caller's identity-based policies (and session policy) allow `action` on
+        `resource`; for Ember's own endpoints, which name the action they stand for."""
+        if not self.enforce or caller.kind is CallerKind.ROOT:
+            return True
+        request = AuthorizationRequest.build(principal_of(caller), action, resource, clock=self.clock, region=region,
+                                             secure_transport=False)
+        decision = evaluate(request, await self.identity_policies(caller))
+        if decision.allowed and caller.session_policy:
+            decision = evaluate(request, (_parsed(caller.session_policy, PolicyKind.INLINE, "session policy"),))
+        return decision.allowed
+
     async def identity_policies(self, caller: Caller) -> list[PolicyDocument]:
         """The identity-based policies in force for the caller, parsed; read from the IAM store once
         per change of it (its generation), not on every request."""

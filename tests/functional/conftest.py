@@ -364,3 +364,16 @@ def invoke_json(client, name: str, payload: object = None, **kwargs: object) -> 
                              **kwargs)
     body = response["Payload"].read()
     return response, json.loads(body) if body else None
+
+
+#: a trust policy letting Lambda assume a role: iam mode gives functions no other
+LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+
+def execution_role(iam, name: str = "fn-exec") -> str:
+    """The ARN of a role Lambda may assume, made through the IAM client `iam` on first use."""
+    try:
+        return str(iam.get_role(RoleName=name)["Role"]["Arn"])
+    except iam.exceptions.NoSuchEntityException:
+        return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"])

@@ -17,15 +17,22 @@ import urllib3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.functional.conftest import DEFAULT_RUNTIME, VENV_BIN, EmberServer, free_port, invoke_json, make_zip
+from tests.functional.conftest import (
+    DEFAULT_RUNTIME,
+    LAMBDA_TRUST,
+    VENV_BIN,
+    EmberServer,
+    execution_role,
+    free_port,
+    invoke_json,
+    make_zip,
+)
 
 ROOT_KEY_ID = "AKIAROOTROOTROOTROOT"
 ROOT_SECRET = "root/secret/root/secret/root/secret/root"
 ACCOUNT = "000000000000"
 ALLOW_LAMBDA_LIST = {"Version": "2012-10-17",
                      "Statement": [{"Effect": "Allow", "Action": "lambda:List*", "Resource": "*"}]}
-LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
 
 @pytest.fixture(scope="module")
@@ -245,11 +252,7 @@ class TestResourcePolicies:
 
 def lambda_role(ember: EmberServer, name: str = "fn-exec") -> str:
     """The ARN of a role Lambda may assume (made on first use): iam mode refuses any other."""
-    iam = client(ember, "iam")
-    try:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
+    return execution_role(client(ember, "iam"), name)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +19,7 @@ import botocore.session
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
-from ember.edge.app import ROUTING_BODY_LIMIT_BYTES, EdgeApp
+from ember.edge.app import OWN_ROUTE_BODY_LIMIT_BYTES, ROUTING_BODY_LIMIT_BYTES, EdgeApp
 from ember.edge.guard import BrowserGuard
 from ember.errors import EmberError, RequestEntityTooLargeException, ValidationError
 from ember.services.base import BodyLimit, RequestContext, Service, load_model
@@ -259,3 +260,29 @@ def test_a_request_for_no_service_is_still_answered_plainly(app: EdgeApp) -> Non
         answer = call(app, method, ENDPOINT + "/nowhere", {"content-type": "application/x-www-form-urlencoded"},
                       body)
         assert answer.status == 404 and answer.headers["x-amzn-errortype"] == "UnknownOperationException"
+
+
+def test_guarded_routes_and_the_dashboards_api_prefix_wait_for_the_door(app: EdgeApp, calls: Calls) -> None:
+    """Until the server has set its dashboard door, what it guards is refused, never answered unguarded."""
+    ran: list[str] = []
+
+    async def guarded(request: Any, match: Any) -> Any:
+        ran.append(request.path)
+        raise AssertionError("a guarded route ran without its door")
+
+    app.guarded_routes.append(("GET", re.compile(r"^/_ember/async$"), guarded))
+    for path in ("/_ember/async", "/_ember/aws/2015-03-31/functions/"):
+        answer = call(app, "GET", f"{ENDPOINT}{path}", {"host": "127.0.0.1:4566"})
+        assert answer.status == 503, path
+        assert answer.headers["x-amzn-errortype"] == "ServiceUnavailableException"
+    assert ran == [] and calls.seen == []
+
+
+def test_ember_own_routes_read_a_small_body_only(app: EdgeApp) -> None:
+    async def sign_in(request: Any, match: Any) -> Any:
+        raise AssertionError("a too-large body reached the route")
+
+    app.public_routes.append(("POST", re.compile(r"^/_ember/sign-in$"), sign_in))
+    answer = call(app, "POST", f"{ENDPOINT}/_ember/sign-in", {"host": "127.0.0.1:4566"},
+                  b"x" * (OWN_ROUTE_BODY_LIMIT_BYTES + 1))
+    assert answer.status == 413

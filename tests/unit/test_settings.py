@@ -39,6 +39,7 @@ SAMPLES: dict[str, tuple[object, str]] = {
     "insecure_open_auth": (True, "yes"),
     "root_access_key_id": ("AKIAFLAGFLAGFLAGFLAG", "AKIAVARIABLEVARIABLE"),
     "root_secret_access_key": ("flag-secret", "variable-secret"),
+    "code_url_ttl_s": (60, "5"),
 }
 
 
@@ -86,6 +87,9 @@ def test_units_are_converted_once_at_the_boundary() -> None:
     ("EMBER_STORE_URL", "postgres://db/ember", "EMBER_STORE_URL names an unknown backend"),
     ("EMBER_QUEUE_URL", "nats://queue", "EMBER_QUEUE_URL names an unknown backend"),
     ("EMBER_STORE_URL", "/srv/ember.db", "is not a URL"),
+    ("EMBER_CODE_URL_TTL_S", "0", "between 1 second and a week"),
+    ("EMBER_CODE_URL_TTL_S", "604801", "between 1 second and a week"),
+    ("EMBER_CODE_URL_TTL_S", "1.5", "not a whole number"),
 ])
 def test_a_bad_value_names_its_variable_and_what_is_wrong(variable: str, text: str, says: str) -> None:
     with pytest.raises(SettingsError) as raised:

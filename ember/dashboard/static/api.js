@@ -1,7 +1,9 @@
 // How the dashboard talks to Ember: through the same AWS APIs any client uses (Lambda's REST
-// routes, the JSON-protocol CloudWatch Logs and CloudWatch APIs) and /_ember/ JSON endpoints.
-// Requests are unsigned: Ember accepts any caller for now. When it checks SigV4, signing goes
-// here and nowhere else.
+// routes, the JSON-protocol CloudWatch Logs and CloudWatch APIs), under /_ember/aws/, and /_ember/
+// JSON endpoints. The page never signs: under --auth iam the server makes each /_ember/aws/ request
+// as the signed-in session's caller (an HttpOnly cookie the page cannot read), and every request
+// carries the session's CSRF token, read from /_ember/session. Under --auth open there is no
+// session and nothing to carry.
 "use strict";
 
 class ApiError extends Error {
@@ -23,10 +25,47 @@ async function readError(response) {
   return new ApiError(response.status, code, message);
 }
 
+const SIGN_IN = "/_ember/sign-in";
+const AWS = "/_ember/aws";
+
 const api = {
+  /** The session's CSRF token (iam mode), sent with every request that is not a GET. */
+  csrfToken: null,
+
+  /** Who is signed in: {auth, signedIn, arn, csrfToken, expiresAt}; without a session (iam mode),
+   * off to the sign-in page (and null). */
+  async session() {
+    const response = await fetch("/_ember/session");
+    if (response.status === 401) {
+      location.assign(SIGN_IN);
+      return null;
+    }
+    if (!response.ok) throw await readError(response);
+    const session = await response.json();
+    this.csrfToken = session.csrfToken || null;
+    return session;
+  },
+
+  async signOut() {
+    await this._fetch("/_ember/sign-out", {method: "POST"});
+    location.assign(SIGN_IN);
+  },
+
+  /** fetch, with the CSRF token (every request through /_ember/aws/ needs it, GETs too); a session
+   * that has ended sends the page to sign in again. */
+  async _fetch(url, options) {
+    const headers = {...(options.headers || {})};
+    if (this.csrfToken) headers["x-ember-csrf"] = this.csrfToken;
+    const response = await fetch(url, {...options, headers});
+    if (response.status === 401 && response.headers.get("x-amzn-errortype") === "SignInRequired") {
+      location.assign(SIGN_IN);
+    }
+    return response;
+  },
+
   /** A Lambda REST call, e.g. api.lambda("GET", "/2015-03-31/functions/"). */
   async lambda(method, path, body) {
-    const response = await fetch(path, {
+    const response = await this._fetch(AWS + path, {
       method,
       headers: body === undefined ? {} : {"content-type": "application/json"},
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -38,7 +77,7 @@ const api = {
 
   /** Invoke synchronously with the log tail: {payload, functionError, logTail, status}. */
   async invoke(functionName, payloadText) {
-    const response = await fetch(`/2015-03-31/functions/${encodeURIComponent(functionName)}/invocations`, {
+    const response = await this._fetch(`${AWS}/2015-03-31/functions/${encodeURIComponent(functionName)}/invocations`, {
       method: "POST",
       headers: {"x-amz-log-type": "Tail", "content-type": "application/json"},
       body: payloadText,
@@ -54,7 +93,7 @@ const api = {
   },
 
   async _json(target, version, operation, body) {
-    const response = await fetch("/", {
+    const response = await this._fetch(`${AWS}/`, {
       method: "POST",
       headers: {"x-amz-target": `${target}.${operation}`, "content-type": `application/x-amz-json-${version}`},
       body: JSON.stringify(body || {}),
@@ -71,7 +110,7 @@ const api = {
 
   /** One of Ember's own JSON endpoints under /_ember/. */
   async ember(path) {
-    const response = await fetch(`/_ember/${path}`);
+    const response = await this._fetch(`/_ember/${path}`, {});
     if (!response.ok && response.status !== 503) throw await readError(response);
     return response.json();
   },

@@ -326,6 +326,19 @@ async function showSandboxBadge() {
   } catch (_) { /* the pages show errors themselves */ }
 }
 
-window.addEventListener("hashchange", route);
-showSandboxBadge();
-route();
+function showSession(session) {
+  if (!session.signedIn) return;  // open mode: nobody signs in
+  const signOut = el("button", {id: "sign-out", type: "button", onclick: () => api.signOut()}, "Sign out");
+  document.getElementById("session").replaceChildren(el("span", {id: "signed-in-as"}, session.arn), signOut);
+}
+
+async function start() {
+  const session = await api.session();
+  if (!session) return;  // on the way to the sign-in page
+  showSession(session);
+  window.addEventListener("hashchange", route);
+  showSandboxBadge();
+  route();
+}
+
+start();
