@@ -163,6 +163,16 @@ class TestPolicies:
         assert (code, status) == ("LimitExceeded", 409) and "2048" in message
         code, _, _ = refusal(lambda: iam.get_user(UserName="nobody-at-all"))
         assert code == "NoSuchEntity"
+        vendorless = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambdaInvoke",
+                                                              "Resource": "*"}]}
+        assert refusal(lambda: iam.put_user_policy(UserName="erin", PolicyName="p",
+                                                   PolicyDocument=json.dumps(vendorless))) == (
+            "MalformedPolicyDocument", "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.",
+            400)
+        # An action AWS does not have is accepted, as IAM accepts it, and grants nothing.
+        unknown = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:ListEverything",
+                                                           "Resource": "*"}]}
+        iam.put_user_policy(UserName="erin", PolicyName="p", PolicyDocument=json.dumps(unknown))
 
 
 class TestSessions:
