@@ -37,6 +37,9 @@ from tests.functional.sandbox_levels import (
 )
 
 VENV_BIN = Path(sys.executable).parent
+#: the account's root key of the iam-mode servers tests start (iam_mode_server)
+ROOT_KEY_ID = "AKIAROOTROOTROOTROOT"
+ROOT_SECRET = "root/secret/root/secret/root/secret/root"
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 #: the runtime of the interpreter running the tests: present wherever the suite can run
 DEFAULT_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -120,13 +123,19 @@ class EmberServer:
     def lambda_client(self, **config: object):
         return self.client("lambda", **config)
 
-    def client(self, service_name: str, **config: object):
-        """A boto3 client of any service Ember serves ("lambda", "logs", "cloudwatch"), without retries."""
+    def client(self, service_name: str, key_id: str = "test", secret: str = "test", token: str | None = None,
+               **config: object):
+        """A boto3 client of any service Ember serves ("lambda", "logs", "cloudwatch", "iam", "sts"),
+        without retries, signing with the key given (the "test" key: any in open mode)."""
         return boto3.client(
-            service_name, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="test",
-            aws_secret_access_key="test",
+            service_name, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id=key_id,
+            aws_secret_access_key=secret, aws_session_token=token,
             config=Config(retries={"total_max_attempts": 1}, read_timeout=120, **config),
         )
+
+    def root_client(self, service_name: str, **config: object):
+        """A client signing with ROOT_KEY_ID, the root key iam-mode test servers are started with."""
+        return self.client(service_name, ROOT_KEY_ID, ROOT_SECRET, **config)
 
     def aws(self, *args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         """Run the real `aws` CLI against this server."""
@@ -377,3 +386,11 @@ def execution_role(iam, name: str = "fn-exec") -> str:
         return str(iam.get_role(RoleName=name)["Role"]["Arn"])
     except iam.exceptions.NoSuchEntityException:
         return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"])
+
+
+def iam_mode_server(data_dir: Path, *extra_args: str, env: dict[str, str] | None = None) -> EmberServer:
+    """A started server in `--auth iam` with the root key ROOT_KEY_ID, at the plain level so its
+    functions reach it on 127.0.0.1."""
+    return EmberServer(data_dir, extra_args=["--auth", "iam", "--sandbox", "plain", *extra_args],
+                       env={"EMBER_ROOT_ACCESS_KEY_ID": ROOT_KEY_ID, "EMBER_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET,
+                            **(env or {})}).start()

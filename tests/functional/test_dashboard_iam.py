@@ -17,19 +17,25 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import ReadOnlyCredentials
 
 from tests.functional.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
-from tests.functional.conftest import DEFAULT_RUNTIME, VENV_BIN, EmberServer, execution_role, make_zip, unique_name
+from tests.functional.conftest import (
+    DEFAULT_RUNTIME,
+    ROOT_KEY_ID,
+    ROOT_SECRET,
+    VENV_BIN,
+    EmberServer,
+    execution_role,
+    iam_mode_server,
+    make_zip,
+    unique_name,
+)
 
-ROOT_KEY_ID = "AKIADASHBOARDROOT000"
-ROOT_SECRET = "dashboard/root/secret/dashboard/root/sec"
 ACCOUNT = "000000000000"
 ALLOW_LIST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:ListFunctions",
                                                       "Resource": "*"}]}
@@ -50,17 +56,13 @@ pool = urllib3.PoolManager(retries=False, timeout=30)
 
 @pytest.fixture(scope="module")
 def ember(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmberServer]:
-    server = EmberServer(tmp_path_factory.mktemp("dashboard-iam") / "data",
-                         extra_args=["--auth", "iam", "--sandbox", "plain"],
-                         env={"EMBER_ROOT_ACCESS_KEY_ID": ROOT_KEY_ID, "EMBER_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET})
-    server.start()
+    server = iam_mode_server(tmp_path_factory.mktemp("dashboard-iam") / "data")
     yield server
     server.shut_down()
 
 
 def client(ember: EmberServer, service: str, key_id: str = ROOT_KEY_ID, secret: str = ROOT_SECRET):
-    return boto3.client(service, endpoint_url=ember.url, region_name="us-east-1", aws_access_key_id=key_id,
-                        aws_secret_access_key=secret, config=Config(retries={"total_max_attempts": 1}))
+    return ember.client(service, key_id, secret)
 
 
 def new_user(ember: EmberServer, policy: dict | None = None) -> tuple[str, str, str]:
@@ -160,9 +162,7 @@ class TestWithoutASession:
 
     def test_a_forged_or_foreign_cookie_is_no_session(self, ember: EmberServer, tmp_path: Path) -> None:
         # A cookie sealed by another server (another master key), and one made up.
-        other = EmberServer(tmp_path / "data", extra_args=["--auth", "iam", "--sandbox", "plain"],
-                            env={"EMBER_ROOT_ACCESS_KEY_ID": ROOT_KEY_ID, "EMBER_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET})
-        other.start()
+        other = iam_mode_server(tmp_path / "data")
         try:
             foreign = session_cookie(sign_in(other))
         finally:

@@ -10,13 +10,19 @@ import json
 import time
 from collections.abc import Callable, Iterator
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from ember.iam.access_keys import role_id_from_name
-from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, invoke_json, make_zip, unique_name
-from tests.functional.test_iam_auth import ACCOUNT, LAMBDA_TRUST, ROOT_KEY_ID, ROOT_SECRET, refusal
+from tests.functional.conftest import (
+    DEFAULT_RUNTIME,
+    ROLE,
+    EmberServer,
+    iam_mode_server,
+    invoke_json,
+    make_zip,
+    unique_name,
+)
+from tests.functional.test_iam_auth import ACCOUNT, LAMBDA_TRUST, refusal
 
 #: what the function does with the credentials it was given: asks who it is, lists functions, and
 #: asks for the account's settings (which the test's role does not allow)
@@ -60,18 +66,9 @@ ALLOW_LISTING = {"Version": "2012-10-17",
 CANNOT_ASSUME = "The role defined for the function cannot be assumed by Lambda."
 
 
-def root_client(ember: EmberServer, service: str):
-    return boto3.client(service, endpoint_url=ember.url, region_name="us-east-1", aws_access_key_id=ROOT_KEY_ID,
-                        aws_secret_access_key=ROOT_SECRET,
-                        config=Config(retries={"total_max_attempts": 1}, read_timeout=120))
-
-
 @pytest.fixture(scope="module")
 def iam_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmberServer]:
-    ember = EmberServer(tmp_path_factory.mktemp("exec-role") / "data",
-                        extra_args=["--auth", "iam", "--sandbox", "plain"],
-                        env={"EMBER_ROOT_ACCESS_KEY_ID": ROOT_KEY_ID, "EMBER_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET})
-    ember.start()
+    ember = iam_mode_server(tmp_path_factory.mktemp("exec-role") / "data")
     yield ember
     ember.shut_down()
 
@@ -79,7 +76,7 @@ def iam_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmberServer
 @pytest.fixture(scope="module")
 def lister_role(iam_server: EmberServer) -> str:
     """A role Lambda may assume that allows lambda:ListFunctions and nothing else."""
-    iam = root_client(iam_server, "iam")
+    iam = iam_server.root_client("iam")
     arn = iam.create_role(RoleName="lister", Path="/service-role/",
                           AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
     iam.put_role_policy(RoleName="lister", PolicyName="list", PolicyDocument=json.dumps(ALLOW_LISTING))
@@ -105,7 +102,7 @@ def functions(client, url: str) -> Iterator[Callable[..., str]]:
 
 @pytest.fixture
 def make_caller(iam_server: EmberServer) -> Iterator[Callable[..., str]]:
-    yield from functions(root_client(iam_server, "lambda"), iam_server.url)
+    yield from functions(iam_server.root_client("lambda"), iam_server.url)
 
 
 def run(client, name: str) -> dict:
@@ -117,12 +114,12 @@ def run(client, name: str) -> dict:
 class TestIamMode:
     def test_a_function_acts_as_its_role_and_is_denied_what_the_role_does_not_allow(
             self, iam_server: EmberServer, lister_role: str, make_caller) -> None:
-        lam = root_client(iam_server, "lambda")
+        lam = iam_server.root_client("lambda")
         name = make_caller(lister_role)
         result = run(lam, name)
         assert result["present"] == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
         assert result["method"] == "env" and result["key_id"].startswith("ASIA")
-        role_id = root_client(iam_server, "iam").get_role(RoleName="lister")["Role"]["RoleId"]
+        role_id = iam_server.root_client("iam").get_role(RoleName="lister")["Role"]["RoleId"]
         assumed = f"arn:aws:sts::{ACCOUNT}:assumed-role/lister/{name}"
         assert result["identity"] == {"Arn": assumed, "UserId": f"{role_id}:{name}", "Account": ACCOUNT}
         assert name in result["functions"]
@@ -133,7 +130,7 @@ class TestIamMode:
 
     def test_each_function_gets_credentials_of_its_own_kept_out_of_its_configuration(
             self, iam_server: EmberServer, lister_role: str, make_caller) -> None:
-        lam = root_client(iam_server, "lambda")
+        lam = iam_server.root_client("lambda")
         first, second = make_caller(lister_role), make_caller(lister_role)
         one, other = run(lam, first), run(lam, second)
         assert one["key_id"] != other["key_id"] and one["secret_sha256"] != other["secret_sha256"]
@@ -152,7 +149,7 @@ class TestIamMode:
 
     def test_a_role_lambda_cannot_assume_is_refused_in_aws_words(
             self, iam_server: EmberServer, lister_role: str, make_caller) -> None:
-        iam, lam = root_client(iam_server, "iam"), root_client(iam_server, "lambda")
+        iam, lam = iam_server.root_client("iam"), iam_server.root_client("lambda")
         ec2_trust = {"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
         ec2_role = iam.create_role(RoleName="ec2-only", AssumeRolePolicyDocument=json.dumps(ec2_trust))["Role"]["Arn"]

@@ -11,25 +11,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
-import boto3
 import pytest
 import urllib3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.functional.conftest import (
     DEFAULT_RUNTIME,
     LAMBDA_TRUST,
+    ROOT_KEY_ID,
+    ROOT_SECRET,
     VENV_BIN,
     EmberServer,
     execution_role,
     free_port,
+    iam_mode_server,
     invoke_json,
     make_zip,
 )
 
-ROOT_KEY_ID = "AKIAROOTROOTROOTROOT"
-ROOT_SECRET = "root/secret/root/secret/root/secret/root"
 ACCOUNT = "000000000000"
 ALLOW_LAMBDA_LIST = {"Version": "2012-10-17",
                      "Statement": [{"Effect": "Allow", "Action": "lambda:List*", "Resource": "*"}]}
@@ -37,18 +36,14 @@ ALLOW_LAMBDA_LIST = {"Version": "2012-10-17",
 
 @pytest.fixture(scope="module")
 def iam_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmberServer]:
-    ember = EmberServer(tmp_path_factory.mktemp("iam") / "data", extra_args=["--auth", "iam", "--sandbox", "plain"],
-                        env={"EMBER_ROOT_ACCESS_KEY_ID": ROOT_KEY_ID, "EMBER_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET})
-    ember.start()
+    ember = iam_mode_server(tmp_path_factory.mktemp("iam") / "data")
     yield ember
     ember.shut_down()
 
 
 def client(ember: EmberServer, service: str, key_id: str = ROOT_KEY_ID, secret: str = ROOT_SECRET,
            token: str | None = None):
-    return boto3.client(service, endpoint_url=ember.url, region_name="us-east-1", aws_access_key_id=key_id,
-                        aws_secret_access_key=secret, aws_session_token=token,
-                        config=Config(retries={"total_max_attempts": 1}))
+    return ember.client(service, key_id, secret, token)
 
 
 def refusal(call) -> tuple[str, str, int]:

@@ -12,14 +12,19 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, execution_role, make_zip, unique_name
+from tests.functional.conftest import (
+    DEFAULT_RUNTIME,
+    ROLE,
+    ROOT_KEY_ID,
+    ROOT_SECRET,
+    EmberServer,
+    execution_role,
+    make_zip,
+    unique_name,
+)
 
-ROOT_KEY_ID = "AKIAPRESIGNEDROOT000"
-ROOT_SECRET = "presigned/root/secret/presigned/root/sec"
 #: short enough to see a URL expire in a test, long enough to use it first
 TTL_S = 3
 
@@ -36,13 +41,11 @@ def ember(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 def role_of(ember: EmberServer) -> str:
-    return execution_role(boto3.client("iam", endpoint_url=ember.url, region_name="us-east-1",
-                                       aws_access_key_id=ROOT_KEY_ID, aws_secret_access_key=ROOT_SECRET))
+    return execution_role(ember.root_client("iam"))
 
 
 def lambda_client(ember: EmberServer):
-    return boto3.client("lambda", endpoint_url=ember.url, region_name="us-east-1", aws_access_key_id=ROOT_KEY_ID,
-                        aws_secret_access_key=ROOT_SECRET, config=Config(retries={"total_max_attempts": 1}))
+    return ember.root_client("lambda")
 
 
 @pytest.fixture(scope="module")
