@@ -29,7 +29,7 @@ from ember.iam_store.base import (
     Tag,
     User,
 )
-from ember.store.sqlite_thread import SQLiteThread
+from ember.store.sqlite_thread import SQLiteThread, immediate_transaction
 
 T = TypeVar("T")
 
@@ -93,14 +93,8 @@ class SQLiteIamStore(IamStore):
         """`work()` in one IMMEDIATE transaction: its checks and its writes are one step."""
 
         def run() -> T:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work()
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return result
+            with immediate_transaction(self._db):
+                return work()
 
         return await self._write(run)
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from ember.errors import ResourceConflictException
 from ember.models import Alias, EventInvokeConfig, FunctionConfig, LayerVersion, ProvisionedConfig
 from ember.store.base import CodeReferences, Sealer, Store
-from ember.store.sqlite_thread import SQLiteThread
+from ember.store.sqlite_thread import SQLiteThread, immediate_transaction
 
 T = TypeVar("T")
 #: bound on cached event invoke config lookups (absent ones included); past it the cache starts over
@@ -202,16 +202,11 @@ class SQLiteStore(Store):
 
     async def delete_function(self, name: str) -> bool:
         def delete() -> bool:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._db):
                 deleted = self._db.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount == 1
                 self._db.execute("DELETE FROM versions WHERE function_name = ?", (name,))
                 self._db.execute("DELETE FROM aliases WHERE function_name = ?", (name,))
                 self._db.execute("DELETE FROM event_invoke_configs WHERE function_name = ?", (name,))
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
             return deleted
 
         return await self._write(delete, name, whole_function=True, frees_space=True)
@@ -257,15 +252,10 @@ class SQLiteStore(Store):
 
     def _delete_with_config(self, statement: str, args: tuple[Any, ...], function_name: str, qualifier: str) -> bool:
         """Delete a version or alias row and the event invoke config of that qualifier in one transaction."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate_transaction(self._db):
             deleted = self._db.execute(statement, args).rowcount == 1
             self._db.execute("DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?",
                              (function_name, qualifier))
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
         return deleted
 
     async def create_alias(self, alias: Alias) -> None:
@@ -306,8 +296,7 @@ class SQLiteStore(Store):
 
     async def add_layer_version(self, layer_name: str, make: Callable[[int], LayerVersion]) -> LayerVersion:
         def insert() -> LayerVersion:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._db):
                 row = self._db.execute("SELECT last_number FROM layer_counters WHERE layer_name = ?",
                                        (layer_name,)).fetchone()
                 number = (row[0] if row else 0) + 1
@@ -318,10 +307,6 @@ class SQLiteStore(Store):
                     "INSERT INTO layer_versions (layer_name, number, revision_id, record) VALUES (?, ?, ?, ?)",
                     (layer.layer_name, number, layer.revision_id, json.dumps(layer.to_record())),
                 )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
             return layer
 
         return await self._run(insert)

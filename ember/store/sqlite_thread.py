@@ -7,8 +7,9 @@ every statement, so the event loop never blocks and no two threads share a conne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -58,3 +59,17 @@ class SQLiteThread:
     async def close(self) -> None:
         await self.run(self.db.close)
         self._executor.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """The block as one IMMEDIATE transaction (the write lock taken at its start, so checks and
+    writes inside it see no other writer): committed when it ends, rolled back if it raises."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")  # inside: a commit that fails (a full disk) is rolled back too
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

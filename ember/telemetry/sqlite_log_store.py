@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ember.clock import Clock, SystemClock
 from ember.errors import ResourceAlreadyExistsException, ResourceNotFoundException
-from ember.store.sqlite_thread import SQLiteThread
+from ember.store.sqlite_thread import SQLiteThread, immediate_transaction
 from ember.telemetry.log_store import LogEvent, LogGroup, LogStore, LogStream, PendingEvents, Position
 
 #: how many rows one FilterLogEvents call looks at before it answers with a nextToken
@@ -72,8 +72,7 @@ class SQLiteLogStore(LogStore):
     async def append(self, batches: Sequence[PendingEvents]) -> None:
         def write() -> None:
             ingestion_ms = self._clock.time_ms()
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._db):
                 for batch in batches:
                     if not batch.events:
                         continue
@@ -94,10 +93,6 @@ class SQLiteLogStore(LogStore):
                         "stored_bytes = stored_bytes + ? WHERE group_name = ? AND name = ?",
                         (min(stamps), min(stamps), max(stamps), max(stamps), ingestion_ms, size,
                          batch.group_name, batch.stream_name))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
         await self._run(write)
 
@@ -125,23 +120,17 @@ class SQLiteLogStore(LogStore):
 
     async def delete_group(self, name: str) -> None:
         def delete() -> None:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._db):
                 if self._db.execute("DELETE FROM log_groups WHERE name = ?", (name,)).rowcount == 0:
                     raise ResourceNotFoundException("The specified log group does not exist.")
                 self._db.execute("DELETE FROM log_streams WHERE group_name = ?", (name,))
                 self._db.execute("DELETE FROM log_events WHERE group_name = ?", (name,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
         await self._run(delete)
 
     async def delete_stream(self, group_name: str, name: str) -> None:
         def delete() -> None:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._db):
                 if not self._group_exists(group_name):
                     raise ResourceNotFoundException("The specified log group does not exist.")
                 if self._db.execute("DELETE FROM log_streams WHERE group_name = ? AND name = ?",
@@ -149,10 +138,6 @@ class SQLiteLogStore(LogStore):
                     raise ResourceNotFoundException("The specified log stream does not exist.")
                 self._db.execute("DELETE FROM log_events WHERE group_name = ? AND stream_name = ?",
                                  (group_name, name))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
         await self._run(delete)
 
@@ -174,17 +159,12 @@ class SQLiteLogStore(LogStore):
             deleted = 0
             for name, days in self._db.execute(query, args).fetchall():
                 cutoff = at_ms - days * _DAY_MS
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate_transaction(self._db):
                     cursor = self._db.execute("DELETE FROM log_events WHERE group_name = ? AND timestamp_ms < ?",
                                               (name, cutoff))
                     if cursor.rowcount:
                         deleted += cursor.rowcount
                         self._refresh_streams(name)
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
             return deleted
 
         return await self._run(delete)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ember.store.sqlite_thread import SQLiteThread
+from ember.store.sqlite_thread import SQLiteThread, immediate_transaction
 from ember.telemetry.metric_store import MetricStore, Point, Series, series_from_row
 from ember.telemetry.sketch import Aggregate
 
@@ -42,8 +42,7 @@ class SQLiteMetricStore(MetricStore):
 
     async def merge(self, points: Sequence[Point]) -> None:
         def write() -> None:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._db):
                 for point in points:
                     key = (point.series.namespace, point.series.metric_name, point.series.dimensions_key,
                            point.minute_ms)
@@ -54,10 +53,6 @@ class SQLiteMetricStore(MetricStore):
                     aggregate.merge(point.aggregate)
                     self._db.execute("INSERT OR REPLACE INTO metric_points VALUES (?, ?, ?, ?, ?, ?)",
                                      (*key, point.unit, json.dumps(aggregate.to_record())))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
         await self._run(write)
 
