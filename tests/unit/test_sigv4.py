@@ -328,7 +328,7 @@ TAMPERING: dict[str, tuple[Callable[[], RequestView], Callable[[RequestView], Re
                                 SigningRules()),
     "the session token": (_invoke_with_token, lambda v: _with_header(v, "X-Amz-Security-Token", TOKEN + "x"),
                           SigningRules()),
-    "the signature": (_invoke_with_token, lambda v: _with_authorization(v, r"Signature=\w", "Signature=0"),
+    "the signature": (_invoke_with_token, lambda v: _with_authorization(v, r"Signature=\w", _other_first_digit(v)),
                       SigningRules()),
     "the signed headers list": (_invoke_with_token, lambda v: _with_authorization(v, ";x-amz-security-token", ""),
                                 SigningRules()),
@@ -585,6 +585,12 @@ def _sha256(body: bytes) -> str:
 def _with_header(view: RequestView, name: str, value: str) -> RequestView:
     pairs = tuple(pair for pair in view.headers if pair[0].lower() != name.lower())
     return dataclasses.replace(view, headers=(*pairs, (name, value)))
+
+
+def _other_first_digit(view: RequestView) -> str:
+    """`Signature=` and a first hex digit other than the signature's own (a change, whatever it is)."""
+    first = (view.header("authorization") or "").split("Signature=", 1)[1][0]
+    return "Signature=" + ("1" if first == "0" else "0")
 
 
 def _with_authorization(view: RequestView, pattern: str, replacement: str) -> RequestView:
