@@ -2,14 +2,16 @@
 
 The functions here name no endpoint and no keys: boto3 finds the endpoint in AWS_ENDPOINT_URL and the
 execution role's credentials in the environment, as on Lambda. At the plain level the endpoint is a
-listener of the server's on the host's loopback; at the isolated level a listener inside the
-environment's own network (127.0.0.1:4566 there), which the server serves. Either way it answers Ember's
-AWS APIs only: its own routes (/_ember/*, /metrics) are refused."""
+listener of the server's on the host's loopback; at the isolated and rootless levels a listener inside the
+environment's own network (127.0.0.1:4566 there), which the server serves until the environment ends.
+Either way it answers Ember's AWS APIs only: its own routes (/_ember/*, /metrics) are refused."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -86,7 +88,10 @@ def handler(event, context):
     return {"called_by": event.get("from"), "me": context.function_name, "endpoint": os.environ["AWS_ENDPOINT_URL"]}
 """
 
+#: the iam-mode servers run as root (iam_mode_server): the rootless level, run by an unprivileged user, is
+#: covered in open mode
 LEVELS = ["plain", "isolated"]
+OPEN_MODE_LEVELS = [*LEVELS, "rootless"]
 REFUSED = {"/_ember/health": 404, "/_ember/async": 404, "/metrics": 404}
 
 
@@ -131,7 +136,7 @@ def log_group(logs) -> Iterator[str]:
         logs.delete_log_group(logGroupName=group)
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", OPEN_MODE_LEVELS)
 def test_a_function_calls_embers_apis_with_no_endpoint_or_keys_in_its_code(
         level: str, level_server: Callable[[str], EmberServer]) -> None:
     ember = level_server(level)
@@ -140,7 +145,7 @@ def test_a_function_calls_embers_apis_with_no_endpoint_or_keys_in_its_code(
         callee = make(CALLEE)
         caller = make(CALLER)
         result = run(lam, caller, {"callee": callee, "log_group": group})
-        if level == "isolated":
+        if level != "plain":
             assert result["endpoint"] == "http://127.0.0.1:4566"  # inside its own network
         else:
             assert result["endpoint"].startswith("http://127.0.0.1:")
@@ -153,13 +158,60 @@ def test_a_function_calls_embers_apis_with_no_endpoint_or_keys_in_its_code(
         assert result["own_routes"] == REFUSED
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", OPEN_MODE_LEVELS)
 def test_a_functions_own_endpoint_variable_wins(level: str, level_server: Callable[[str], EmberServer]) -> None:
     lam = level_server(level).lambda_client()
     with made_functions(lam, ROLE) as make:
         name = make("import os\ndef handler(event, context):\n    return os.environ['AWS_ENDPOINT_URL']\n",
                     Environment={"Variables": {"AWS_ENDPOINT_URL": "http://example.invalid:1"}})
         assert invoke_json(lam, name)[1] == "http://example.invalid:1"
+
+
+def open_sockets(pid: int) -> int:
+    """How many sockets process `pid` holds (listeners and connections alike)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:
+            pass  # closed meanwhile
+    return count
+
+
+def settled_sockets(pid: int, quiet_s: float = 1.0, timeout_s: float = 60.0) -> int:
+    """open_sockets(pid) once it has not changed for `quiet_s` (environments starting or ending meanwhile)."""
+    deadline = time.monotonic() + timeout_s
+    count, since = open_sockets(pid), time.monotonic()
+    while time.monotonic() - since < quiet_s and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = open_sockets(pid)
+        if now != count:
+            count, since = now, time.monotonic()
+    return count
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_an_environments_endpoint_is_closed_when_it_ends(level: str,
+                                                         level_server: Callable[[str], EmberServer]) -> None:
+    ember = level_server(level)
+    assert ember.process is not None
+    pid = ember.process.pid
+    lam = ember.lambda_client()
+    # The test's own connection to the server, and at the isolated level the environments parked ahead for
+    # the runtime (started once a function uses it, refilled as they are taken), exist from here on.
+    with made_functions(lam, ROLE) as make:
+        run(lam, make(CALLEE), {})
+    before = settled_sockets(pid)
+    with made_functions(lam, ROLE) as make:
+        callee = make(CALLEE)
+        caller = make(CALLER)
+        assert run(lam, caller, {"callee": callee})["callee"]["me"] == callee
+        assert open_sockets(pid) > before  # two environments, with their listeners
+    # Deleting the functions retires their environments: every socket they held is closed.
+    deadline = time.monotonic() + 60
+    while open_sockets(pid) > before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert settled_sockets(pid) <= before
 
 
 #: a role for CALLER: list and invoke functions, write logs; nothing else
