@@ -18,6 +18,7 @@ from ember.config import SECRET_SETTINGS, Settings
 from ember.dashboard.routes import dashboard_routes
 from ember.data_dir import secure_data_dir
 from ember.edge.app import EdgeApp
+from ember.edge.function_api import FunctionApi
 from ember.edge.guard import BrowserGuard
 from ember.feed import open_change_feed
 from ember.feed.base import ProvisionedConcurrencyChanged
@@ -79,6 +80,8 @@ class Ember:
         self.telemetry: TelemetryPipeline | None = None
         self.dispatcher: AsyncDispatcher | None = None
         self.iam: IamStore | None = None
+        #: Ember's AWS APIs as execution environments reach them (their AWS_ENDPOINT_URL)
+        self.function_api: FunctionApi | None = None
         self._grace_deadline: float | None = None  #: monotonic; set when the drain starts
         guard = BrowserGuard(allowed_hosts=settings.allowed_hosts, cors_origins=settings.cors_origins)
         # Health and metrics answer anyone (they show no code, variables or secrets); the async
@@ -115,11 +118,19 @@ class Ember:
         sessions = SessionTokens(keyring, clock)
         mode = AuthMode(settings.auth_mode)
         execution_roles = ExecutionRoles(self.iam, sessions, settings.account_id, clock)
+        # Functions reach the same services, behind the same gate, without Ember's own routes: on a
+        # listener in each environment's network, or one on the host's loopback where they share it.
+        self.function_api = FunctionApi(self.app.function_facing(), settings.header_timeout_s,
+                                        settings.body_timeout_s, settings.max_connections)
+        host_aws_endpoint = None
+        if self.sandbox.shares_host_network:
+            host_aws_endpoint = await self.function_api.listen_on_loopback()
         environments = EnvironmentPolicy(home, settings.data_dir, settings.environments_dir,
-                                         settings.preimport_modules, settings.parked_per_runtime)
+                                         settings.preimport_modules, settings.parked_per_runtime, host_aws_endpoint)
         # Every environment runs as its function's role, in both modes, so code runs the same in each.
         invoker = Invoker(environments, self.sandbox, scheduler, self.runtimes, CodeCache(blobs, settings.unpacked_dir),
-                          self.telemetry.recorder, clock, role_credentials=execution_roles.credentials)
+                          self.telemetry.recorder, clock, role_credentials=execution_roles.credentials,
+                          aws_api=self.function_api.serve)
 
         async def provisioned_version(function_name: str, qualifier: str) -> FunctionConfig | None:
             assert self.backend is not None
@@ -157,6 +168,7 @@ class Ember:
         self.app.public_routes.extend(dashboard.public)
         self.app.guarded_routes.extend(dashboard.guarded)
         self.app.gate, self.app.door = gate, door
+        self.function_api.app.gate = gate
         # Before any environment starts: zips and trees nothing uses, and what a crash left half made.
         await self.backend.collector.collect_everything()
         policy = DispatchPolicy(settings.async_concurrency, settings.async_retry_delays_s,
@@ -237,6 +249,8 @@ class Ember:
         if self.backend.invoker.parking is not None:
             await self.backend.invoker.parking.close()
         await self.backend.scheduler.shutdown()
+        if self.function_api is not None:
+            await self.function_api.close()  # once no environment is left to call it
         if dispatcher is not None:
             await dispatcher.shutdown()
         await self.backend.async_queue.close()

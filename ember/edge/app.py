@@ -41,6 +41,9 @@ _QUERY_CREDENTIAL = re.compile(r"[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+
 #: the AWS APIs as the dashboard calls them: the request below this prefix, made as the signed-in
 #: session's caller (the session cookie is scoped to /_ember, so it never reaches the APIs' own paths)
 AWS_PROXY_PREFIX = "/_ember/aws"
+#: paths of Ember's own (health, metrics, the dashboard, code downloads, the dashboard's AWS
+#: proxy): refused outright by a function-facing app, whatever routes exist
+_OWN_PATHS = re.compile(r"^/(_ember(/.*)?|metrics/?)$")
 
 
 class ClientGone(Exception):
@@ -55,12 +58,17 @@ class EdgeApp:
     Ember's own routes are public (health, metrics, code downloads that check their own presigned
     signature, the dashboard's static files and sign-in) or guarded: those pass the dashboard's
     door first (a signed-in session in iam mode; see services.dashboard_access), and are refused
-    until the server has one."""
+    until the server has one.
+
+    A function-facing app (`function_facing`) serves execution environments (their
+    AWS_ENDPOINT_URL): the same services behind the same gate, and none of Ember's own routes."""
 
     def __init__(self, services: list[Service], public_routes: list[InternalRoute], region: str,
                  account_id: str, lifespan: Any = None, guard: BrowserGuard | None = None,
-                 guarded_routes: list[InternalRoute] | None = None) -> None:
+                 guarded_routes: list[InternalRoute] | None = None, is_function_facing: bool = False) -> None:
         self.services = {service.signing_name: service for service in services}
+        #: answers only AWS API requests: /_ember/* and /metrics are 404 (see function_facing)
+        self.is_function_facing = is_function_facing
         self.public_routes = public_routes
         self.guarded_routes = guarded_routes if guarded_routes is not None else []
         self.region = region
@@ -72,6 +80,15 @@ class EdgeApp:
         #: who may use the guarded routes and /_ember/aws/ (set once the server has started; None:
         #: they are refused)
         self.door: DashboardDoor | None = None
+
+    def function_facing(self) -> EdgeApp:
+        """The app execution environments reach (their AWS_ENDPOINT_URL): this app's services, shared
+        (services added later are served too), without its own routes, lifespan or dashboard door.
+        Its `gate` must be set with this app's."""
+        app = EdgeApp([], [], self.region, self.account_id, guard=self.guard, is_function_facing=True)
+        app.services = self.services
+        app.gate = self.gate
+        return app
 
     async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
         if scope["type"] == "lifespan":
@@ -121,6 +138,9 @@ class EdgeApp:
 
     async def _handle(self, request: HttpRequest, receive: ASGIReceive, request_id: str,
                       scope: dict[str, Any]) -> tuple[str, HttpResponse]:
+        if self.is_function_facing and _OWN_PATHS.match(request.path):
+            return (f"function-facing {request.method} {request.path}",
+                    _plain_error("NotFound", 404, "Ember's own routes are not served to functions"))
         own = await self._own_route(request, receive)
         if own is not None:
             return own

@@ -16,7 +16,7 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -97,6 +97,17 @@ class RuntimeApi(Protocol):
 RuntimeApiFactory = Callable[[RuntimeChannel, ExtensionsHub, ConnectionBudget | None], RuntimeApi]
 
 
+class ServedListener(Protocol):
+    """A listener being served (an asyncio.Server): closing it stops serving and closes the socket."""
+
+    def close(self) -> None: ...
+
+
+#: serves Ember's AWS APIs on an environment's own `api_listener`, from its start to its end
+#: (edge.function_api.FunctionApi.serve, given by the server: the invoke layer knows no edge)
+AwsApiServing = Callable[[socket.socket], Awaitable[ServedListener]]
+
+
 @dataclass(frozen=True)
 class Launched:
     """An environment's parts from the moment its runtime has started: each exists until it is
@@ -108,6 +119,8 @@ class Launched:
     output: OutputCollector  #: the runtime's output, streamed to the current sink
     exited: asyncio.Task[int]  #: the runtime's main process ending, with its return code
     watch: ExtensionWatch
+    #: Ember's AWS APIs served on the environment's own listener (None where it shares the host's network)
+    api_server: ServedListener | None = None
 
 
 class Environment:
@@ -117,7 +130,8 @@ class Environment:
                  writes_end_marker: bool = True, extensions: tuple[str, ...] = (), account_id: str = "",
                  on_output: EnvironmentOutput | None = None,
                  connection_budget: ConnectionBudget | None = None, clock: Clock | None = None,
-                 runtime_api: RuntimeApiFactory = RuntimeApiServer, retire_at_s: float | None = None) -> None:
+                 runtime_api: RuntimeApiFactory = RuntimeApiServer, retire_at_s: float | None = None,
+                 aws_api: AwsApiServing | None = None) -> None:
         #: wall time for the environment's age and its log lines, monotonic for idle time and durations
         self._clock = clock or SystemClock()
         self.function_name = function_name
@@ -148,6 +162,7 @@ class Environment:
         self._idle_log = LogTail(self._environment_output, self._clock)
         self._connection_budget = connection_budget
         self._runtime_api = runtime_api
+        self._aws_api = aws_api
         self._extensions = ExtensionsHub(extensions, _function_info(spec.env, account_id))
         #: None until `start` or `park` has started the runtime
         self._launched: Launched | None = None
@@ -161,6 +176,9 @@ class Environment:
         try:
             server = self._runtime_api(channel, self._extensions, self._connection_budget)
             await server.start(process.listener)
+            api_server = None
+            if process.api_listener is not None and self._aws_api is not None:
+                api_server = await self._aws_api(process.api_listener)
         except BaseException:
             await process.kill()  # nothing else knows of it yet
             raise
@@ -168,7 +186,7 @@ class Environment:
         exited = asyncio.create_task(process.wait())
         exited.add_done_callback(self._on_exit)
         watch = ExtensionWatch(self._extensions, process, exited, self._clock)
-        self._launched = Launched(process, channel, server, output, exited, watch)
+        self._launched = Launched(process, channel, server, output, exited, watch, api_server)
         return self._launched
 
     def _running(self) -> Launched:
@@ -404,6 +422,8 @@ class Environment:
             if not launched.exited.done():
                 await launched.watch.shut_down(reason)
             await launched.server.stop_accepting()  # before the sandbox closes the listener under it
+            if launched.api_server is not None:
+                launched.api_server.close()  # and its listener; the connections end with the processes
             await launched.process.kill()
             await launched.server.close()
             await launched.output.settle(0.2)  # what the process wrote before dying

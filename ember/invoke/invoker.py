@@ -16,7 +16,7 @@ from ember.disk_health import DataDiskFull, is_full_error
 from ember.errors import ServiceException, TooManyRequestsException
 from ember.invoke.credentials import CREDENTIALS_DURATION_S, RoleCredentials, retire_at_s
 from ember.invoke.entrypoints import InvalidEntrypoint, external_extensions
-from ember.invoke.environment import Environment, InitResult, RunResult, RuntimeApiFactory
+from ember.invoke.environment import AwsApiServing, Environment, InitResult, RunResult, RuntimeApiFactory
 from ember.invoke.error_types import ErrorType
 from ember.invoke.output import TAIL_BYTES, LogTail
 from ember.invoke.parking import ParkingLot
@@ -73,7 +73,7 @@ class Invoker:
     def __init__(self, policy: EnvironmentPolicy, sandbox: Sandbox, scheduler: Scheduler,
                  runtimes: dict[str, Runtime], code: CodeCache, telemetry: Telemetry | None = None,
                  clock: Clock | None = None, runtime_api: RuntimeApiFactory = RuntimeApiServer,
-                 role_credentials: RoleCredentials | None = None) -> None:
+                 role_credentials: RoleCredentials | None = None, aws_api: AwsApiServing | None = None) -> None:
         self.policy = policy
         #: wall time for the log lines' stamps, the invocation's start and end and the deadline the
         #: runtime is given; handed to the environments, whose durations (REPORT) it times
@@ -92,6 +92,8 @@ class Invoker:
         self.runtime_api = runtime_api
         #: issues each environment the credentials of its function's execution role (None: none)
         self.role_credentials = role_credentials
+        #: serves Ember's AWS APIs on the listener of each environment with a network of its own
+        self.aws_api = aws_api
         self.parking: ParkingLot | None = None
         if sandbox.can_park and policy.parked_per_runtime > 0:
             self.parking = ParkingLot(policy.parked_per_runtime, self.parked_environment)
@@ -231,7 +233,7 @@ class Invoker:
                            writes_end_marker=runtime.writes_end_marker, extensions=extensions,
                            account_id=self.policy.home.account_id, on_output=self._environment_output,
                            connection_budget=self.connection_budget, clock=self.clock,
-                           runtime_api=self.runtime_api, retire_at_s=retire_at)
+                           runtime_api=self.runtime_api, retire_at_s=retire_at, aws_api=self.aws_api)
 
     def _environment_output(self, env: Environment, events: list[tuple[int, str]]) -> None:
         """What an environment printed outside any invocation (init, threads between invocations,
@@ -246,7 +248,7 @@ class Invoker:
         spec = self.specs.parked(self.runtimes[runtime_name])
         return Environment("", "", "", self.sandbox, spec, account_id=self.policy.home.account_id,
                            on_output=self._environment_output, connection_budget=self.connection_budget,
-                           clock=self.clock, runtime_api=self.runtime_api)
+                           clock=self.clock, runtime_api=self.runtime_api, aws_api=self.aws_api)
 
 
 def _with_message_prefix(body: bytes, prefix: str) -> bytes:

@@ -37,6 +37,9 @@ class EnvironmentPolicy:
     preimport_modules: tuple[str, ...] = ()
     #: environments kept started ahead per runtime, at levels that can park (0: none)
     parked_per_runtime: int = 0
+    #: the server's listener for functions on the host's loopback (edge.function_api), which
+    #: environments sharing the host's network reach Ember's AWS APIs on; None: none
+    host_aws_endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,11 @@ class SpecBuilder:
                    credentials: IssuedCredentials | None) -> dict[str, str]:
         region = self.policy.home.region
         defaults = {"TZ": ":UTC", "LANG": "en_US.UTF-8", **search_paths(roots)}
+        # Ember's AWS APIs from inside, for the SDKs (botocore 1.34+, the JS SDK v3). Not reserved
+        # (AWS reserves no AWS_ENDPOINT_URL): a function's own value wins, as it would on Lambda.
+        endpoint = self.sandbox.aws_endpoint(self.policy.host_aws_endpoint)
+        if endpoint is not None:
+            defaults["AWS_ENDPOINT_URL"] = endpoint
         if runtime.kind is RuntimeKind.NODEJS:
             # Lambda's: layers' packages (/opt/nodejs/nodeNN/node_modules, /opt/nodejs/node_modules), then
             # the runtime's, then the function's own.

@@ -47,6 +47,9 @@ class SandboxProcess(ABC):
 
     #: listening socket the Runtime API server must serve (the runtime connects to it)
     listener: socket.socket
+    #: listening socket inside the environment's own network on which Ember serves its AWS APIs
+    #: (Sandbox.namespace_aws_endpoint); None where the environment shares the host's network
+    api_listener: socket.socket | None = None
     #: the runtime's stdout and stderr, merged in write order
     output: asyncio.StreamReader
     #: the write end of the runtime's stdin when its spec asked for a start gate
@@ -106,11 +109,21 @@ class Sandbox(ABC):
     can_park: ClassVar[bool] = False
     #: whether the level runs a Python helper before the runtime (SandboxSpec.python must be set)
     needs_helper_python: ClassVar[bool] = False
+    #: whether environments share the host's network (they then reach Ember's AWS APIs on a
+    #: listener of the host's loopback, see aws_endpoint)
+    shares_host_network: ClassVar[bool] = False
 
     @abstractmethod
     def __init__(self, state_dir: Path) -> None:
         """Take what the level needs on the host; `state_dir` (the data dir) holds what it keeps
         on disk. Raises SandboxUnavailable when the host refuses it after all."""
+
+    def aws_endpoint(self, host_endpoint: str | None) -> str | None:
+        """The AWS_ENDPOINT_URL an environment is given: where it reaches Ember's AWS APIs from
+        inside. Levels sharing the host's network use `host_endpoint` (the server's listener for
+        functions on the host's loopback); levels with a network of their own override this with
+        the address of their process's `api_listener`."""
+        return host_endpoint
 
     def task_root(self, task_dir: Path) -> str:
         """Where the function's code appears inside an environment (LAMBDA_TASK_ROOT)."""

@@ -5,12 +5,13 @@ real root, so no user namespace), then drops to a per-environment uid with no
 capabilities and no_new_privs (setpriv), under a seccomp deny-list. A cgroup limits
 memory to MemorySize, processes to 1,024 and CPU to MemorySize/1,769 vCPU (after init,
 which runs unthrottled, as Lambda boosts its init phase). `/tmp` is a loop-mounted ext4
-image of EphemeralStorage size, so it is disk, not memory. The only network is the
-Runtime API on 127.0.0.1:9001, a socket the host makes inside the namespace and serves.
+image of EphemeralStorage size, so it is disk, not memory. The only network is two
+sockets the host makes inside the namespace and serves: the Runtime API on 127.0.0.1:9001
+and Ember's AWS APIs on 127.0.0.1:4566 (AWS_ENDPOINT_URL).
 
 Start-up, without races: bwrap parks on --block-fd after building the namespaces; the
 host reads the namespace's init pid from --info-fd, moves it into the cgroup, makes the
-listener, then unblocks it. Killing that init ends every process in the namespace.
+listeners, then unblocks it. Killing that init ends every process in the namespace.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ember.sandbox import bwrap, mounts, tmpdisk
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnavailable
 from ember.sandbox.cgroups import Cgroup, CgroupDriver, detect_driver, instance_names
 from ember.sandbox.host_claims import ClaimRefused, HostClaims
-from ember.sandbox.netns import RUNTIME_API_PORT, listen_in_namespace_of
+from ember.sandbox.netns import AWS_API_PORT, RUNTIME_API_PORT, listen_in_namespace_of
 from ember.sandbox.reaper import Reaper
 from ember.sandbox.seccomp import deny_list_bpf, filter_fd
 from ember.sandbox.uids import FIRST_UID, POOL_SIZE, UidPool
@@ -106,6 +107,9 @@ class IsolatedSandbox(Sandbox):
             return note
         driver.remove_all()  # the probe's folders
         return None
+
+    def aws_endpoint(self, host_endpoint: str | None) -> str | None:
+        return f"http://127.0.0.1:{AWS_API_PORT}"
 
     def cpu_limit(self, memory_mb: int) -> float:
         return min(self.cpu_count, memory_mb / MB_PER_VCPU)
@@ -200,6 +204,7 @@ class IsolatedProcess(SandboxProcess):
             resource.prlimit(self.init_pid, resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
             resource.prlimit(self.init_pid, resource.RLIMIT_CORE, (0, 0))
             self.listener = listen_in_namespace_of(self.init_pid)
+            self.api_listener = listen_in_namespace_of(self.init_pid, AWS_API_PORT)
             os.write(block_write, b"go")
         finally:
             os.close(block_write)
@@ -278,6 +283,8 @@ class IsolatedProcess(SandboxProcess):
             await self._process.wait()
         if getattr(self, "listener", None) is not None:
             self.listener.close()
+        if self.api_listener is not None:
+            self.api_listener.close()
         await asyncio.to_thread(self._release)
 
     async def specialise(self, task_dir: Path, opt_dir: Path | None, memory_mb: int) -> None:

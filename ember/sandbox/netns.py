@@ -17,12 +17,16 @@ CLONE_NEWNET = 0x40000000
 #: Linux's IP_FREEBIND: bind even if the namespace's `lo` is not up yet (bwrap races us)
 IP_FREEBIND = 15
 RUNTIME_API_PORT = 9001
+#: where an environment with a network of its own reaches Ember's AWS APIs (LocalStack's port, which
+#: tools already know): a second listener the host serves, like the Runtime API's
+AWS_API_PORT = 4566
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def listen_in_namespace_of(pid: int, port: int = RUNTIME_API_PORT) -> socket.socket:
-    """A listening TCP socket on 127.0.0.1:`port` in `pid`'s network namespace."""
+    """A listening TCP socket on 127.0.0.1:`port` in `pid`'s network namespace (the Runtime API's,
+    or AWS_API_PORT for Ember's AWS APIs)."""
     result: list[socket.socket | BaseException] = []
 
     def make() -> None:

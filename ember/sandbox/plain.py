@@ -32,6 +32,7 @@ class PlainSandbox(Sandbox):
     # No parking: the code's host path, and so LD_LIBRARY_PATH, is only known per function,
     # and the dynamic loader reads LD_LIBRARY_PATH once, when the process starts.
     can_park = False
+    shares_host_network = True
 
     def __init__(self, state_dir: Path) -> None:
         self.watchdog = TreeWatchdog()

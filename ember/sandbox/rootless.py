@@ -6,7 +6,8 @@ root would add is missing: no cgroups, so memory and processes are held by a wat
 (sampled, approximate), CPU is not shared out, `/tmp` is a tmpfs of EphemeralStorage
 size (its pages count as memory), and every environment runs as Ember's own uid.
 
-The Runtime API listener is made inside the environment by a small shim
+The Runtime API listener (127.0.0.1:9001) and the AWS APIs' one (127.0.0.1:4566,
+AWS_ENDPOINT_URL) are made inside the environment by a small shim
 (`ember/runtimes/listener_shim.py`) and handed out over an inherited Unix socket, since
 an unprivileged process cannot enter another user namespace's network namespace.
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 from ember.sandbox import bwrap
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnavailable
 from ember.sandbox.isolated import MAX_OPEN_FILES, MAX_PROCESSES, detached_under_init, gate_or_devnull, read_info
-from ember.sandbox.netns import RUNTIME_API_PORT
+from ember.sandbox.netns import AWS_API_PORT, RUNTIME_API_PORT
 from ember.sandbox.seccomp import deny_list_bpf, filter_fd
 from ember.sandbox.watchdog import TreeWatchdog, Watch
 
@@ -47,6 +48,9 @@ class RootlessSandbox(Sandbox):
         bwrap.write_etc(self.etc_dir, [os.getuid()])
         self.seccomp_bpf = deny_list_bpf()
         self.watchdog = TreeWatchdog()
+
+    def aws_endpoint(self, host_endpoint: str | None) -> str | None:
+        return f"http://127.0.0.1:{AWS_API_PORT}"
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -124,7 +128,8 @@ class RootlessProcess(SandboxProcess):
             self.init_pid = int(info["child-pid"])
             resource.prlimit(self.init_pid, resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
             self._watch = self.sandbox.watchdog.watch(self.init_pid, spec.memory_mb, MAX_PROCESSES)
-            self.listener = await asyncio.wait_for(asyncio.to_thread(_receive_listener, host_end), 10)
+            self.listener, self.api_listener = await asyncio.wait_for(
+                asyncio.to_thread(_receive_listeners, host_end), 10)
         finally:
             host_end.close()
         assert self._process.stdout is not None
@@ -160,14 +165,20 @@ class RootlessProcess(SandboxProcess):
             await self._process.wait()
         if getattr(self, "listener", None) is not None:
             self.listener.close()
+        if self.api_listener is not None:
+            self.api_listener.close()
         shutil.rmtree(self.spec.work_dir, ignore_errors=True)
 
 
-def _receive_listener(channel: socket.socket) -> socket.socket:
+def _receive_listeners(channel: socket.socket) -> tuple[socket.socket, socket.socket]:
+    """The Runtime API's listener and the AWS APIs' one, as the listener shim sends them."""
     channel.settimeout(10)
-    _, fds, _, _ = socket.recv_fds(channel, 16, 1)
-    if not fds:
-        raise OSError("the environment exited before it handed over its Runtime API listener")
-    listener = socket.socket(fileno=fds[0])
-    listener.setblocking(False)
-    return listener
+    _, fds, _, _ = socket.recv_fds(channel, 16, 2)
+    listeners = [socket.socket(fileno=fd) for fd in fds]
+    if len(listeners) != 2:
+        for listener in listeners:
+            listener.close()
+        raise OSError("the environment exited before it handed over its Runtime API and AWS API listeners")
+    for listener in listeners:
+        listener.setblocking(False)
+    return listeners[0], listeners[1]

@@ -28,7 +28,8 @@ class Guarantees:
     hides_host_processes: bool
     #: the host's files (the data dir, other functions' code, /root, /etc/shadow, Ember's environ) are out of sight
     hides_host_files: bool
-    #: its network is a loopback of its own with the Runtime API on it, nothing of the host's
+    #: its network is a loopback of its own with the Runtime API and Ember's AWS APIs (AWS_ENDPOINT_URL) on it, nothing
+    #: of the host's (the AWS APIs there: test_function_endpoint.py)
     isolates_network: bool
     #: its code and the system's folders (/var/task, /var/runtime, /var/lang, /usr) are read-only
     read_only_code: bool

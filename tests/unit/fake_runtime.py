@@ -26,6 +26,7 @@ from ember.clock import FakeClock
 from ember.code.cache import CodeCache
 from ember.config import Settings
 from ember.invoke.credentials import RoleCredentials
+from ember.invoke.environment import AwsApiServing
 from ember.invoke.invoker import Invoker, InvokeRequest
 from ember.invoke.output import end_marker
 from ember.invoke.scheduler import Limits, Scheduler
@@ -42,10 +43,12 @@ from ember.telemetry.hooks import InvocationRecord, Telemetry
 class FakeProcess(SandboxProcess):
     """A runtime's process that is only a stream and an exit code."""
 
-    def __init__(self, spec: SandboxSpec, peak_memory_mb: int) -> None:
+    def __init__(self, spec: SandboxSpec, peak_memory_mb: int, has_own_network: bool = False) -> None:
         self.spec = spec
         self.output = asyncio.StreamReader()
         self.listener = FakeListener(self)  # type: ignore[assignment]
+        if has_own_network:  # a second listener for Ember's AWS APIs, as the isolated level makes
+            self.api_listener = FakeListener(self)  # type: ignore[assignment]
         self.exit_code: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.peak_mb = peak_memory_mb
         self.is_killed = False
@@ -78,20 +81,29 @@ class FakeListener:
     process: FakeProcess
 
 
+#: where a FakeSandbox with networks of their own tells environments Ember's AWS APIs are
+NAMESPACE_AWS_ENDPOINT = "http://127.0.0.1:4566"
+
+
 class FakeSandbox(Sandbox):
     level = "fake"
     description = "no isolation: nothing runs"
 
-    def __init__(self, peak_memory_mb: int = 42) -> None:
+    def __init__(self, peak_memory_mb: int = 42, has_own_network: bool = False) -> None:
         self.peak_memory_mb = peak_memory_mb
         self.processes: list[FakeProcess] = []
+        #: environments get a network of their own, with Ember's AWS APIs at NAMESPACE_AWS_ENDPOINT
+        self.has_own_network = has_own_network
+
+    def aws_endpoint(self, host_endpoint: str | None) -> str | None:
+        return NAMESPACE_AWS_ENDPOINT if self.has_own_network else host_endpoint
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
         return None
 
     async def start(self, spec: SandboxSpec) -> SandboxProcess:
-        process = FakeProcess(spec, self.peak_memory_mb)
+        process = FakeProcess(spec, self.peak_memory_mb, self.has_own_network)
         self.processes.append(process)
         return process
 
@@ -214,10 +226,11 @@ class Harness:
 def harness(tmp_path: Path, *, init_s: float = 0.25, run_s: float = 0.0421, memory_mb: int = 256,
             peak_memory_mb: int = 77, init_exit_code: int | None = None,
             role_credentials: RoleCredentials | None = None, environment: dict[str, str] | None = None,
-            clock: FakeClock | None = None) -> Harness:
+            clock: FakeClock | None = None, sandbox: FakeSandbox | None = None,
+            host_aws_endpoint: str | None = None, aws_api: AwsApiServing | None = None) -> Harness:
     clock = clock or FakeClock()
     script = Script(clock, init_s=init_s, run_s=run_s, init_exit_code=init_exit_code)
-    sandbox = FakeSandbox(peak_memory_mb)
+    sandbox = sandbox or FakeSandbox(peak_memory_mb)
     telemetry = RecordingTelemetry()
     settings = Settings(data_dir=tmp_path)
     blobs = LocalBlobStore(settings.code_dir)
@@ -230,7 +243,9 @@ def harness(tmp_path: Path, *, init_s: float = 0.25, run_s: float = 0.0421, memo
                               environment=environment or {})
     runtime = Runtime("python3.12", RuntimeKind.PYTHON, Path("/usr/bin/python3.12"), "")
     scheduler = Scheduler(Limits(account_concurrency=10, memory_budget_mb=10_000), keep_alive_s=60, clock=clock)
-    policy = EnvironmentPolicy(Home("us-east-1", "000000000000"), tmp_path, settings.environments_dir)
+    policy = EnvironmentPolicy(Home("us-east-1", "000000000000"), tmp_path, settings.environments_dir,
+                               host_aws_endpoint=host_aws_endpoint)
     invoker = Invoker(policy, sandbox, scheduler, {"python3.12": runtime}, CodeCache(blobs, settings.unpacked_dir),
-                      telemetry, clock, runtime_api=script.runtime_api, role_credentials=role_credentials)
+                      telemetry, clock, runtime_api=script.runtime_api, role_credentials=role_credentials,
+                      aws_api=aws_api)
     return Harness(clock, script, sandbox, telemetry, invoker, function)

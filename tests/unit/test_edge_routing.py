@@ -286,3 +286,31 @@ def test_ember_own_routes_read_a_small_body_only(app: EdgeApp) -> None:
     answer = call(app, "POST", f"{ENDPOINT}/_ember/sign-in", {"host": "127.0.0.1:4566"},
                   b"x" * (OWN_ROUTE_BODY_LIMIT_BYTES + 1))
     assert answer.status == 413
+
+
+def test_the_function_facing_app_serves_the_same_services_and_none_of_embers_own_routes(
+        app: EdgeApp, calls: Calls) -> None:
+    """What environments reach through AWS_ENDPOINT_URL: the AWS APIs, never /_ember/* or /metrics, whatever
+    routes the server has."""
+    ran: list[str] = []
+
+    async def own(request: Any, match: Any) -> Any:
+        ran.append(request.path)
+        raise AssertionError("an own route ran on the function-facing app")
+
+    app.public_routes.append(("GET", re.compile(r"^/(_ember/health|metrics)$"), own))
+    app.guarded_routes.append(("GET", re.compile(r"^/_ember/async$"), own))
+    facing = app.function_facing()
+    for path in ("/_ember", "/_ember/health", "/_ember/async", "/_ember/aws/2015-03-31/functions/",
+                 "/_ember/code/" + "0" * 64 + ".zip", "/metrics", "/metrics/"):
+        answer = call(facing, "GET", f"{ENDPOINT}{path}", {"host": "127.0.0.1:4566"})
+        assert answer.status == 404, path
+        assert answer.headers["x-amzn-errortype"] == "NotFound"
+    assert ran == []
+    # Services the server adds after making it are served too (they share one table).
+    app.services.pop("sts")
+    assert "sts" not in facing.services
+    assert client(facing, "iam").get_user(UserName="ana")["User"]["UserName"] == "ana"
+    assert [name for name, _, _ in calls.seen] == ["GetUser"]
+    assert call(app, "GET", f"{ENDPOINT}/metrics", {"host": "127.0.0.1:4566"}).status == 500  # the server's own app
+    assert ran == ["/metrics"]
