@@ -164,6 +164,8 @@ class Ember:
                         build_iam_service(self.iam, clock, authorizer), build_sts_service(self.iam, sessions)):
             self.app.services[service.signing_name] = service
         self.app.public_routes.extend(routes)  # code downloads: each checks its own presigned signature
+        # A function that calls GetFunction gets a URL on its own endpoint: serve the download there too.
+        self.function_api.app.public_routes.extend(routes)
         dashboard = dashboard_routes(scheduler, door)
         self.app.public_routes.extend(dashboard.public)
         self.app.guarded_routes.extend(dashboard.guarded)

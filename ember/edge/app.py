@@ -61,7 +61,8 @@ class EdgeApp:
     until the server has one.
 
     A function-facing app (`function_facing`) serves execution environments (their
-    AWS_ENDPOINT_URL): the same services behind the same gate, and none of Ember's own routes."""
+    AWS_ENDPOINT_URL): the same services behind the same gate, and of Ember's own routes only the
+    code downloads, which check their own presigned signature."""
 
     def __init__(self, services: list[Service], public_routes: list[InternalRoute], region: str,
                  account_id: str, lifespan: Any = None, guard: BrowserGuard | None = None,
@@ -138,12 +139,13 @@ class EdgeApp:
 
     async def _handle(self, request: HttpRequest, receive: ASGIReceive, request_id: str,
                       scope: dict[str, Any]) -> tuple[str, HttpResponse]:
-        if self.is_function_facing and _OWN_PATHS.match(request.path):
-            return (f"function-facing {request.method} {request.path}",
-                    _plain_error("NotFound", 404, "Ember's own routes are not served to functions"))
+        # A function-facing app holds only the routes that check their own signature (code downloads).
         own = await self._own_route(request, receive)
         if own is not None:
             return own
+        if self.is_function_facing and _OWN_PATHS.match(request.path):
+            return (f"function-facing {request.method} {request.path}",
+                    _plain_error("NotFound", 404, "Ember's own routes are not served to functions"))
         session_caller: Caller | None = None
         if request.path.startswith(AWS_PROXY_PREFIX + "/"):
             # Refused before the body is read: a session and its CSRF token are in the head.

@@ -69,6 +69,10 @@ def handler(event, context):
             result["logged"] = True
         except ClientError as error:
             result["log_error"] = error_code(error)
+    if event.get("download_own_code"):
+        location = lam.get_function(FunctionName=context.function_name)["Code"]["Location"]
+        with urllib.request.urlopen(location, timeout=30) as answer:
+            result["own_code"] = [answer.status, answer.read(2).decode()]
     own = {}
     for path in ("/_ember/health", "/_ember/async", "/metrics"):
         try:
@@ -144,7 +148,7 @@ def test_a_function_calls_embers_apis_with_no_endpoint_or_keys_in_its_code(
     with made_functions(lam, ROLE) as make, log_group(logs) as group:
         callee = make(CALLEE)
         caller = make(CALLER)
-        result = run(lam, caller, {"callee": callee, "log_group": group})
+        result = run(lam, caller, {"callee": callee, "log_group": group, "download_own_code": True})
         if level != "plain":
             assert result["endpoint"] == "http://127.0.0.1:4566"  # inside its own network
         else:
@@ -156,6 +160,7 @@ def test_a_function_calls_embers_apis_with_no_endpoint_or_keys_in_its_code(
         assert result["logged"] is True
         assert logged_messages(logs, group, caller) == ["hello from inside"]
         assert result["own_routes"] == REFUSED
+        assert result["own_code"] == [200, "PK"]  # its presigned code URL works from inside too
 
 
 @pytest.mark.parametrize("level", OPEN_MODE_LEVELS)
