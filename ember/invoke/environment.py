@@ -179,6 +179,13 @@ class Environment:
             api_server = None
             if process.api_listener is not None and self._aws_api is not None:
                 api_server = await self._aws_api(process.api_listener)
+            if self._is_destroyed:
+                # Destroyed while it started (a shutdown): it had nothing to stop then, so it is
+                # stopped here, or its process would outlive the server.
+                if api_server is not None:
+                    api_server.close()
+                await server.close()
+                raise EnvironmentDestroyed(f"environment {self.environment_id} was shut down while it started")
         except BaseException:
             await process.kill()  # nothing else knows of it yet
             raise
@@ -429,6 +436,10 @@ class Environment:
             await launched.output.settle(0.2)  # what the process wrote before dying
             await launched.output.close()
         shutil.rmtree(self._spec.work_dir, ignore_errors=True)
+
+class EnvironmentDestroyed(RuntimeError):
+    """An environment was destroyed (the server shutting down) before it had started."""
+
 
 def _function_info(env: dict[str, str], account_id: str) -> FunctionInfo:
     return FunctionInfo(env.get("AWS_LAMBDA_FUNCTION_NAME", ""), env.get("AWS_LAMBDA_FUNCTION_VERSION", ""),

@@ -16,7 +16,14 @@ from ember.disk_health import DataDiskFull, is_full_error
 from ember.errors import ServiceException, TooManyRequestsException
 from ember.invoke.credentials import CREDENTIALS_DURATION_S, RoleCredentials, retire_at_s
 from ember.invoke.entrypoints import InvalidEntrypoint, external_extensions
-from ember.invoke.environment import AwsApiServing, Environment, InitResult, RunResult, RuntimeApiFactory
+from ember.invoke.environment import (
+    AwsApiServing,
+    Environment,
+    EnvironmentDestroyed,
+    InitResult,
+    RunResult,
+    RuntimeApiFactory,
+)
 from ember.invoke.error_types import ErrorType
 from ember.invoke.output import TAIL_BYTES, LogTail
 from ember.invoke.parking import ParkingLot
@@ -108,6 +115,8 @@ class Invoker:
         except TooManyRequestsException:
             self.telemetry.invocation_throttled(function.name, request.qualifier)
             raise
+        except EnvironmentDestroyed:
+            raise ServiceException(SHUTDOWN_MESSAGE) from None
         except OSError as exc:  # starting an environment writes to the data disk (its folder, its /tmp)
             if is_full_error(exc):
                 raise DataDiskFull(self.policy.data_dir, ": a new execution environment cannot start") from exc

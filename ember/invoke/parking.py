@@ -16,7 +16,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 
-from ember.invoke.environment import Environment, EnvironmentState
+from ember.invoke.environment import Environment, EnvironmentDestroyed, EnvironmentState
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ class ParkingLot:
             except asyncio.CancelledError:
                 await env.destroy()  # closed while it was starting: nobody else knows of it
                 raise
+            except EnvironmentDestroyed:
+                return  # the server is shutting down
             except Exception:
                 log.exception("could not park a %s environment", runtime)
                 await env.destroy()

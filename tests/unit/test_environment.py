@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from ember.clock import FakeClock
-from ember.invoke.environment import Environment, EnvironmentState, InitResult
+from ember.invoke.environment import Environment, EnvironmentDestroyed, EnvironmentState, InitResult
 from ember.invoke.error_types import ErrorType
 from ember.invoke.scheduler import Limits, Scheduler
 from ember.runtime_api.channel import OutcomeKind, PendingInvocation
-from ember.sandbox import SandboxSpec
+from ember.sandbox import SandboxProcess, SandboxSpec
 from tests.unit.fake_runtime import FakeRuntime, FakeSandbox, Script, hang
 
 #: FakeClock's wall time starts at 1_700_000_000 s: this second, in UTC
@@ -151,6 +151,33 @@ def test_an_idle_environment_is_retired_once_idle_past_the_keep_alive_on_the_clo
         clock.advance(60.001)
         await scheduler.reap_expired()
         assert scheduler.environment_count == 0 and sandbox.processes[0].is_killed
+        assert env.state is EnvironmentState.DEAD
+
+    asyncio.run(scenario())
+
+
+def test_an_environment_destroyed_while_it_starts_is_stopped_when_its_start_ends(tmp_path: Path) -> None:
+    # A shutdown can destroy an environment whose sandbox is still starting: nothing to stop yet,
+    # so the start itself must stop it, or its process would outlive the server.
+    class SlowSandbox(FakeSandbox):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = asyncio.Event()
+
+        async def start(self, spec: SandboxSpec) -> SandboxProcess:
+            await self.release.wait()
+            return await super().start(spec)
+
+    async def scenario() -> None:
+        sandbox = SlowSandbox()
+        env = environment(tmp_path, Script(FakeClock()), sandbox)
+        starting = asyncio.create_task(env.start())
+        await asyncio.sleep(0)
+        await env.destroy()  # nothing started yet
+        sandbox.release.set()
+        with pytest.raises(EnvironmentDestroyed):
+            await starting
+        assert [process.is_killed for process in sandbox.processes] == [True]
         assert env.state is EnvironmentState.DEAD
 
     asyncio.run(scenario())
