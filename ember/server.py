@@ -159,7 +159,7 @@ class Ember:
                                     settings.root_secret_access_key or None)
         authorizer = Authorizer(mode is AuthMode.IAM, self.iam, load_catalog, clock)
         gate = Gate(Authenticator(mode, settings.account_id, root_key, self.iam, sessions, clock), authorizer)
-        door = DashboardDoor(gate, DashboardSessions(keyring, clock), settings.region)
+        door = DashboardDoor(gate, DashboardSessions(keyring, clock), settings.region, clock)
         for service in (lambda_service, logs_service, build_cloudwatch_service(self.telemetry.metrics, clock),
                         build_iam_service(self.iam, clock, authorizer), build_sts_service(self.iam, sessions)):
             self.app.services[service.signing_name] = service

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ember.clock import Clock, SystemClock
 from ember.errors import EmberError
 from ember.iam.dashboard_sessions import DashboardSession, DashboardSessions, SessionRefused
 from ember.iam.sigv4 import RequestView, Unsigned, read_signature
@@ -39,6 +40,10 @@ SIGN_IN_PATH = "/_ember/sign-in"
 #: what a caller must be allowed to use the dashboard: listing the account's functions
 DASHBOARD_ACTION = "lambda:ListFunctions"
 #: methods that change nothing, so need no CSRF token
+#: wrong secrets allowed per access key id within the window before sign-in refuses it (429)
+MAX_FAILED_SIGN_INS = 5
+SIGN_IN_WINDOW_S = 60.0
+_TRACKED_KEY_IDS = 10_000
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 #: the service whose signatures guarded routes accept (and whose refusals they answer with)
 _SIGNING_NAME = "lambda"
@@ -70,13 +75,41 @@ class SignedIn:
     csrf_token: str
 
 
+class FailedSignIns:
+    """Guessing a secret through the sign-in form is slowed: after MAX_FAILED_SIGN_INS wrong
+    secrets for one access key id within SIGN_IN_WINDOW_S, that key id is refused (429), right
+    secret or not, until the window has passed since the first of them."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        #: access key id → (when its window began, failures in it)
+        self._failures: dict[str, tuple[float, int]] = {}
+
+    def is_locked(self, access_key_id: str) -> bool:
+        began_s, count = self._failures.get(access_key_id, (0.0, 0))
+        if self._clock.monotonic() - began_s >= SIGN_IN_WINDOW_S:
+            self._failures.pop(access_key_id, None)
+            return False
+        return count >= MAX_FAILED_SIGN_INS
+
+    def failed(self, access_key_id: str) -> None:
+        now_s = self._clock.monotonic()
+        began_s, count = self._failures.get(access_key_id, (now_s, 0))
+        if now_s - began_s >= SIGN_IN_WINDOW_S:
+            began_s, count = now_s, 0
+        if len(self._failures) >= _TRACKED_KEY_IDS:
+            self._failures.clear()  # bounded: made-up key ids cannot fill the memory
+        self._failures[access_key_id] = (began_s, count + 1)
+
+
 class DashboardDoor:
     """Signs people in and decides which requests under /_ember/ go on (see the module docstring)."""
 
-    def __init__(self, gate: Gate, sessions: DashboardSessions, region: str) -> None:
+    def __init__(self, gate: Gate, sessions: DashboardSessions, region: str, clock: Clock | None = None) -> None:
         self.gate = gate
         self.sessions = sessions
         self.region = region
+        self.failed_sign_ins = FailedSignIns(clock or SystemClock())
 
     @property
     def is_open(self) -> bool:
@@ -86,8 +119,13 @@ class DashboardDoor:
     async def sign_in(self, access_key_id: str, secret_access_key: str) -> tuple[SignedIn, str]:
         """A new session and its cookie value. SignInRefused for wrong credentials (401, the same
         words whether the key or the secret is wrong) or a caller who may not use the dashboard (403)."""
-        caller = await self.gate.authenticator.check_secret(access_key_id.strip(), secret_access_key.strip())
+        key_id = access_key_id.strip()
+        if self.failed_sign_ins.is_locked(key_id):
+            raise SignInRefused(429, f"Too many wrong secrets for this access key: try again in a minute "
+                                     f"(at most {MAX_FAILED_SIGN_INS} tries in {SIGN_IN_WINDOW_S:.0f} seconds).")
+        caller = await self.gate.authenticator.check_secret(key_id, secret_access_key.strip())
         if caller is None:
+            self.failed_sign_ins.failed(key_id)
             raise SignInRefused(401, "The access key id or the secret access key is not right. Sign in with the "
                                      "root's key or an IAM user's active access key (not temporary credentials).")
         if not await self.may_use_dashboard(caller):

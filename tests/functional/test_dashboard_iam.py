@@ -440,3 +440,11 @@ def test_signing_in_and_out_in_chromium(ember: EmberServer, function_name: str, 
     assert browser.cookies() == []
     page.goto(f"{ember.url}/_ember/")
     assert page.url == f"{ember.url}/_ember/sign-in"
+
+
+def test_guessing_a_secret_is_stopped_after_five_tries(ember: EmberServer) -> None:
+    _, key_id, secret = new_user(ember, ALLOW_LIST)
+    assert [sign_in(ember, key_id, "w" * 40).status for _ in range(5)] == [401] * 5
+    locked = sign_in(ember, key_id, secret)  # the right secret too, until the minute has passed
+    assert locked.status == 429 and b"Too many wrong secrets" in locked.data
+    assert sign_in(ember).status == 303  # other keys are not locked out
