@@ -57,8 +57,8 @@ class Authorizer:
         self._catalog = catalog
         self.clock = clock
         self._prefixes: dict[str, str] = {}
-        #: (caller kind, name) → (the IAM store's generation when read, the caller's policies)
-        self._policies: dict[tuple[CallerKind, str], tuple[int, list[PolicyDocument]]] = {}
+        #: (caller kind, its source or name, its user id) → (the IAM store's generation when read, its policies)
+        self._policies: dict[tuple[CallerKind, str, str], tuple[int, list[PolicyDocument]]] = {}
 
     def action_of(self, signing_name: str, operation_names: Sequence[str], operation: str) -> str:
         """The IAM action an operation needs; `prefix:Operation` where the catalogue names none."""
@@ -122,7 +122,7 @@ class Authorizer:
     async def identity_policies(self, caller: Caller) -> list[PolicyDocument]:
         """The identity-based policies in force for the caller, parsed; read from the IAM store once
         per change of it (its generation), not on every request."""
-        key = (caller.kind, caller.name.lower())
+        key = (caller.kind, (caller.source_arn or caller.name).lower(), caller.user_id)
         cached = self._policies.get(key)
         if cached is not None and cached[0] == self.iam.generation:
             return cached[1]
@@ -139,7 +139,11 @@ class Authorizer:
             owners.append((OwnerKind.USER, caller.name))
             owners += [(OwnerKind.GROUP, group.name) for group in await self.iam.groups_of_user(caller.name)]
         elif caller.kind is CallerKind.ROLE_SESSION:
-            owners.append((OwnerKind.ROLE, caller.name))
+            role = await self.iam.get_role(caller.name)
+            # Only the role the session was issued for: its ARN (account, path) and its id, so neither
+            # another account's role of that name nor one deleted and made again lends its policies.
+            if role is not None and role.arn == caller.source_arn and caller.user_id.split(":", 1)[0] == role.role_id:
+                owners.append((OwnerKind.ROLE, role.name))
         documents: list[PolicyDocument] = []
         for kind, owner in owners:
             for name in await self.iam.list_inline_policies(kind, owner):

@@ -360,3 +360,23 @@ def test_a_deactivated_or_deleted_key_is_refused_at_once(iam_server: EmberServer
     assert sts.get_caller_identity()["Arn"].endswith(":user/kate")
     iam.delete_access_key(UserName="kate", AccessKeyId=key[0])
     assert refusal(sts.get_caller_identity)[0] == "InvalidClientTokenId"
+
+
+def test_a_session_of_a_deleted_role_gets_nothing_from_a_new_role_of_the_same_name(iam_server: EmberServer) -> None:
+    iam = client(iam_server, "iam")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]}
+
+    def make_role() -> str:
+        arn = iam.create_role(RoleName="reborn", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        iam.put_role_policy(RoleName="reborn", PolicyName="list", PolicyDocument=json.dumps(ALLOW_LAMBDA_LIST))
+        return arn
+
+    arn = make_role()
+    issued = client(iam_server, "sts").assume_role(RoleArn=arn, RoleSessionName="old")["Credentials"]
+    session = client(iam_server, "lambda", issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"])
+    session.list_functions()
+    iam.delete_role_policy(RoleName="reborn", PolicyName="list")
+    iam.delete_role(RoleName="reborn")
+    make_role()  # the same name and policies, but another role
+    assert refusal(session.list_functions)[0] == "AccessDeniedException"
