@@ -380,3 +380,15 @@ def test_a_session_of_a_deleted_role_gets_nothing_from_a_new_role_of_the_same_na
     iam.delete_role(RoleName="reborn")
     make_role()  # the same name and policies, but another role
     assert refusal(session.list_functions)[0] == "AccessDeniedException"
+
+
+def test_requests_naming_an_iam_entity_are_checked_against_its_arn_with_its_path(iam_server: EmberServer) -> None:
+    iam = client(iam_server, "iam")
+    iam.create_user(UserName="lee", Path="/division/")
+    iam.create_user(UserName="mia")
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetUser",
+                                                      "Resource": f"arn:aws:iam::{ACCOUNT}:user/division/*"}]}
+    reader = client(iam_server, "iam", *new_user(iam_server, "nina", policy))
+    assert reader.get_user(UserName="lee")["User"]["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/division/lee"
+    code, message, _ = refusal(lambda: reader.get_user(UserName="mia"))
+    assert code == "AccessDenied" and f"on resource: arn:aws:iam::{ACCOUNT}:user/mia" in message

@@ -20,4 +20,4 @@ def build_iam_service(store: IamStore, clock: Clock, authorizer: Authorizer) -> 
               SimulationOperations(store, authorizer)]
     # IAM answers constraint failures with ValidationError, as AWS's query services do.
     return Service(model=model, handlers=bind_handlers(model, groups, "IAM"), validation_error=ValidationError,
-                   targets=iam_targets())
+                   targets=iam_targets(store))
