@@ -7,12 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ember.errors import ValidationException
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.functions import FunctionOperations
 from ember.services.base import RequestContext
-
-RECURSIVE_LOOP_VALUES = ("Allow", "Terminate")
 
 
 class RecursionOperations:
@@ -22,12 +19,7 @@ class RecursionOperations:
 
     async def put_function_recursion_config(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         ref = self.backend.resolve(p["FunctionName"])
-        value = p["RecursiveLoop"]
-        if value not in RECURSIVE_LOOP_VALUES:
-            raise ValidationException(
-                f"1 validation error detected: Value '{value}' at 'recursiveLoop' failed to satisfy constraint: "
-                f"Member must satisfy enum value set: [{', '.join(RECURSIVE_LOOP_VALUES)}]"
-            )
+        value = p["RecursiveLoop"]  # Allow or Terminate: the model's enum, checked by the protocol layer
         await self.backend.get(ref)
         await self.functions.apply_update(ref.name, None, lambda f: replace(f, recursive_loop=value))
         return {"RecursiveLoop": value}

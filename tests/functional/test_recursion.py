@@ -155,7 +155,10 @@ def test_recursion_config_round_trip_and_bad_input(ember: EmberServer) -> None:
         assert lam.get_function_recursion_config(FunctionName=arn)["RecursiveLoop"] == "Allow"
         with pytest.raises(ClientError) as bad:
             lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Sometimes")
-        assert bad.value.response["Error"]["Code"] == "ValidationException"
+        assert bad.value.response["Error"] == {
+            "Code": "ValidationException",
+            "Message": "1 validation error detected: Value 'Sometimes' at 'recursiveLoop' failed to satisfy "
+                       "constraint: Member must satisfy enum value set: [Allow, Terminate]"}
         assert bad.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
         assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Allow"
     missing = unique_name("recursion-missing")
