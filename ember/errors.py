@@ -123,6 +123,13 @@ class RequestEntityTooLargeException(ClientError):
     status_code = 413
 
 
+class RecursiveInvocationException(ClientError):
+    """An Invoke stopped by recursive loop detection (ember/invoke/lineage.py)."""
+
+    code = "RecursiveInvocationException"
+    message_key = "Message"
+
+
 class TooManyRequestsException(ClientError):
     code = "TooManyRequestsException"
     status_code = 429

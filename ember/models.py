@@ -67,6 +67,8 @@ class FunctionConfig:
     layers: tuple[FunctionLayer, ...] = ()
     #: PutFunctionConcurrency: the most invocations it runs at once, kept for it alone
     reserved_concurrency: int | None = None
+    #: PutFunctionRecursionConfig: "Terminate" stops a chain invoking it a 17th time again; "Allow" does not
+    recursive_loop: str = "Terminate"
     #: resource-policy statements added with AddPermission, in order
     policy_statements: tuple[dict[str, Any], ...] = ()
     #: DeadLetterConfig.TargetArn: where discarded Event invocations go (None: nowhere)

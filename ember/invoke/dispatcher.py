@@ -35,6 +35,7 @@ from ember.arns import parse_function_ref
 from ember.clock import Clock, SystemClock
 from ember.errors import EmberError, ResourceNotFoundException, TooManyRequestsException
 from ember.feed.base import Change, ConcurrencyChanged, FunctionDeleted
+from ember.invoke import lineage
 from ember.invoke.async_queue import AsyncQueue, Deferral, LastRun, NewEvent, QueuedEvent
 from ember.invoke.async_records import Condition, invocation_record
 from ember.invoke.invoker import Invoker, InvokeRequest
@@ -60,6 +61,7 @@ class AsyncTarget:
     reserved_concurrency: int | None
     config: EventInvokeConfig | None  #: the qualifier's event invoke config, if any
     function_arn: str  #: qualified, as records name it (`...:function:NAME:$LATEST`)
+    recursive_loop: str = "Terminate"  #: the function's PutFunctionRecursionConfig setting
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,13 @@ class AsyncDispatcher:
             self._reserved[event.function_name] = target.reserved_concurrency  # claims respect it from now
         if target.reserved_concurrency == 0:
             # Lambda: with reserved concurrency 0, new events go to the failure destination, no retries.
+            await self._discard(event, target, Condition.RETRIES_EXHAUSTED, event.last_run, event.attempts)
+            return
+        if (target.recursive_loop == "Terminate" and event.trace_id
+                and lineage.is_too_deep(event.trace_id, event.function_name)):
+            # Lambda drops it, to the dead-letter queue or on-failure destination if there is one.
+            log.warning("dropping Event invocation %s of %s: %s", event.request_id, event.function_name,
+                        lineage.RECURSIVE_INVOCATION_MESSAGE)
             await self._discard(event, target, Condition.RETRIES_EXHAUSTED, event.last_run, event.attempts)
             return
         request = InvokeRequest(payload=event.payload, request_id=event.request_id, trace_id=event.trace_id,

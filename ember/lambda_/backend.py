@@ -221,12 +221,13 @@ class LambdaBackend:
         function, alias = await self.get_with_alias(FunctionRef(function_name, shown), show_qualifier=True)
         if alias is not None:
             function = await self.pick_version(alias, function)
-        # Reserved concurrency belongs to the function, so it is read from $LATEST.
+        # Reserved concurrency and the recursion setting belong to the function, so it is read from $LATEST.
         latest = function if function.version == "$LATEST" else await self.store.get_function(function_name)
         if latest is None:
             raise self.not_found(function_name)
         config = await self.store.get_event_invoke_config(function_name, shown)
-        return AsyncTarget(function, latest.reserved_concurrency, config, self.arn(function_name, shown))
+        return AsyncTarget(function, latest.reserved_concurrency, config, self.arn(function_name, shown),
+                           latest.recursive_loop)
 
 
 def code_resource(digest: str) -> str:

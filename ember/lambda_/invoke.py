@@ -1,5 +1,9 @@
 """Invoke and the legacy InvokeAsync: the synchronous, event and dry-run invocation types.
 
+Each invocation's trace header carries its chain's lineage (ember/invoke/lineage.py): a synchronous one
+that would run a function a 17th time again in one chain is refused with RecursiveInvocationException
+unless the function's RecursiveLoop is Allow; an Event one is dropped by the dispatcher.
+
 An Event invocation (and InvokeAsync) is committed to the durable async queue before the
 202 is sent; the dispatcher runs it from there (ember/invoke/dispatcher.py).
 """
@@ -17,12 +21,14 @@ from typing import Any
 from ember.errors import (
     InvalidParameterValueException,
     InvalidRequestContentException,
+    RecursiveInvocationException,
     RequestTooLargeException,
 )
+from ember.invoke import lineage
 from ember.invoke.async_queue import NewEvent
 from ember.invoke.invoker import InvokeRequest
 from ember.lambda_.backend import LambdaBackend
-from ember.models import DEFAULT_MAX_EVENT_AGE_S
+from ember.models import DEFAULT_MAX_EVENT_AGE_S, FunctionConfig
 from ember.services.base import RequestContext
 
 #: AWS's limits on an invocation's request payload
@@ -51,11 +57,13 @@ class InvokeOperations:
         payload = _checked_json(payload)
         if invocation_type == "DryRun":
             return {"StatusCode": 204}
-        trace_id = ctx.headers.get("x-amzn-trace-id") or new_trace_id()
+        trace_id = lineage.invoked(ctx.headers.get("x-amzn-trace-id") or new_trace_id(), ref.name)
         if invocation_type == "Event":
             # Durable before the 202; the version an alias picks is chosen when it runs.
             await self._enqueue(NewEvent(ctx.request_id, ref.name, ref.qualifier, payload, trace_id))
             return {"StatusCode": 202, "Payload": b""}
+        if lineage.is_too_deep(trace_id, ref.name) and await self._terminates_loops(ref.name, function):
+            raise RecursiveInvocationException(lineage.RECURSIVE_INVOCATION_MESSAGE, Type="User")
         request = InvokeRequest(
             payload=payload,
             request_id=ctx.request_id,
@@ -79,10 +87,16 @@ class InvokeOperations:
         ref = self.backend.resolve(p["FunctionName"])
         await self.backend.get(ref)
         payload = _checked_json(p.get("InvokeArgs") or b"")
-        trace_id = ctx.headers.get("x-amzn-trace-id") or new_trace_id()
+        trace_id = lineage.invoked(ctx.headers.get("x-amzn-trace-id") or new_trace_id(), ref.name)
         # The request id the caller is told is the function's aws_request_id.
         await self._enqueue(NewEvent(ctx.request_id, ref.name, ref.qualifier, payload, trace_id))
         return {"Status": 202}
+
+    async def _terminates_loops(self, function_name: str, function: FunctionConfig) -> bool:
+        """Whether the function's RecursiveLoop is Terminate: a setting of the function, read from $LATEST."""
+        if function.version != "$LATEST":
+            function = await self.backend.get(self.backend.resolve(function_name))
+        return function.recursive_loop == "Terminate"
 
     async def _enqueue(self, event: NewEvent) -> None:
         """Commit `event` to the async queue, with the age at which it is to be discarded."""

@@ -17,6 +17,7 @@ from ember.lambda_.functions import FunctionOperations
 from ember.lambda_.invoke import MAX_INVOKE_ASYNC_BYTES, MAX_SYNC_PAYLOAD_BYTES, InvokeOperations
 from ember.lambda_.layers import LayerOperations
 from ember.lambda_.permissions import PermissionOperations
+from ember.lambda_.recursion import RecursionOperations
 from ember.lambda_.settings_check import DEPRECATED_RUNTIMES, runtime_enum_error
 from ember.lambda_.tags import TagOperations
 from ember.lambda_.versions import VersionOperations
@@ -42,6 +43,7 @@ def build_lambda_service(backend: LambdaBackend) -> tuple[Service, list[Internal
         PermissionOperations(backend, functions),
         TagOperations(backend, functions),
         AccountOperations(backend),
+        RecursionOperations(backend, functions),
     ]
     handlers = bind_handlers(model, groups, "Lambda")
 
