@@ -217,3 +217,15 @@ def test_a_function_invoking_itself_asynchronously_is_dropped_after_16_times_aga
         assert f"of {name}: {MESSAGE}" in ember.log_path.read_text()
         assert wait_for_messages(ember, log_group, recorder, 1) == ["RetriesExhausted 17"]
         assert len(stream_messages(ember, log_group, name)) == 17
+
+
+def test_a_synchronous_call_that_would_wait_on_its_own_caller_is_throttled_not_deadlocked(ember: EmberServer) -> None:
+    # With room for one environment, a function that invokes itself waits on a second one that
+    # cannot exist: Lambda answers the inner call TooManyRequestsException at once, never waits.
+    lam = ember.lambda_client()
+    with made_functions(lam, ROLE) as make:
+        name = make(LOOP)
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+        # Had the inner call waited, the outer would have timed out: run() refuses a function error.
+        result = run(lam, name, {"depth": 0, "stop": 5})
+        assert result["depth"] == 0 and result["code"] == "TooManyRequestsException" and result["status"] == 429
