@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -394,3 +395,8 @@ def iam_mode_server(data_dir: Path, *extra_args: str, env: dict[str, str] | None
     return EmberServer(data_dir, extra_args=["--auth", "iam", "--sandbox", "plain", *extra_args],
                        env={"EMBER_ROOT_ACCESS_KEY_ID": ROOT_KEY_ID, "EMBER_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET,
                             **(env or {})}).start()
+
+
+def first_lineage(function_name: str) -> str:
+    """The Lineage field Ember adds to a trace id the first time a chain invokes `function_name`."""
+    return f"Lineage={hashlib.sha256(function_name.encode()).hexdigest()[:8]}:0"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 import time
 
-from tests.functional.conftest import EmberServer, invoke_json
+from tests.functional.conftest import EmberServer, first_lineage, invoke_json
 
 REQUEST_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
@@ -242,7 +241,7 @@ def test_trace_id_header_reaches_the_function(server: EmberServer, make_function
         client.meta.events.register("before-sign.lambda.Invoke", add_trace_header)
         _, result = invoke_json(client, name)
         # As Lambda does, with the chain's lineage for recursive loop detection (test_recursion.py)
-        assert result["trace"] == f"{trace_id};Lineage={hashlib.sha256(name.encode()).hexdigest()[:8]}:0"
+        assert result["trace"] == f"{trace_id};{first_lineage(name)}"
         client.meta.events.unregister("before-sign.lambda.Invoke", add_trace_header)
         _, result = invoke_json(client, name)
         assert not result["trace"].startswith(trace_id)  # not left over from the previous invocation

@@ -19,7 +19,7 @@ import pytest
 import urllib3
 from botocore.exceptions import ClientError
 
-from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, make_zip, unique_name
+from tests.functional.conftest import DEFAULT_RUNTIME, ROLE, EmberServer, first_lineage, make_zip, unique_name
 
 EMBER = Path(sys.executable).parent / "ember"
 STREAM_NAME = re.compile(r"^\d{4}/\d{2}/\d{2}/\[(\$LATEST|\d+)\][0-9a-f]{32}$")
@@ -366,8 +366,9 @@ def test_the_trace_header_reaches_the_function_and_a_missing_one_is_made(lambda_
 
     lambda_.meta.events.register("before-sign.lambda.Invoke", add_trace_header)
     try:
-        assert invoke(lambda_, name)["trace"] == trace_id
+        assert invoke(lambda_, name)["trace"] == f"{trace_id};{first_lineage(name)}"
     finally:
         lambda_.meta.events.unregister("before-sign.lambda.Invoke", add_trace_header)
     generated = invoke(lambda_, name)["trace"]
-    assert re.match(r"^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$", generated)
+    assert re.match(r"^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0;", generated)
+    assert generated.endswith(f";{first_lineage(name)}")

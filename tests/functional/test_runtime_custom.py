@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.conftest import ROLE, invoke_json, unique_name
+from tests.functional.conftest import ROLE, first_lineage, invoke_json, unique_name
 
 #: AWS's Python runtime interface client, pinned; its wheel carries a C extension
 AWSLAMBDARIC = "awslambdaric==3.1.1"
@@ -154,7 +154,7 @@ def test_the_callers_trace_header_reaches_the_runtime(server, make_custom) -> No
     finally:
         client.close()
     assert "FunctionError" not in response, result
-    assert result["trace"] == trace
+    assert result["trace"] == f"{trace};{first_lineage(name)}"
 
 
 def test_an_init_error_posted_by_the_bootstrap_fails_the_invocation(server, lambda_client, make_custom,
