@@ -61,3 +61,20 @@ class Home:
     def layer_arn(self, name: str, version: int | None = None) -> str:
         arn = f"arn:aws:lambda:{self.region}:{self.account_id}:layer:{name}"
         return f"{arn}:{version}" if version is not None else arn
+
+
+_ROLE_ARN = re.compile(r"^arn:[a-z-]+:iam::(?P<account>\d{12}):role(?P<path>/(?:[^/]+/)*)(?P<name>[^/]+)$")
+
+
+@dataclass(frozen=True)
+class RoleName:
+    """A role ARN's parts: `arn:aws:iam::ACCOUNT:role/PATH/NAME`."""
+
+    account_id: str
+    path: str  #: "/" or "/service-role/"...
+    name: str
+
+
+def parse_role_arn(role_arn: str) -> RoleName | None:
+    match = _ROLE_ARN.match(role_arn)
+    return RoleName(match["account"], match["path"], match["name"]) if match else None

@@ -162,14 +162,12 @@ class EdgeApp:
             # Not signed for a service Ember has (STS's AssumeRoleWithWebIdentity is not signed at
             # all), and perhaps naming its operation only in its body.
             if not await _read_routing_body(request, receive):
-                too_large = _routing_body_too_large()
-                return f"{request.method} {request.path}", _plain_error(too_large.code, too_large.status_code,
-                                                                        too_large.message)
+                return f"{request.method} {request.path}", _error_response(_routing_body_too_large())
             has_body = True
             service = self._service_for(request, has_body=True)
         if service is None:
-            error = UnknownOperationException(f"No Ember service handles {request.method} {request.path}")
-            return f"{request.method} {request.path}", _plain_error(error.code, error.status_code, error.message)
+            return f"{request.method} {request.path}", _error_response(
+                UnknownOperationException(f"No Ember service handles {request.method} {request.path}"))
         unrouted_label = f"{service.signing_name} ? {request.path}"
         if service.protocol.routes_by_body and not has_body:
             if not await _read_routing_body(request, receive):
@@ -222,8 +220,7 @@ class EdgeApp:
                 label = f"{request.method} {request.path}"
                 body = await _read_body(receive, OWN_ROUTE_BODY_LIMIT_BYTES)
                 if body is None:
-                    too_large = RequestEntityTooLargeException("Request is too large")
-                    return label, _plain_error(too_large.code, too_large.status_code, too_large.message)
+                    return label, _error_response(RequestEntityTooLargeException("Request is too large"))
                 request.body = body  # before the door: a signature covers the body
                 if is_guarded:
                     if self.door is None:
@@ -345,6 +342,11 @@ def _base_url(scope: dict[str, Any], request: HttpRequest) -> str:
 
 def _starting() -> HttpResponse:
     return _plain_error("ServiceUnavailableException", 503, "Ember is starting")
+
+
+def _error_response(error: EmberError) -> HttpResponse:
+    """`error` in the shape every AWS JSON protocol reads (for a request no service's protocol answers)."""
+    return _plain_error(error.code, error.status_code, error.message)
 
 
 def _plain_error(code: str, status: int, message: str) -> HttpResponse:

@@ -17,7 +17,7 @@ from typing import Any
 from ember.clock import Clock
 from ember.iam.access_keys import AccessKey, is_temporary
 from ember.iam.session_tokens import Session, SessionTokenExpired, SessionTokenRefused, SessionTokens
-from ember.iam.sigv4 import RequestView, Unsigned, authenticate, read_signature
+from ember.iam.sigv4 import RequestView, Unsigned, read_signature, verify_signature
 from ember.iam.sigv4_failures import SignatureError, SignatureFailure, refusal
 from ember.iam_store.base import IamStore
 from ember.protocol import HttpRequest
@@ -33,15 +33,10 @@ class AuthMode(StrEnum):
     IAM = "iam"
 
 
-class _KnownSecret:
-    """The SecretLookup for a key already looked up (the store is read before the check)."""
-
-    def __init__(self, access_key_id: str, secret_access_key: str) -> None:
-        self._access_key_id = access_key_id
-        self._secret_access_key = secret_access_key
-
-    def secret_access_key(self, access_key_id: str, session_token: str | None) -> str:
-        return self._secret_access_key
+def request_view(request: HttpRequest) -> RequestView:
+    """The request as a signature covers it."""
+    return RequestView(request.method, request.path, request.query_string, tuple(request.headers.items()),
+                       request.body)
 
 
 class Authenticator:
@@ -62,10 +57,8 @@ class Authenticator:
 
     async def caller(self, request: HttpRequest, signing_name: str) -> Caller:
         """The request's caller. Raises the service's EmberError for a refused signature (iam mode)."""
-        view = RequestView(request.method, request.path, request.query_string, tuple(request.headers.items()),
-                           request.body)
         try:
-            return await self._caller(view)
+            return await self._caller(request_view(request))
         except SignatureError as error:
             if self.mode is AuthMode.OPEN:
                 return self.root
@@ -84,7 +77,7 @@ class Authenticator:
         if known is None:
             raise SignatureError(SignatureFailure.UNKNOWN_ACCESS_KEY)
         caller, secret = known
-        authenticate(view, _KnownSecret(signature.access_key_id, secret), self.clock)
+        verify_signature(view, signature, secret, self.clock)  # with its time: the 15-minute window
         return caller
 
     async def check_secret(self, access_key_id: str, secret_access_key: str) -> Caller | None:

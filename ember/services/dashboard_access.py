@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from ember.clock import Clock, SystemClock
 from ember.errors import EmberError
 from ember.iam.dashboard_sessions import DashboardSession, DashboardSessions, SessionRefused
-from ember.iam.sigv4 import RequestView, Unsigned, read_signature
+from ember.iam.sigv4 import Unsigned, read_signature
 from ember.iam.sigv4_failures import SignatureError, refusal
 from ember.protocol import HttpRequest, HttpResponse
-from ember.services.access import AuthMode, Gate
+from ember.services.access import AuthMode, Gate, request_view
 from ember.services.base import Caller
 
 SESSION_COOKIE = "ember_session"
@@ -157,7 +157,7 @@ class DashboardDoor:
             try:
                 caller = await self.gate.authenticator.caller(request, _SIGNING_NAME)
             except EmberError as error:
-                raise DoorRefusal(json_error(error.status_code, error.code, error.message)) from None
+                raise DoorRefusal(_error(error)) from None
         else:
             caller = (await self._session(request, needs_token=request.method not in _SAFE_METHODS)).caller
         if not await self.may_use_dashboard(caller):
@@ -211,16 +211,18 @@ def cookie_values(header: str | None, name: str) -> list[str]:
 
 
 def _is_signed(request: HttpRequest) -> bool:
-    view = RequestView(request.method, request.path, request.query_string, tuple(request.headers.items()))
     try:
-        return not isinstance(read_signature(view), Unsigned)
+        return not isinstance(read_signature(request_view(request)), Unsigned)
     except SignatureError as error:  # a signature that cannot be read is answered as refused
         raise DoorRefusal(_refused_signature(error)) from None
 
 
 def _refused_signature(error: SignatureError) -> HttpResponse:
-    refused = refusal(_SIGNING_NAME, error)
-    return json_error(refused.status_code, refused.code, refused.message)
+    return _error(refusal(_SIGNING_NAME, error))
+
+
+def _error(error: EmberError) -> HttpResponse:
+    return json_error(error.status_code, error.code, error.message)
 
 
 def _not_allowed(caller: Caller) -> str:

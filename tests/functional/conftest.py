@@ -303,17 +303,17 @@ def unique_name(prefix: str = "fn") -> str:
 
 
 @contextlib.contextmanager
-def functions_on(client, runtime: str = DEFAULT_RUNTIME) -> Iterator[Callable[..., str]]:
-    """make(code or files=..., **settings): create a function from inline source through `client`, `runtime` unless
-    told otherwise; each is deleted on leaving the block (its environments retired). Returns its name."""
+def functions_on(client, runtime: str = DEFAULT_RUNTIME, role: str = ROLE) -> Iterator[Callable[..., str]]:
+    """make(code or files=..., **settings): create a function from inline source through `client`, `runtime` and
+    `role` unless told otherwise; each is deleted on leaving the block (its environments retired). Returns its name."""
     created: list[str] = []
 
     def make(code: str | None = None, *, files: dict[str, str | bytes] | None = None,
              executables: tuple[str, ...] = (), handler: str = "index.handler", runtime: str = runtime,
-             **settings: object) -> str:
+             role: str = role, **settings: object) -> str:
         name = str(settings.pop("name", None) or unique_name())
         package = make_zip(files if files is not None else {"index.py": code or ""}, executables)
-        client.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler,
+        client.create_function(FunctionName=name, Runtime=runtime, Role=role, Handler=handler,
                                Code={"ZipFile": package}, **settings)
         created.append(name)
         return name

@@ -9,6 +9,7 @@ Either way it answers Ember's AWS APIs only: its own routes (/_ember/*, /metrics
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import time
@@ -17,13 +18,12 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.functional.conftest import (
-    DEFAULT_RUNTIME,
     ROLE,
     EmberServer,
     execution_role,
+    functions_on,
     iam_mode_server,
     invoke_json,
-    make_zip,
     unique_name,
 )
 
@@ -101,21 +101,9 @@ REFUSED = {"/_ember/health": 404, "/_ember/async": 404, "/metrics": 404}
 
 @contextlib.contextmanager
 def made_functions(client, role: str) -> Iterator[Callable[..., str]]:
-    """make(code, **settings): a function of `code` running as `role` unless told; deleted on leaving."""
-    made: list[str] = []
-
-    def make(code: str, role: str = role, **settings: object) -> str:
-        name = unique_name("endpoint")
-        client.create_function(FunctionName=name, Runtime=DEFAULT_RUNTIME, Role=role, Handler="index.handler",
-                               Code={"ZipFile": make_zip({"index.py": code})}, Timeout=120, **settings)
-        made.append(name)
-        return name
-
-    try:
-        yield make
-    finally:
-        for name in made:
-            client.delete_function(FunctionName=name)
+    """functions_on's make, as `role` and with time for a chain of calls (120 s) unless told."""
+    with functions_on(client, role=role) as make:
+        yield functools.partial(make, Timeout=120)
 
 
 def run(client, name: str, event: dict) -> dict:

@@ -24,6 +24,7 @@ from tests.functional.conftest import (
     EmberServer,
     execution_role,
     free_port,
+    functions_on,
     iam_mode_server,
     invoke_json,
     make_zip,
@@ -262,21 +263,9 @@ def lambda_role(ember: EmberServer, name: str = "fn-exec") -> str:
 
 @pytest.fixture
 def make_zip_function(iam_server: EmberServer):
-    lam = client(iam_server, "lambda")
-    role_arn = lambda_role(iam_server)
-    made: list[str] = []
-
-    def make(name: str) -> str:
-        lam.create_function(FunctionName=name, Runtime=DEFAULT_RUNTIME, Role=role_arn,
-                            Handler="index.handler",
-                            Code={"ZipFile": make_zip({"index.py": "def handler(event, context):\n"
-                                                                   "    return {'ok': True}\n"})})
-        made.append(name)
-        return name
-
-    yield make
-    for name in made:
-        lam.delete_function(FunctionName=name)
+    """make(name): a function answering {"ok": true}, with a role Lambda may assume; deleted afterwards."""
+    with functions_on(client(iam_server, "lambda"), role=lambda_role(iam_server)) as make:
+        yield lambda name: make("def handler(event, context):\n    return {'ok': True}\n", name=name)
 
 
 def test_open_auth_on_a_reachable_address_refuses_to_start_unless_told(tmp_path: Path) -> None:

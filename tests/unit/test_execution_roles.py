@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ember.arns import parse_role_arn
 from ember.clock import FakeClock
 from ember.errors import InvalidParameterValueException
 from ember.iam.access_keys import role_id_from_name
@@ -18,7 +19,7 @@ from ember.iam.keyring import Keyring
 from ember.iam.session_tokens import SessionTokens
 from ember.iam_store import open_iam_store
 from ember.iam_store.base import IamStore, Role
-from ember.services.sts.execution_roles import CANNOT_ASSUME_MESSAGE, ExecutionRoles, parse_role_arn
+from ember.services.sts.execution_roles import CANNOT_ASSUME_MESSAGE, ExecutionRoles
 
 ACCOUNT = "123456789012"
 CREATED = "2026-01-01T00:00:00Z"

@@ -42,10 +42,6 @@ def _tags(params: dict[str, Any]) -> tuple[Tag, ...]:
     return tuple(Tag(tag["Key"], tag["Value"]) for tag in params.get("Tags", []))
 
 
-def _max_items(params: dict[str, Any]) -> int:
-    return int(params.get("MaxItems", wire.DEFAULT_MAX_ITEMS))
-
-
 class IdentityOperations:
     """CreateUser … DeleteAccessKey: bound by name to the IAM model's operations."""
 
@@ -56,21 +52,18 @@ class IdentityOperations:
         self.new_access_key = new_access_key
 
     async def _user(self, name: str) -> User:
-        found = await self.store.get_user(name)
-        if found is None:
-            raise NoSuchEntityException(f"The user with name {name} cannot be found.")
+        if (found := await self.store.get_user(name)) is None:
+            raise wire.no_such_entity("user", name)
         return found
 
     async def _group(self, name: str) -> Group:
-        found = await self.store.get_group(name)
-        if found is None:
-            raise NoSuchEntityException(f"The group with name {name} cannot be found.")
+        if (found := await self.store.get_group(name)) is None:
+            raise wire.no_such_entity("group", name)
         return found
 
     async def _role(self, name: str) -> Role:
-        found = await self.store.get_role(name)
-        if found is None:
-            raise NoSuchEntityException(f"The role with name {name} cannot be found.")
+        if (found := await self.store.get_role(name)) is None:
+            raise wire.no_such_entity("role", name)
         return found
 
     # Users --------------------------------------------------------------------------------
@@ -90,13 +83,11 @@ class IdentityOperations:
         return {"User": wire.user(await self._user(self._user_name(ctx, p)))}
 
     async def list_users(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        limit = _max_items(p)
-        users = await self.store.list_users(p.get("PathPrefix", "/"), wire.after_marker(p.get("Marker")), limit + 1)
-        return wire.page(users, limit, lambda u: u.name, "Users", wire.user)
+        return await wire.listing(self.store.list_users, p, "Users", wire.user, lambda u: u.name)
 
     async def delete_user(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         if not await self.store.delete_user(p["UserName"]):
-            raise NoSuchEntityException(f"The user with name {p['UserName']} cannot be found.")
+            raise wire.no_such_entity("user", p["UserName"])
         return {}
 
     # Groups -------------------------------------------------------------------------------
@@ -113,16 +104,15 @@ class IdentityOperations:
         members = await self.store.users_of_group(found.name)
         after = wire.after_marker(p.get("Marker"))
         remaining = [u for u in members if after is None or u.name.lower() > after.lower()]
-        return {"Group": wire.group(found), **wire.page(remaining, _max_items(p), lambda u: u.name, "Users", wire.user)}
+        users = wire.page(remaining, wire.max_items(p), lambda u: u.name, "Users", wire.user)
+        return {"Group": wire.group(found), **users}
 
     async def list_groups(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        limit = _max_items(p)
-        groups = await self.store.list_groups(p.get("PathPrefix", "/"), wire.after_marker(p.get("Marker")), limit + 1)
-        return wire.page(groups, limit, lambda g: g.name, "Groups", wire.group)
+        return await wire.listing(self.store.list_groups, p, "Groups", wire.group, lambda g: g.name)
 
     async def delete_group(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         if not await self.store.delete_group(p["GroupName"]):
-            raise NoSuchEntityException(f"The group with name {p['GroupName']} cannot be found.")
+            raise wire.no_such_entity("group", p["GroupName"])
         return {}
 
     async def add_user_to_group(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +127,7 @@ class IdentityOperations:
 
     async def list_groups_for_user(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         groups = await self.store.groups_of_user((await self._user(p["UserName"])).name)
-        return wire.page_by_position(groups, p.get("Marker"), _max_items(p), "Groups", wire.group)
+        return wire.page_by_position(groups, p, "Groups", wire.group)
 
     # Roles --------------------------------------------------------------------------------
 
@@ -154,20 +144,18 @@ class IdentityOperations:
         return {"Role": wire.role(await self._role(p["RoleName"]))}
 
     async def list_roles(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        limit = _max_items(p)
-        roles = await self.store.list_roles(p.get("PathPrefix", "/"), wire.after_marker(p.get("Marker")), limit + 1)
-        return wire.page(roles, limit, lambda r: r.name, "Roles", wire.role)
+        return await wire.listing(self.store.list_roles, p, "Roles", wire.role, lambda r: r.name)
 
     async def update_assume_role_policy(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         _check_trust_policy(p["PolicyDocument"])
         current = await self._role(p["RoleName"])
         if not await self.store.replace_role(replace(current, trust_policy=p["PolicyDocument"])):
-            raise NoSuchEntityException(f"The role with name {p['RoleName']} cannot be found.")
+            raise wire.no_such_entity("role", p["RoleName"])
         return {}
 
     async def delete_role(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         if not await self.store.delete_role(p["RoleName"]):
-            raise NoSuchEntityException(f"The role with name {p['RoleName']} cannot be found.")
+            raise wire.no_such_entity("role", p["RoleName"])
         return {}
 
     # Access keys --------------------------------------------------------------------------
@@ -183,7 +171,7 @@ class IdentityOperations:
     async def list_access_keys(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         owner = await self._user(self._user_name(ctx, p))
         keys = await self.store.list_access_keys(owner.name)
-        return wire.page_by_position(keys, p.get("Marker"), _max_items(p), "AccessKeyMetadata",
+        return wire.page_by_position(keys, p, "AccessKeyMetadata",
                                      wire.access_key_metadata)
 
     async def update_access_key(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:

@@ -42,7 +42,7 @@ class PolicyOperations:
         found = await {OwnerKind.USER: self.store.get_user, OwnerKind.GROUP: self.store.get_group,
                        OwnerKind.ROLE: self.store.get_role}[kind](name)
         if found is None:
-            raise NoSuchEntityException(f"The {kind} with name {name} cannot be found.")
+            raise wire.no_such_entity(str(kind), name)
         return found.name
 
     async def _put_inline(self, kind: OwnerKind, p: dict[str, Any]) -> dict[str, Any]:
@@ -67,8 +67,7 @@ class PolicyOperations:
     async def _list_inline(self, kind: OwnerKind, p: dict[str, Any]) -> dict[str, Any]:
         parameter, _ = _OWNERS[kind]
         names = await self.store.list_inline_policies(kind, await self._owner_name(kind, p[parameter]))
-        return wire.page_by_position(names, p.get("Marker"), int(p.get("MaxItems", wire.DEFAULT_MAX_ITEMS)),
-                                     "PolicyNames", str)
+        return wire.page_by_position(names, p, "PolicyNames", str)
 
     async def _delete_inline(self, kind: OwnerKind, p: dict[str, Any]) -> dict[str, Any]:
         parameter, _ = _OWNERS[kind]
@@ -134,7 +133,7 @@ class PolicyOperations:
         return {"Policy": wire.managed_policy(await self._managed(p["PolicyArn"]))}
 
     async def list_policies(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
-        limit = int(p.get("MaxItems", wire.DEFAULT_MAX_ITEMS))
+        limit = wire.max_items(p)
         if p.get("Scope") == "AWS":
             policies: list[ManagedPolicy] = []  # Ember holds no AWS-managed policies
         else:
@@ -167,8 +166,7 @@ class PolicyOperations:
     async def list_policy_versions(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         await self._managed(p["PolicyArn"])
         versions = await self.store.list_policy_versions(p["PolicyArn"])
-        return wire.page_by_position(versions, p.get("Marker"), int(p.get("MaxItems", wire.DEFAULT_MAX_ITEMS)),
-                                     "Versions", lambda v: wire.policy_version(v, with_document=False))
+        return wire.page_by_position(versions, p, "Versions", lambda v: wire.policy_version(v, with_document=False))
 
     async def set_default_policy_version(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         if not await self.store.set_default_policy_version(p["PolicyArn"], p["VersionId"]):
@@ -203,8 +201,7 @@ class PolicyOperations:
         owner = await self._owner_name(kind, p[parameter])
         attached = [policy for policy in await self.store.attached_policies(kind, owner)
                     if policy.path.startswith(prefix)]
-        return wire.page_by_position(attached, p.get("Marker"), int(p.get("MaxItems", wire.DEFAULT_MAX_ITEMS)),
-                                     "AttachedPolicies", lambda policy: {"PolicyName": policy.name,
+        return wire.page_by_position(attached, p, "AttachedPolicies", lambda policy: {"PolicyName": policy.name,
                                                                          "PolicyArn": policy.arn})
 
     async def attach_user_policy(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -304,8 +301,7 @@ class SimulationOperations:
                                           for ref in decision.statements],
                     "MissingContextValues": [],
                 })
-        return wire.page_by_position(results, p.get("Marker"), int(p.get("MaxItems", wire.DEFAULT_MAX_ITEMS)),
-                                     "EvaluationResults", lambda result: result)
+        return wire.page_by_position(results, p, "EvaluationResults", lambda result: result)
 
 
 #: the evaluation's outcome as SimulatePrincipalPolicy writes it

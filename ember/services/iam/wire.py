@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from ember.errors import ValidationException
+from ember.errors import NoSuchEntityException, ValidationException
 from ember.iam_store.base import AccessKey, Group, ManagedPolicy, PolicyVersion, Role, Tag, User
 
 T = TypeVar("T")
@@ -99,19 +99,38 @@ def page(items: Sequence[T], max_items: int, name_of: Callable[[T], str], key: s
     return result
 
 
-def page_by_position(items: Sequence[T], marker: str | None, max_items: int, key: str,
+def max_items(params: dict[str, Any]) -> int:
+    return int(params.get("MaxItems", DEFAULT_MAX_ITEMS))
+
+
+def no_such_entity(noun: str, name: str) -> NoSuchEntityException:
+    """IAM's NoSuchEntity for the user, group or role called `name`."""
+    return NoSuchEntityException(f"The {noun} with name {name} cannot be found.")
+
+
+async def listing(list_page: Callable[[str, str | None, int], Awaitable[Sequence[T]]], params: dict[str, Any],
+                  key: str, render: Callable[[T], Any], name_of: Callable[[T], str]) -> dict[str, Any]:
+    """A List* answer over a store listing by name (`list_page(path_prefix, after_name, limit)`),
+    from the request's PathPrefix, Marker and MaxItems."""
+    limit = max_items(params)
+    items = await list_page(params.get("PathPrefix", "/"), after_marker(params.get("Marker")), limit + 1)
+    return page(items, limit, name_of, key, render)
+
+
+def page_by_position(items: Sequence[T], params: dict[str, Any], key: str,
                      render: Callable[[T], Any]) -> dict[str, Any]:
     """Paging over a short list held whole (a user's keys, a policy's versions): the Marker is
     the position to go on from."""
     start = 0
+    marker = params.get("Marker")
     if marker is not None:
         position = after_marker(marker)
         if position is None or not position.isdigit():
             raise ValidationException("Invalid Marker.")
         start = int(position)
-    shown = list(items[start:start + max_items])
-    result: dict[str, Any] = {key: [render(item) for item in shown],
-                              "IsTruncated": start + max_items < len(items)}
+    limit = max_items(params)
+    shown = list(items[start:start + limit])
+    result: dict[str, Any] = {key: [render(item) for item in shown], "IsTruncated": start + limit < len(items)}
     if result["IsTruncated"]:
-        result["Marker"] = marker_for(str(start + max_items))
+        result["Marker"] = marker_for(str(start + limit))
     return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ember.arns import parse_role_arn
 from ember.iam_store.base import IamStore
 from ember.services.base import RequestContext, Target, Targets
 
@@ -15,8 +16,8 @@ def sts_targets(iam: IamStore) -> Targets:
         if operation != "AssumeRole":
             return ()
         role_arn = str(params["RoleArn"])
-        account_id, _, resource = role_arn.removeprefix("arn:aws:iam::").partition(":role/")
-        role = await iam.get_role(resource.rsplit("/", 1)[-1]) if account_id == ctx.account_id and resource else None
+        parsed = parse_role_arn(role_arn)
+        role = await iam.get_role(parsed.name) if parsed is not None and parsed.account_id == ctx.account_id else None
         return (Target(resource=role_arn, resource_policy=role.trust_policy if role else None, is_trust_policy=True),)
 
     return targets

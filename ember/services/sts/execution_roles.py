@@ -10,9 +10,7 @@ every request, so the door accepts them and the role's policies decide what they
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
+from ember.arns import parse_role_arn
 from ember.clock import Clock
 from ember.errors import InvalidParameterValueException, MalformedPolicyDocumentException
 from ember.iam.access_keys import role_id_from_name
@@ -27,23 +25,6 @@ from ember.iam_store.base import IamStore, Role
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 #: Lambda's answer (InvalidParameterValueException, 400) to a role it cannot assume
 CANNOT_ASSUME_MESSAGE = "The role defined for the function cannot be assumed by Lambda."
-
-_ROLE_ARN = re.compile(r"^arn:[a-z-]+:iam::(?P<account>\d{12}):role(?P<path>/(?:[^/]+/)*)(?P<name>[^/]+)$")
-
-
-@dataclass(frozen=True)
-class RoleName:
-    """A role ARN's parts: `arn:aws:iam::ACCOUNT:role/PATH/NAME`."""
-
-    account_id: str
-    path: str  #: "/" or "/service-role/"...
-    name: str
-
-
-def parse_role_arn(role_arn: str) -> RoleName | None:
-    match = _ROLE_ARN.match(role_arn)
-    return RoleName(match["account"], match["path"], match["name"]) if match else None
-
 
 class ExecutionRoles:
     """Whether Lambda may assume a role, and the sessions of it that environments run as."""

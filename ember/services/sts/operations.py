@@ -11,6 +11,7 @@ import datetime as dt
 import math
 from typing import Any
 
+from ember.arns import parse_role_arn
 from ember.errors import AccessDeniedError, ValidationError
 from ember.iam.access_keys import role_id_from_name
 from ember.iam.policy_document import PolicyKind, parse_policy
@@ -54,10 +55,10 @@ class StsOperations:
     async def assume_role(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         caller = _caller(ctx)
         role_arn, session_name = p["RoleArn"], p["RoleSessionName"]
-        account_id, _, resource = role_arn.removeprefix("arn:aws:iam::").partition(":role/")
-        role_name = resource.rsplit("/", 1)[-1]
-        if not (account_id.isdigit() and role_name):
+        parsed = parse_role_arn(role_arn)
+        if parsed is None:
             raise ValidationError(f"{role_arn} is invalid")
+        account_id, role_name = parsed.account_id, parsed.name
         role = await self.iam.get_role(role_name) if account_id == ctx.account_id else None
         max_s = role.max_session_duration_s if role is not None else DEFAULT_ROLE_SESSION_S
         duration_s = int(p.get("DurationSeconds", DEFAULT_ROLE_SESSION_S))
