@@ -48,6 +48,8 @@ class QueryProtocol(Protocol):
                  validation_error: type[EmberError] = ValidationException) -> None:
         super().__init__(service_model, shape_checks, validation_error)
         self._api_version = service_model.api_version
+        #: the last request's parameters (the request, its body, what they read as): see _parameters
+        self._last_read: tuple[HttpRequest, bytes, dict[str, str]] | None = None
         namespace = service_model.metadata.get("xmlNamespace")
         self._xmlns = f" xmlns={quoteattr(namespace)}" if namespace else ""
         self._operations = {name: service_model.operation_model(name) for name in service_model.operation_names}
@@ -81,8 +83,10 @@ class QueryProtocol(Protocol):
     def parse(self, operation: OperationModel, labels: dict[str, str], request: HttpRequest) -> dict[str, Any]:
         shape = operation.input_shape
         if shape is None:
+            self._last_read = None
             return {}
         params = read_structure(shape, self._parameters(request))
+        self._last_read = None  # parsed: the request's body need not be held any longer
         validate(shape, params, self.shape_checks, self.validation_error)
         return params
 
@@ -122,7 +126,16 @@ class QueryProtocol(Protocol):
         return _xml_response(status, out)
 
     def _parameters(self, request: HttpRequest) -> dict[str, str]:
-        """Every parameter of `request`: the query string's, then the form body's."""
+        """Every parameter of `request`: the query string's, then the form body's. Read once per
+        request: the edge asks to route it (perhaps twice, finding its service) and then to parse it."""
+        last = self._last_read
+        if last is not None and last[0] is request and last[1] is request.body:
+            return last[2]
+        params = self._read_parameters(request)
+        self._last_read = (request, request.body, params)
+        return params
+
+    def _read_parameters(self, request: HttpRequest) -> dict[str, str]:
         try:
             query_string = request.query_string.encode("latin-1").decode("utf-8")
             body = request.body.decode("utf-8") if request.method == "POST" and _is_form(request) else ""
