@@ -126,14 +126,14 @@ class SQLiteStore(Store):
     def _seal_clear_environments(self) -> None:
         """Seal the environments of records written without a sealer (a data dir from before
         sealing), once, at open: nothing is kept in the clear from then on."""
+        # Only the rows still holding variables in the clear are read: a start finds none after the first.
+        in_clear = (f"json_extract(record, '$.environment') != '{{}}' "
+                    f"AND json_extract(record, '$.environment.{SEALED_KEY}') IS NULL")
         for table, key_columns in (("functions", ("name",)), ("versions", ("function_name", "number"))):
             columns = ", ".join(key_columns)
-            for *keys, text in self._db.execute(f"SELECT {columns}, record FROM {table}").fetchall():
-                environment = json.loads(text).get("environment") or {}
-                if environment and SEALED_KEY not in environment:
-                    where = " AND ".join(f"{column} = ?" for column in key_columns)
-                    self._db.execute(f"UPDATE {table} SET record = ? WHERE {where}",
-                                     (self._dump(self._load(text)), *keys))
+            where = " AND ".join(f"{column} = ?" for column in key_columns)
+            for *keys, text in self._db.execute(f"SELECT {columns}, record FROM {table} WHERE {in_clear}").fetchall():
+                self._db.execute(f"UPDATE {table} SET record = ? WHERE {where}", (self._dump(self._load(text)), *keys))
 
     def _forget(self, function_name: str, qualifier: str | None = None, *, whole_function: bool = False) -> None:
         if whole_function:
