@@ -7,9 +7,13 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Ember needs Python 3.11 or newer")'
-	@# The isolated sandbox level needs bubblewrap; as root on Debian/Ubuntu, install it.
-	@if [ "$$(id -u)" = 0 ] && ! command -v bwrap >/dev/null && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap e2fsprogs >/dev/null; fi
+	@# The isolated sandbox level needs bubblewrap, and functions' network slirp4netns and nftables;
+	@# as root on Debian/Ubuntu, install them.
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ ! command -v bwrap || ! command -v slirp4netns || ! command -v nft; } >/dev/null; then \
+		echo "installing bubblewrap, e2fsprogs, slirp4netns, nftables (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap e2fsprogs \
+		slirp4netns nftables >/dev/null; fi
 	@# The Node.js runtimes run on the host's node; as root on Debian/Ubuntu, install one when there is none.
 	@if [ "$$(id -u)" = 0 ] && ! command -v node >/dev/null && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; fi

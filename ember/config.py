@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ember.egress import NETWORK_MODES
+
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -132,7 +134,18 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "root_access_key_id": ("EMBER_ROOT_ACCESS_KEY_ID", _text),
     "root_secret_access_key": ("EMBER_ROOT_SECRET_ACCESS_KEY", _text),
     "code_url_ttl_s": ("EMBER_CODE_URL_TTL_S", _integer),
+    "function_network": ("EMBER_FUNCTION_NETWORK", _text),
+    "function_dns": ("EMBER_FUNCTION_DNS", _names),
+    "function_connections": ("EMBER_FUNCTION_CONNECTIONS", _integer),
+    "function_bandwidth_mbit_s": ("EMBER_FUNCTION_BANDWIDTH_MBIT_S", _integer),
 }
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 4
+    except ValueError:
+        return False
+
 
 #: auth modes: open (any credentials, unchecked), iam (every request signed and authorised), and
 #: auto: open when listening on a loopback address only, else iam
@@ -199,6 +212,16 @@ class Settings:
     root_secret_access_key: str = field(default="", repr=False)
     #: how long the code URLs GetFunction and GetLayerVersion answer with stay valid (AWS's: 10 minutes)
     code_url_ttl_s: int = 600
+    #: what functions' network reaches: none (Ember's API only), outbound (anything but this host, as
+    #: AWS functions outside a VPC), host (outbound, and this host's loopback at host.ember.internal)
+    function_network: str = "outbound"
+    #: DNS servers environments use (IPv4 addresses); empty: this host's resolvers, through the
+    #: environment's network stack
+    function_dns: tuple[str, ...] = ()
+    #: connections one environment may hold open at once
+    function_connections: int = 1024
+    #: one environment's network bandwidth, each way
+    function_bandwidth_mbit_s: int = 1000
     #: where each value came from: field → "--flag", "ENV_VAR" (fields left at their default are absent)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -222,6 +245,12 @@ class Settings:
             (0 < self.code_url_ttl_s <= 7 * 86_400, "code_url_ttl_s",
              "must be between 1 second and a week (604800), as an S3 presigned URL's lifetime"),
             (self.auth in AUTH_MODES, "auth", f"must be one of {', '.join(AUTH_MODES)}"),
+            (self.function_network in NETWORK_MODES, "function_network", f"must be one of {', '.join(NETWORK_MODES)}"),
+            (all(_is_ipv4(server) for server in self.function_dns), "function_dns",
+             "takes IPv4 addresses of DNS servers, comma-separated"),
+            (16 <= self.function_connections <= 1_000_000, "function_connections", "must be between 16 and 1000000"),
+            (1 <= self.function_bandwidth_mbit_s <= 100_000, "function_bandwidth_mbit_s",
+             "must be between 1 and 100000 Mbit/s"),
             (self.auth_mode == "iam" or self.is_loopback or self.insecure_open_auth, "auth",
              f"is open on the non-loopback address {self.host}: anyone who can reach it could run code as "
              "Ember. Use --auth iam, or add --insecure-open-auth if that is really wanted"),

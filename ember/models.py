@@ -73,6 +73,8 @@ class FunctionConfig:
     policy_statements: tuple[dict[str, Any], ...] = ()
     #: DeadLetterConfig.TargetArn: where discarded Event invocations go (None: nowhere)
     dead_letter_target_arn: str | None = None
+    #: VpcConfig: the operator's network it runs in (ember/networks.py); None: the server's mode
+    vpc: FunctionVpc | None = None
     state: FunctionState = FunctionState.ACTIVE
     state_reason: str | None = None
     state_reason_code: str | None = None
@@ -93,6 +95,9 @@ class FunctionConfig:
         record["architectures"] = list(self.architectures)
         record["policy_statements"] = list(self.policy_statements)
         record["layers"] = [{"arn": layer.arn, "code": dict(layer.code.__dict__)} for layer in self.layers]
+        record["vpc"] = None if self.vpc is None else {
+            "vpc_id": self.vpc.vpc_id, "subnet_ids": list(self.vpc.subnet_ids),
+            "security_group_ids": list(self.vpc.security_group_ids), "ipv6_dual_stack": self.vpc.ipv6_dual_stack}
         return record
 
     @classmethod
@@ -105,6 +110,10 @@ class FunctionConfig:
         values["policy_statements"] = tuple(values["policy_statements"])
         values["state"] = FunctionState(values["state"])
         values["last_update_status"] = UpdateStatus(values["last_update_status"])
+        vpc = values.get("vpc")
+        if vpc is not None:
+            values["vpc"] = FunctionVpc(vpc["vpc_id"], tuple(vpc["subnet_ids"]), tuple(vpc["security_group_ids"]),
+                                        vpc.get("ipv6_dual_stack", False))
         return cls(**values)
 
 
@@ -163,6 +172,16 @@ class LayerVersion:
         for key in ("compatible_runtimes", "compatible_architectures", "policy_statements"):
             values[key] = tuple(values[key])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class FunctionVpc:
+    """A function's VpcConfig, resolved against the operator's networks when it was set."""
+
+    vpc_id: str
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+    ipv6_dual_stack: bool = False
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,13 @@ from ember.lambda_.access import lambda_targets
 from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.service import build_lambda_service
 from ember.models import FunctionConfig
+from ember.networks import NetworkRegistry
 from ember.protocol import HttpRequest, HttpResponse
 from ember.runtimes.catalog import Runtime, discover
-from ember.sandbox import Sandbox, choose_sandbox
+from ember.sandbox import Sandbox, SandboxUnavailable, choose_sandbox
+from ember.sandbox.firewall import LinkLimits
+from ember.sandbox.function_network import FunctionNetwork
+from ember.sandbox.function_network import unavailable_reason as network_unavailable_reason
 from ember.services.access import Authenticator, AuthMode, Gate
 from ember.services.authorization import Authorizer
 from ember.services.base import InternalRoute
@@ -60,6 +64,24 @@ from ember.telemetry.prometheus import CONTENT_TYPE_LATEST
 log = logging.getLogger("ember")
 
 
+def function_network_of(settings: Settings) -> tuple[FunctionNetwork, str | None]:
+    """The function network `settings` ask for, and a warning when the host cannot give it.
+
+    A mode asked for explicitly that this host cannot enforce stops the start (SandboxUnavailable);
+    the default mode falls back to `none`, with the warning, so a bare `ember serve` still runs."""
+    limits = LinkLimits(settings.function_connections, settings.function_bandwidth_mbit_s)
+    mode = settings.function_network
+    reason = network_unavailable_reason() if mode != "none" else None
+    warning = None
+    if reason is not None:
+        if "function_network" in settings.sources:
+            raise SandboxUnavailable(f"--function-network {mode} cannot be given on this host: {reason}")
+        warning = (f"functions get no network but Ember's API (--function-network none): {reason}; "
+                   "install it for the default, outbound")
+        mode = "none"
+    return FunctionNetwork(mode, limits, settings.function_dns), warning
+
+
 def runtime_entry(runtime: Runtime) -> str | None:
     """What /_ember/health says runs a runtime: its interpreter, or None when it cannot run here."""
     if not runtime.is_available:
@@ -70,9 +92,16 @@ def runtime_entry(runtime: Runtime) -> str | None:
 class Ember:
     """One Ember server's parts, and the start-up and shutdown checklists that tie them."""
 
-    def __init__(self, settings: Settings, sandbox: Sandbox | None = None) -> None:
+    def __init__(self, settings: Settings, sandbox: Sandbox | None = None, network_warning: str | None = None) -> None:
         self.settings = settings
-        self.sandbox = sandbox or choose_sandbox(settings.sandbox, settings.data_dir)
+        if sandbox is None:
+            network, network_warning = function_network_of(settings)
+            sandbox = choose_sandbox(settings.sandbox, settings.data_dir, network)
+        self.sandbox = sandbox
+        #: why functions get less network than the settings asked for (None: they get it)
+        self.network_warning = network_warning
+        #: the operator's VPC networks (`ember network`), read again whenever they change
+        self.networks = NetworkRegistry(settings.data_dir)
         self.runtimes = discover(helper_python_needed=self.sandbox.needs_helper_python)
         self.started_monotonic = time.monotonic()
         self.is_ready = False
@@ -126,7 +155,11 @@ class Ember:
         if self.sandbox.shares_host_network:
             host_aws_endpoint = await self.function_api.listen_on_loopback()
         environments = EnvironmentPolicy(home, settings.data_dir, settings.environments_dir,
-                                         settings.preimport_modules, settings.parked_per_runtime, host_aws_endpoint)
+                                         settings.preimport_modules, settings.parked_per_runtime, host_aws_endpoint,
+                                         self.networks)
+        # host.ember.internal never reaches Ember itself: its API is on each environment's loopback.
+        self.sandbox.network.ember_ports.add(settings.port)
+        self.sandbox.network.names_host = self.networks.touches_host
         # Every environment runs as its function's role, in both modes, so code runs the same in each.
         invoker = Invoker(environments, self.sandbox, scheduler, self.runtimes, CodeCache(blobs, settings.unpacked_dir),
                           self.telemetry.recorder, clock, role_credentials=execution_roles.credentials,
@@ -149,7 +182,7 @@ class Ember:
         code_urls = UrlSigner(keyring, clock, settings.code_url_ttl_s)
         self.backend = LambdaBackend(home, settings.account_concurrency,
                                      settings.data_dir, store, blobs, self.runtimes, scheduler, invoker, provisioner,
-                                     async_queue, feed, code_urls, clock,
+                                     async_queue, feed, code_urls, self.networks, clock,
                                      role_check=execution_roles.check if mode is AuthMode.IAM else None)
         lambda_service, routes = build_lambda_service(self.backend)
         lambda_service.targets = lambda_targets(self.backend)
@@ -216,6 +249,10 @@ class Ember:
         log.info("sandbox level: %s (%s)", self.sandbox.level, self.sandbox.description)
         if self.sandbox.warning:
             log.warning("%s", self.sandbox.warning)
+        network = self._network_health()
+        log.info("function network: %s (%s)", network["mode"], network["description"])
+        if self.network_warning:
+            log.warning("%s", self.network_warning)
         available = [name for name, runtime in self.runtimes.items() if runtime.is_available]
         missing = [name for name, runtime in self.runtimes.items() if not runtime.is_available]
         log.info("runtimes: %s%s", ", ".join(available) or "none",
@@ -277,6 +314,7 @@ class Ember:
                 "runtimes": {name: runtime_entry(r) for name, r in self.runtimes.items()},
                 "environments": self.backend.scheduler.environment_count if self.backend else 0,
                 "auth": {"mode": self.settings.auth_mode, "warning": self.auth_warning},
+                "function_network": self._network_health(),
             }
             if disk_problem:
                 document["reason"] = disk_problem  # still serving (deletes free space), so still 200
@@ -284,6 +322,17 @@ class Ember:
                                 json.dumps(document).encode())
 
         return ("GET", re.compile(r"^/_ember/health/?$"), health)
+
+    def _network_health(self) -> dict[str, Any]:
+        network = self.sandbox.network
+        enforced = not self.sandbox.shares_host_network
+        return {"mode": network.mode if enforced else "host network (not enforced)",
+                "description": network.describe() if enforced else "functions share this host's network",
+                "enforced": enforced, "warning": self.network_warning,
+                "connections_per_environment": network.limits.connections,
+                "bandwidth_mbit_s_per_environment": network.limits.bandwidth_mbit_s,
+                "dns": list(network.resolvers) if enforced else [],
+                "vpc_networks": sorted(self.networks.networks()) if self.is_ready else []}
 
     def _metrics_route(self) -> InternalRoute:
         async def metrics(request: HttpRequest, match: re.Match[str]) -> HttpResponse:

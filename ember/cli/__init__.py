@@ -9,6 +9,7 @@ import click
 from ember.cli.client import reporting_api_errors
 from ember.cli.functions import COMMANDS as FUNCTION_COMMANDS
 from ember.cli.logs import logs
+from ember.cli.network import network_command
 from ember.cli.queue import queue_command
 from ember.cli.serve import serve
 
@@ -48,7 +49,7 @@ def cli(ctx: click.Context, endpoint_url: str, region: str) -> None:
     ctx.obj = {"endpoint_url": endpoint_url, "region": region}
 
 
-for _command in (*FUNCTION_COMMANDS, logs, queue_command, serve):
+for _command in (*FUNCTION_COMMANDS, logs, network_command, queue_command, serve):
     cli.add_command(_command)
 
 

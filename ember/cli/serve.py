@@ -14,8 +14,9 @@ import uvicorn
 
 from ember.config import AUTH_MODES, LOG_LEVELS, Settings, SettingsError
 from ember.edge.http_protocol import guarded_protocol
+from ember.egress import NETWORK_MODES
 from ember.sandbox import SandboxUnavailable, choose_sandbox
-from ember.server import Ember
+from ember.server import Ember, function_network_of
 
 
 class _DrainingServer(uvicorn.Server):
@@ -48,7 +49,8 @@ class _DrainingServer(uvicorn.Server):
 #: the flag that sets each Settings field, for messages that name what the user typed
 _FLAG_NAMES = {"host": "--host", "port": "--port", "data_dir": "--data-dir", "sandbox": "--sandbox",
                "keep_alive_s": "--keep-alive", "log_level": "--log-level", "cors_origins": "--cors-origins",
-               "allowed_hosts": "--allowed-hosts", "auth": "--auth", "insecure_open_auth": "--insecure-open-auth"}
+               "allowed_hosts": "--allowed-hosts", "auth": "--auth", "insecure_open_auth": "--insecure-open-auth",
+               "function_network": "--function-network", "function_dns": "--function-dns"}
 
 
 def _comma_list(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -82,17 +84,27 @@ def _comma_list(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--insecure-open-auth", is_flag=True, default=None,
               help="Allow --auth open on a non-loopback address: anyone who can reach the port runs code as "
                    "Ember.  [env EMBER_INSECURE_OPEN_AUTH]")
+@click.option("--function-network", default=None, type=click.Choice(list(NETWORK_MODES)),
+              help="What functions' network reaches: none (Ember's API only), outbound (anything but this host, "
+                   "as AWS functions outside a VPC), host (outbound, plus this host's loopback services at "
+                   "host.ember.internal). VPC networks (`ember network`) come on top.  "
+                   "[env EMBER_FUNCTION_NETWORK; default outbound]")
+@click.option("--function-dns", multiple=True, callback=_comma_list,
+              help="DNS servers functions use, IPv4 (repeat or comma-separate).  [env EMBER_FUNCTION_DNS; "
+                   "default: this host's resolvers]")
 @click.option("--log-level", default=None, type=click.Choice(list(LOG_LEVELS)),
               help="  [env EMBER_LOG_LEVEL; default info]")
 def serve(host: str | None, port: int | None, data_dir: Path | None, sandbox_level: str | None,
           keep_alive_s: float | None, cors_origins: tuple[str, ...] | None, allowed_hosts: tuple[str, ...] | None,
-          auth: str | None, insecure_open_auth: bool | None, log_level: str | None) -> None:
+          auth: str | None, insecure_open_auth: bool | None, function_network: str | None,
+          function_dns: tuple[str, ...] | None, log_level: str | None) -> None:
     """Run Ember in the foreground (Ctrl-C or SIGTERM stops it cleanly).
 
     Each setting comes from its flag, else its environment variable, else its default."""
     flags = {"host": host, "port": port, "data_dir": data_dir, "sandbox": sandbox_level, "keep_alive_s": keep_alive_s,
              "cors_origins": cors_origins, "allowed_hosts": allowed_hosts, "auth": auth,
-             "insecure_open_auth": insecure_open_auth, "log_level": log_level}
+             "insecure_open_auth": insecure_open_auth, "function_network": function_network,
+             "function_dns": function_dns, "log_level": log_level}
     try:
         settings = Settings.load(flags, flag_names=_FLAG_NAMES)
     except SettingsError as exc:
@@ -100,10 +112,14 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, sandbox_lev
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     try:
-        sandbox = choose_sandbox(settings.sandbox, settings.data_dir)
+        network, network_warning = function_network_of(settings)
+    except SandboxUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        sandbox = choose_sandbox(settings.sandbox, settings.data_dir, network)
     except SandboxUnavailable as exc:
         raise click.ClickException(f"cannot use sandbox level {settings.sandbox!r}: {exc}") from None
-    ember = Ember(settings, sandbox)
+    ember = Ember(settings, sandbox, network_warning)
     config = uvicorn.Config(
         ember.app,
         host=settings.host,

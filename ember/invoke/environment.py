@@ -263,7 +263,7 @@ class Environment:
         self.state = EnvironmentState.STARTING
         started = self._clock.monotonic()
         # What it printed while parked went nowhere (no function yet); from here on it is this one's.
-        await launched.process.specialise(spec.task_dir, spec.opt_dir, spec.memory_mb)
+        await launched.process.specialise(spec.task_dir, spec.opt_dir, spec.memory_mb, spec.reach)
         launched.channel.specialise(spec.env)
         return await self._await_init(launched, started)
 

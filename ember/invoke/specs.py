@@ -12,12 +12,14 @@ from pathlib import Path
 
 from ember.arns import Home
 from ember.clock import Clock, SystemClock
+from ember.egress import Reach
 from ember.iam.session_tokens import IssuedCredentials
 from ember.invoke.credentials import credential_variables
 from ember.invoke.entrypoints import custom_bootstrap, with_extensions
 from ember.invoke.environment import log_stream_name, new_environment_id
 from ember.invoke.parking import PARKED_MEMORY_MB, PARKED_TMP_SIZE_MB
 from ember.models import FunctionConfig
+from ember.networks import NetworkRegistry
 from ember.runtimes.catalog import RUNTIME_FILES_DIR, Runtime, RuntimeKind, sdk_paths
 from ember.runtimes.interpreters import helper_python
 from ember.sandbox import Sandbox, SandboxSpec
@@ -40,6 +42,8 @@ class EnvironmentPolicy:
     #: the server's listener for functions on the host's loopback (edge.function_api), which
     #: environments sharing the host's network reach Ember's AWS APIs on; None: none
     host_aws_endpoint: str | None = None
+    #: the operator's VPC networks: what a function with a VpcConfig reaches (None: no networks)
+    networks: NetworkRegistry | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,17 @@ class SpecBuilder:
             tmp_size_mb=function.ephemeral_storage_mb,
             python=argv[0] if is_python else self.helper_python,
             has_start_gate=bool(extensions),
+            reach=self._reach(function),
         )
+
+    def _reach(self, function: FunctionConfig) -> Reach | None:
+        """What a function in a VPC network reaches, as its network's rules say now; None: the
+        server's mode."""
+        if function.vpc is None:
+            return None
+        if self.policy.networks is None:
+            return Reach()
+        return self.policy.networks.reach_of(function.vpc.vpc_id, function.vpc.security_group_ids)
 
     def parked(self, runtime: Runtime) -> SandboxSpec:
         """A spec for `runtime` (one that can park) with no function yet: see invoke/parking.py."""

@@ -29,6 +29,7 @@ from ember.invoke.provisioning import Provisioner
 from ember.invoke.scheduler import Scheduler
 from ember.lambda_ import wire
 from ember.models import Alias, FunctionCode, FunctionConfig
+from ember.networks import NetworkRegistry
 from ember.runtimes.catalog import Runtime
 from ember.store.base import Store
 
@@ -56,6 +57,8 @@ class LambdaBackend:
     feed: ChangeFeed
     #: presigns the code download URLs GetFunction and GetLayerVersion answer with
     code_urls: UrlSigner
+    #: the operator's VPC networks, which a function's VpcConfig must name
+    networks: NetworkRegistry
     #: wall time for what the handlers stamp (an event invoke config's LastModified)
     clock: Clock = field(default_factory=SystemClock)
     #: asked of every role a function is given; None takes any role ARN (open auth)

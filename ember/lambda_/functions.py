@@ -21,6 +21,7 @@ from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.destinations import check_dead_letter_target
 from ember.lambda_.layers import resolve_function_layers
 from ember.lambda_.settings_check import check_environment, check_limits, check_runtime, check_tag_count
+from ember.lambda_.vpc import check_vpc
 from ember.models import FunctionConfig
 from ember.services.base import RequestContext
 
@@ -61,6 +62,7 @@ class FunctionOperations:
         check_environment(variables)
         check_tag_count(p.get("Tags") or {})
         dead_letter_target_arn = check_dead_letter_target(p.get("DeadLetterConfig"))
+        vpc = check_vpc(p.get("VpcConfig"), self.backend.networks)
         await self.backend.check_role(p["Role"])
         if await self.backend.store.get_function(ref.name) is not None:
             raise ResourceConflictException(f"Function already exist: {ref.name}")
@@ -83,6 +85,7 @@ class FunctionOperations:
                 tags=dict(p.get("Tags") or {}),
                 layers=layers,
                 dead_letter_target_arn=dead_letter_target_arn,
+                vpc=vpc,
             )
             await self.backend.store.create_function(function)
         await self.backend.feed.publish(FunctionChanged(ref.name))
@@ -168,6 +171,8 @@ class FunctionOperations:
             changes["ephemeral_storage_mb"] = p["EphemeralStorage"]["Size"]
         if "DeadLetterConfig" in p:
             changes["dead_letter_target_arn"] = check_dead_letter_target(p["DeadLetterConfig"])
+        if "VpcConfig" in p:
+            changes["vpc"] = check_vpc(p["VpcConfig"], self.backend.networks)
         if "Layers" in p:
             current = await self.backend.get(ref)
             changes["layers"] = await resolve_function_layers(self.backend, p["Layers"] or [], current.code)

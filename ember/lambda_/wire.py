@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ember.arns import Home
+from ember.lambda_.vpc import wire_vpc
 from ember.models import Alias, FunctionConfig
 
 
@@ -44,6 +45,8 @@ def configuration(function: FunctionConfig, home: Home, qualifier: str | None = 
         wire["KMSKeyArn"] = function.kms_key_arn
     if function.layers:
         wire["Layers"] = [{"Arn": layer.arn, "CodeSize": layer.code.size_bytes} for layer in function.layers]
+    if function.vpc is not None:
+        wire["VpcConfig"] = wire_vpc(function.vpc)
     if function.dead_letter_target_arn:
         wire["DeadLetterConfig"] = {"TargetArn": function.dead_letter_target_arn}
     if function.state_reason:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ember.backends import backend_class
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnavailable
+from ember.sandbox.function_network import FunctionNetwork
 
 __all__ = ["Sandbox", "SandboxProcess", "SandboxSpec", "SandboxUnavailable", "choose_sandbox"]
 
@@ -21,10 +22,11 @@ SANDBOXES = {
 }
 
 
-def choose_sandbox(level: str, state_dir: Path) -> Sandbox:
+def choose_sandbox(level: str, state_dir: Path, network: FunctionNetwork | None = None) -> Sandbox:
     """The sandbox for `level` ("auto" = strongest available); SandboxUnavailable says why not.
 
-    `state_dir` (the data dir) holds what a level keeps on disk, e.g. the generated /etc.
+    `state_dir` (the data dir) holds what a level keeps on disk, e.g. the generated /etc;
+    `network` is the function network its environments get (None: mode none).
     """
     names = list(SANDBOXES) if level == "auto" else [level]
     reasons = []
@@ -34,6 +36,6 @@ def choose_sandbox(level: str, state_dir: Path) -> Sandbox:
         sandbox_class = backend_class(SANDBOXES[name], Sandbox)
         reason = sandbox_class.unavailable_reason()
         if reason is None:
-            return sandbox_class(state_dir)
+            return sandbox_class(state_dir, network)
         reasons.append(f"{name}: {reason}")
     raise SandboxUnavailable("; ".join(reasons))

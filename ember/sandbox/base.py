@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from ember.egress import Reach
+from ember.sandbox.function_network import FunctionNetwork
+
 
 class SandboxUnavailable(Exception):
     """The host cannot give the requested isolation level (the message says why)."""
@@ -40,6 +43,9 @@ class SandboxSpec:
     #: the runtime's stdin is a pipe that stays silent until the host opens the gate
     #: (SandboxProcess.open_gate): the extensions launcher waits on it before starting the runtime
     has_start_gate: bool = False
+    #: what the environment's network may reach (a VPC network's destinations); None: what the
+    #: server's function network mode gives every function (Sandbox.network)
+    reach: Reach | None = None
 
 
 class SandboxProcess(ABC):
@@ -84,9 +90,10 @@ class SandboxProcess(ABC):
         """Whether the environment was ended for exceeding its memory."""
         return False
 
-    async def specialise(self, task_dir: Path, opt_dir: Path | None, memory_mb: int) -> None:
-        """Give a parked environment (started without code) its function's code, layers and
-        memory limit. Only levels whose `can_park` is true implement it."""
+    async def specialise(self, task_dir: Path, opt_dir: Path | None, memory_mb: int, reach: Reach | None) -> None:
+        """Give a parked environment (started without code) its function's code, layers, memory
+        limit and, when it differs from the server's mode (a VPC network), what its network may
+        reach. Only levels whose `can_park` is true implement it."""
         raise NotImplementedError(f"{type(self).__name__} cannot be parked")
 
     def set_frozen(self, is_frozen: bool) -> None:  # noqa: B027 - levels without a freezer keep running
@@ -112,11 +119,15 @@ class Sandbox(ABC):
     #: whether environments share the host's network (they then reach Ember's AWS APIs on a
     #: listener of the host's loopback, see aws_endpoint)
     shares_host_network: ClassVar[bool] = False
+    #: the function network: its mode, limits and what enforces them (levels with a network
+    #: namespace of their own enforce it; levels sharing the host's cannot)
+    network: FunctionNetwork
 
     @abstractmethod
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, network: FunctionNetwork | None = None) -> None:
         """Take what the level needs on the host; `state_dir` (the data dir) holds what it keeps
-        on disk. Raises SandboxUnavailable when the host refuses it after all."""
+        on disk; `network` is the function network (None: mode none). Raises SandboxUnavailable
+        when the host refuses it after all."""
 
     def aws_endpoint(self, host_endpoint: str | None) -> str | None:
         """The AWS_ENDPOINT_URL an environment is given: where it reaches Ember's AWS APIs from

@@ -15,7 +15,7 @@ bwrap quirks this answers to (measured on bubblewrap 0.8):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,12 +81,15 @@ def exit_code(bwrap_code: int) -> int:
     return -(bwrap_code - 128) if bwrap_code > 128 else bwrap_code
 
 
-def write_etc(etc_dir: Path, uids: Iterable[int]) -> None:
-    """The generated /etc files: a passwd and group naming each sandbox uid, and hosts."""
+def write_etc(etc_dir: Path, uids: Iterable[int], network_files: Mapping[str, str] | None = None) -> None:
+    """The generated /etc files: a passwd and group naming each sandbox uid, hosts, and the
+    function network's files (resolv.conf, a hosts naming host.ember.internal)."""
     etc_dir.mkdir(parents=True, exist_ok=True)
     users = "".join(f"sbx_user{uid}:x:{uid}:{uid}::/tmp:/sbin/nologin\n" for uid in uids)
     (etc_dir / "passwd").write_text("root:x:0:0:root:/root:/sbin/nologin\n" + users)
     (etc_dir / "group").write_text("root:x:0:\n" + "".join(f"sbx_user{uid}:x:{uid}:\n" for uid in uids))
     (etc_dir / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
+    for name, text in (network_files or {}).items():
+        (etc_dir / name).write_text(text)
     for path in etc_dir.iterdir():
         path.chmod(0o644)

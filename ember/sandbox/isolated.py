@@ -5,13 +5,14 @@ real root, so no user namespace), then drops to a per-environment uid with no
 capabilities and no_new_privs (setpriv), under a seccomp deny-list. A cgroup limits
 memory to MemorySize, processes to 1,024 and CPU to MemorySize/1,769 vCPU (after init,
 which runs unthrottled, as Lambda boosts its init phase). `/tmp` is a loop-mounted ext4
-image of EphemeralStorage size, so it is disk, not memory. The only network is two
-sockets the host makes inside the namespace and serves: the Runtime API on 127.0.0.1:9001
-and Ember's AWS APIs on 127.0.0.1:4566 (AWS_ENDPOINT_URL).
+image of EphemeralStorage size, so it is disk, not memory. On the namespace's loopback, two
+sockets the host makes inside it and serves: the Runtime API on 127.0.0.1:9001 and Ember's
+AWS APIs on 127.0.0.1:4566 (AWS_ENDPOINT_URL). Beyond that, what the function network
+(function_network.py) gives the environment's Reach: a user-mode stack and a firewall.
 
 Start-up, without races: bwrap parks on --block-fd after building the namespaces; the
 host reads the namespace's init pid from --info-fd, moves it into the cgroup, makes the
-listeners, then unblocks it. Killing that init ends every process in the namespace.
+listeners and the network, then unblocks it. Killing that init ends every process in the namespace.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ember.egress import Reach
 from ember.sandbox import bwrap, mounts, tmpdisk
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnavailable
 from ember.sandbox.cgroups import Cgroup, CgroupDriver, detect_driver, instance_names
+from ember.sandbox.function_network import FunctionNetwork, Link
 from ember.sandbox.host_claims import ClaimRefused, HostClaims
 from ember.sandbox.netns import AWS_API_PORT, RUNTIME_API_PORT, listen_in_namespace_of
 from ember.sandbox.reaper import Reaper
@@ -54,7 +57,8 @@ class IsolatedSandbox(Sandbox):
     can_park = True
     runtime_api = f"127.0.0.1:{RUNTIME_API_PORT}"
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, network: FunctionNetwork | None = None) -> None:
+        self.network = network or FunctionNetwork()
         instance = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
         try:
             self.claims = HostClaims(instance, state_dir)
@@ -66,7 +70,7 @@ class IsolatedSandbox(Sandbox):
         self.description = f"bubblewrap namespaces, per-environment uid, seccomp, {note}"
         self.uids = UidPool(FIRST_UID + self.claims.uid_block * POOL_SIZE)
         self.etc_dir = state_dir / "sandbox-etc"
-        bwrap.write_etc(self.etc_dir, self.uids.all_uids())
+        bwrap.write_etc(self.etc_dir, self.uids.all_uids(), self.network.etc_files())
         self.seccomp_bpf = deny_list_bpf()
         self.cpu_count = os.cpu_count() or 1
         self.cgroups.remove_groups()  # what a previous run of this data dir left
@@ -158,6 +162,7 @@ class IsolatedProcess(SandboxProcess):
         self._process: asyncio.subprocess.Process | None = None
         self._detaching: asyncio.Task[None] | None = None
         self._is_dead = False
+        self.link: Link | None = None
 
     async def launch(self) -> None:
         spec = self.spec
@@ -205,6 +210,8 @@ class IsolatedProcess(SandboxProcess):
             resource.prlimit(self.init_pid, resource.RLIMIT_CORE, (0, 0))
             self.listener = listen_in_namespace_of(self.init_pid)
             self.api_listener = listen_in_namespace_of(self.init_pid, AWS_API_PORT)
+            network = self.sandbox.network
+            self.link = await network.attach(self.init_pid, spec.reach or network.default_reach, False, spec.work_dir)
             os.write(block_write, b"go")
         finally:
             os.close(block_write)
@@ -285,9 +292,17 @@ class IsolatedProcess(SandboxProcess):
             self.listener.close()
         if self.api_listener is not None:
             self.api_listener.close()
+        if self.link is not None:
+            await self.link.close()
         await asyncio.to_thread(self._release)
 
-    async def specialise(self, task_dir: Path, opt_dir: Path | None, memory_mb: int) -> None:
+    async def specialise(self, task_dir: Path, opt_dir: Path | None, memory_mb: int, reach: Reach | None) -> None:
+        if reach is not None and self.init_pid is not None:
+            if self.link is not None:
+                await self.link.restrict(reach)
+            else:
+                self.link = await self.sandbox.network.attach(self.init_pid, reach, False, self.spec.work_dir)
+
         def mount_code() -> None:
             mounts.fill_slot(task_dir, self.task_slot, self.spec.work_dir / "stage-task")
             if opt_dir is not None:

@@ -9,6 +9,7 @@ setns affects only the calling thread, so a short-lived thread does it.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import socket
 import threading
@@ -21,7 +22,23 @@ RUNTIME_API_PORT = 9001
 #: tools already know): a second listener the host serves, like the Runtime API's
 AWS_API_PORT = 4566
 
+#: ioctl on a namespace's fd: a new fd of the user namespace that owns it
+NS_GET_USERNS = 0xB701
+
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def owning_user_namespace(pid: int) -> int:
+    """An fd of the user namespace that owns `pid`'s network namespace (the caller closes it).
+
+    Not necessarily `pid`'s own: bwrap's --disable-userns runs the sandbox in a second user
+    namespace nested in the one that owns its other namespaces, and only the outer one can act
+    in its network."""
+    namespace = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return fcntl.ioctl(namespace, NS_GET_USERNS)
+    finally:
+        os.close(namespace)
 
 
 def listen_in_namespace_of(pid: int, port: int = RUNTIME_API_PORT) -> socket.socket:

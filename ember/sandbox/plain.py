@@ -17,7 +17,9 @@ import socket
 import sys
 from pathlib import Path
 
+from ember.egress import Reach
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec
+from ember.sandbox.function_network import FunctionNetwork
 from ember.sandbox.watchdog import TreeWatchdog, Watch
 
 MARKER_VARIABLE = "EMBER_ENVIRONMENT_ID"
@@ -27,14 +29,17 @@ MAX_PROCESSES = 1024
 
 class PlainSandbox(Sandbox):
     level = "plain"
-    warning = "NO ISOLATION: functions run as Ember's own user with full access to this host"
+    warning = ("NO ISOLATION: functions run as Ember's own user with full access to this host and its "
+               "network (no --function-network mode is enforced)")
     description = "a process in its own session with rlimits and a memory watchdog; no isolation"
     # No parking: the code's host path, and so LD_LIBRARY_PATH, is only known per function,
     # and the dynamic loader reads LD_LIBRARY_PATH once, when the process starts.
     can_park = False
     shares_host_network = True
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, network: FunctionNetwork | None = None) -> None:
+        # Environments share the host's network: no mode can be enforced (the warning says so).
+        self.network = network or FunctionNetwork()
         self.watchdog = TreeWatchdog()
 
     def task_root(self, task_dir: Path) -> str:
@@ -116,7 +121,7 @@ class PlainProcess(SandboxProcess):
         parents, marked = _scan(self._marker)
         return len(marked - _descendants(parents, {self._process.pid}))
 
-    async def specialise(self, task_dir: Path, opt_dir: Path | None, memory_mb: int) -> None:
+    async def specialise(self, task_dir: Path, opt_dir: Path | None, memory_mb: int, reach: Reach | None) -> None:
         self._watch.memory_limit_bytes = memory_mb * 1024 * 1024
 
     async def kill(self) -> None:

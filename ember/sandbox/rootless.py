@@ -10,6 +10,7 @@ The Runtime API listener (127.0.0.1:9001) and the AWS APIs' one (127.0.0.1:4566,
 AWS_ENDPOINT_URL) are made inside the environment by a small shim
 (`ember/runtimes/listener_shim.py`) and handed out over an inherited Unix socket, since
 an unprivileged process cannot enter another user namespace's network namespace.
+bwrap waits on --block-fd until the function network (function_network.py) is attached.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from ember.sandbox import bwrap
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnavailable
+from ember.sandbox.function_network import FunctionNetwork, Link
 from ember.sandbox.isolated import MAX_OPEN_FILES, MAX_PROCESSES, detached_under_init, gate_or_devnull, read_info
 from ember.sandbox.netns import AWS_API_PORT, RUNTIME_API_PORT
 from ember.sandbox.seccomp import deny_list_bpf, filter_fd
@@ -43,9 +45,10 @@ class RootlessSandbox(Sandbox):
     description = ("bubblewrap namespaces in a user namespace, seccomp; memory and processes held by a "
                    "watchdog (approximate), CPU not limited")
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, network: FunctionNetwork | None = None) -> None:
+        self.network = network or FunctionNetwork()
         self.etc_dir = state_dir / "sandbox-etc"
-        bwrap.write_etc(self.etc_dir, [os.getuid()])
+        bwrap.write_etc(self.etc_dir, [os.getuid()], self.network.etc_files())
         self.seccomp_bpf = deny_list_bpf()
         self.watchdog = TreeWatchdog()
 
@@ -85,6 +88,7 @@ class RootlessProcess(SandboxProcess):
         self._process: asyncio.subprocess.Process | None = None
         self._watch: Watch | None = None
         self._is_dead = False
+        self.link: Link | None = None
 
     async def launch(self) -> None:
         spec = self.spec
@@ -94,7 +98,8 @@ class RootlessProcess(SandboxProcess):
             raise SandboxUnavailable("the rootless level needs a Python 3.9+ in /usr/bin to start this runtime")
         host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         info_read, info_write = os.pipe()
-        child_fds = [info_write, child_end.fileno()]
+        block_read, block_write = os.pipe()
+        child_fds = [info_write, block_read, child_end.fileno()]
         seccomp_fd = None
         if self.sandbox.seccomp_bpf is not None:
             seccomp_fd = filter_fd(self.sandbox.seccomp_bpf)
@@ -104,7 +109,7 @@ class RootlessProcess(SandboxProcess):
         layout = bwrap.Layout(spec.task_dir, spec.runtime_dir, spec.lang_dir, spec.opt_dir, self.sandbox.etc_dir,
                               None, spec.tmp_size_mb, spec.sdk_paths)
         argv = ["bwrap", *NAMESPACES, "--die-with-parent", "--new-session", "--hostname", "lambda",
-                *bwrap.filesystem_args(layout), "--info-fd", str(info_write)]
+                *bwrap.filesystem_args(layout), "--info-fd", str(info_write), "--block-fd", str(block_read)]
         if seccomp_fd is not None:
             argv += ["--seccomp", str(seccomp_fd)]
         argv += [spec.python, "-S", "-I", f"{bwrap.RUNTIME_DIR}/listener_shim.py", *spec.argv]
@@ -120,6 +125,7 @@ class RootlessProcess(SandboxProcess):
             )
         finally:
             os.close(info_write)
+            os.close(block_read)
             child_end.close()
             if seccomp_fd is not None:
                 os.close(seccomp_fd)
@@ -128,10 +134,18 @@ class RootlessProcess(SandboxProcess):
             self.init_pid = int(info["child-pid"])
             resource.prlimit(self.init_pid, resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
             self._watch = self.sandbox.watchdog.watch(self.init_pid, spec.memory_mb, MAX_PROCESSES)
+            network = self.sandbox.network
+            # Its network namespace belongs to its user namespace: act in it from inside that.
+            self.link = await network.attach(self.init_pid, spec.reach or network.default_reach, True, spec.work_dir)
+            os.write(block_write, b"go")
+            os.close(block_write)
+            block_write = -1
             self.listener, self.api_listener = await asyncio.wait_for(
                 asyncio.to_thread(_receive_listeners, host_end), 10)
         finally:
             host_end.close()
+            if block_write >= 0:
+                os.close(block_write)
         assert self._process.stdout is not None
         self.output = self._process.stdout
         self.gate = self._process.stdin
@@ -163,6 +177,8 @@ class RootlessProcess(SandboxProcess):
             with contextlib.suppress(ProcessLookupError):
                 self._process.kill()
             await self._process.wait()
+        if self.link is not None:
+            await self.link.close()
         if getattr(self, "listener", None) is not None:
             self.listener.close()
         if self.api_listener is not None:

@@ -40,6 +40,10 @@ SAMPLES: dict[str, tuple[object, str]] = {
     "root_access_key_id": ("AKIAFLAGFLAGFLAGFLAG", "AKIAVARIABLEVARIABLE"),
     "root_secret_access_key": ("flag-secret", "variable-secret"),
     "code_url_ttl_s": (60, "5"),
+    "function_network": ("host", "none"),
+    "function_dns": (("10.1.1.1",), "10.2.2.2,10.3.3.3"),
+    "function_connections": (64, "128"),
+    "function_bandwidth_mbit_s": (10, "20"),
 }
 
 
@@ -90,6 +94,11 @@ def test_units_are_converted_once_at_the_boundary() -> None:
     ("EMBER_CODE_URL_TTL_S", "0", "between 1 second and a week"),
     ("EMBER_CODE_URL_TTL_S", "604801", "between 1 second and a week"),
     ("EMBER_CODE_URL_TTL_S", "1.5", "not a whole number"),
+    ("EMBER_FUNCTION_NETWORK", "bridge", "one of none, outbound, host"),
+    ("EMBER_FUNCTION_DNS", "dns.example", "IPv4 addresses of DNS servers"),
+    ("EMBER_FUNCTION_DNS", "::1", "IPv4 addresses of DNS servers"),
+    ("EMBER_FUNCTION_CONNECTIONS", "2", "between 16 and 1000000"),
+    ("EMBER_FUNCTION_BANDWIDTH_MBIT_S", "0", "between 1 and 100000"),
 ])
 def test_a_bad_value_names_its_variable_and_what_is_wrong(variable: str, text: str, says: str) -> None:
     with pytest.raises(SettingsError) as raised:
