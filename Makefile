@@ -32,6 +32,10 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 
 test: lint browser
+	@# Rootless environments' networks open /dev/net/tun as an unprivileged user (the tests run that level as
+	@# uid 65534): udev's default rule makes it 0666; hosts without udev leave it 0600.
+	@if [ "$$(id -u)" = 0 ] && [ -c /dev/net/tun ] && [ "$$(stat -c %a /dev/net/tun)" = 600 ]; then \
+		echo "chmod 0666 /dev/net/tun (as udev does)"; chmod 0666 /dev/net/tun; fi
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Style, the layers (import-linter) and the types (mypy, strict: see pyproject.toml).

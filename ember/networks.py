@@ -26,10 +26,11 @@ from typing import Any
 from ember.egress import Destination, DestinationError, Reach, destination
 
 FILE_NAME = "networks.json"
+#: the forms Lambda's API accepts in a VpcConfig (its model's patterns), and AWS's for a VPC
 _ID_PATTERNS = {
-    "vpc": re.compile(r"^vpc-[a-z0-9-]{1,60}$"),
-    "subnet": re.compile(r"^subnet-[a-z0-9-]{1,60}$"),
-    "sg": re.compile(r"^sg-[a-z0-9-]{1,60}$"),
+    "vpc": re.compile(r"^vpc-[0-9a-z]{1,60}$"),
+    "subnet": re.compile(r"^subnet-[0-9a-z]{1,60}$"),
+    "sg": re.compile(r"^sg-[0-9a-zA-Z]{1,60}$"),
 }
 
 
@@ -89,8 +90,8 @@ def _destination_from_record(record: dict[str, Any]) -> Destination:
 
 def check_id(kind: str, value: str) -> str:
     if not _ID_PATTERNS[kind].match(value):
-        raise NetworkError(f"{value!r} is not a {kind} id: write {kind}- and then lowercase letters, digits "
-                           f"or dashes, e.g. {kind}-dev")
+        raise NetworkError(f"{value!r} is not a {kind} id: write {kind}- and then letters and digits, "
+                           f"e.g. {kind}-dev (as Lambda's VpcConfig takes them)")
     return value
 
 

@@ -31,6 +31,9 @@ from ember.sandbox.slirp import GATEWAY, SUBNET
 
 log = logging.getLogger(__name__)
 
+#: where nft is looked for: the server's PATH, then the system folders an unprivileged user's PATH may lack
+TOOL_PATH = os.pathsep.join([os.environ.get("PATH", "/usr/bin:/bin"), "/usr/sbin", "/sbin"])
+
 
 @dataclass(frozen=True)
 class LinkLimits:
@@ -138,7 +141,7 @@ async def apply(pid: int, script: str, user_namespace_fd: int | None) -> None:
     argv += [f"--net=/proc/{pid}/ns/net", "nft", "-f", "-"]
     process = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")},
+        env={"PATH": TOOL_PATH},
         pass_fds=() if user_namespace_fd is None else (user_namespace_fd,))
     output, _ = await process.communicate(whole.encode())
     if process.returncode != 0:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 def unavailable_reason() -> str | None:
     """None if this host can give environments a network of their own, else why not."""
     for tool, package in (("nft", "nftables"), ("nsenter", "util-linux")):
-        if shutil.which(tool) is None:
+        if shutil.which(tool, path=firewall.TOOL_PATH) is None:
             return f"{tool} is not installed (apt-get install {package})"
     return slirp.unavailable_reason()
 

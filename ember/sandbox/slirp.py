@@ -10,8 +10,9 @@ bridge, no routes and no firewall rules on the host. Inside, the namespace sees:
                 was started with the host's loopback shut (--disable-host-loopback)
     10.0.2.3    a DNS forwarder to the host's resolvers
 
-slirp4netns runs in a mount namespace of its own with no capabilities (--enable-sandbox),
-under a seccomp filter (--enable-seccomp): it parses packets a function wrote. It ends when
+slirp4netns runs under a seccomp filter (--enable-seccomp), and as root also in a mount
+namespace of its own with no capabilities (--enable-sandbox): it parses packets a function
+wrote. It ends when
 Ember closes the exit pipe, and therefore with Ember even after `kill -9`.
 """
 
@@ -38,6 +39,9 @@ def unavailable_reason() -> str | None:
         return "slirp4netns is not installed (apt-get install slirp4netns)"
     if not os.path.exists("/dev/net/tun"):
         return "the host has no /dev/net/tun (the tun module)"
+    if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        return ("/dev/net/tun is not open to this user (udev's default rule makes it 0666: "
+                "chmod 0666 /dev/net/tun as root)")
     return None
 
 
@@ -61,13 +65,16 @@ class Slirp:
         prints goes to `log_path`."""
         ready_read, ready_write = os.pipe()
         exit_read, exit_write = os.pipe()
-        # As root, in a mount namespace of its own whose mounts are private first: --enable-sandbox
-        # then builds its root from a copy that shares nothing with the host's, so its pivot_root
-        # and unmounts cannot reach the shared mounts parked environments receive code through.
-        # (Without root there are no such mounts, and no right to make the namespace.)
-        private = ["unshare", "--mount", "--propagation", "private"] if os.geteuid() == 0 else []
-        argv = [*private, "slirp4netns", "--configure", f"--mtu={MTU}", "--enable-sandbox", "--enable-seccomp",
-                f"--ready-fd={ready_write}", f"--exit-fd={exit_read}"]
+        # As root it runs with no capabilities in a mount namespace of its own (--enable-sandbox),
+        # made from one whose mounts are private first: so its pivot_root and unmounts cannot reach
+        # the shared mounts parked environments receive code through. Without root it runs as Ember's
+        # own unprivileged user already, and --enable-sandbox cannot work in a user namespace that
+        # maps no uid 0 (the environment's).
+        if os.geteuid() == 0:
+            argv = ["unshare", "--mount", "--propagation", "private", "slirp4netns", "--enable-sandbox"]
+        else:
+            argv = ["slirp4netns"]
+        argv += ["--configure", f"--mtu={MTU}", "--enable-seccomp", f"--ready-fd={ready_write}", f"--exit-fd={exit_read}"]
         if not opens_host_loopback:
             argv.append("--disable-host-loopback")
         passed = [ready_write, exit_read]
