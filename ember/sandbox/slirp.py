@@ -74,7 +74,8 @@ class Slirp:
             argv = ["unshare", "--mount", "--propagation", "private", "slirp4netns", "--enable-sandbox"]
         else:
             argv = ["slirp4netns"]
-        argv += ["--configure", f"--mtu={MTU}", "--enable-seccomp", f"--ready-fd={ready_write}", f"--exit-fd={exit_read}"]
+        argv += ["--configure", f"--mtu={MTU}", "--enable-seccomp", f"--ready-fd={ready_write}",
+                 f"--exit-fd={exit_read}"]
         if not opens_host_loopback:
             argv.append("--disable-host-loopback")
         passed = [ready_write, exit_read]
