@@ -31,7 +31,12 @@ browser:
 	@if [ "$$(id -u)" = 0 ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 
-test: lint browser
+# The AWS SDK for JavaScript v3 that test_js_sdk.py puts in a Node.js function, at the versions the lock pins.
+tests/js-sdk/node_modules/.package-lock.json: tests/js-sdk/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/js-sdk --no-audit --no-fund --silent; \
+		else echo "no npm: test_js_sdk.py will be skipped"; fi
+
+test: lint browser tests/js-sdk/node_modules/.package-lock.json
 	@# Rootless environments' networks open /dev/net/tun as an unprivileged user (the tests run that level as
 	@# uid 65534): udev's default rule makes it 0666; hosts without udev leave it 0600.
 	@if [ "$$(id -u)" = 0 ] && [ -c /dev/net/tun ] && [ "$$(stat -c %a /dev/net/tun)" = 600 ]; then \

@@ -6,8 +6,10 @@ a distinct function created up front and invoked once (cold); once every sample'
 is done, each function is invoked `--warm` times more (warm: the median of those is
 subtracted) -- not right after its cold start, when the parking lot's refill competes for
 CPU. Three servers: parking off (EMBER_PARKED_PER_RUNTIME=0), parking on (the default, 2 per
-runtime), and parking on with EMBER_PREIMPORT=boto3. Before each sample the script sleeps
-`--settle` seconds, so the parking lot has refilled.
+runtime), and parking on with EMBER_PREIMPORT=boto3, all with the default function network
+(outbound: a user-mode stack and a firewall per environment); then parking off and on again
+with --function-network none, so the difference is what an environment's network costs its
+start. Before each sample the script sleeps `--settle` seconds, so the parking lot has refilled.
 
 Baselines, with the same handler files: for the floor (bare ASGI, in-process) and for
 functions-framework a cold start is a new server process: from spawning it to its first
@@ -16,6 +18,7 @@ For the process-per-invoke runner every invoke is a cold start: its row shows th
 latency, and its overhead is that minus the floor's warm invoke.
 
 Usage: .venv/bin/python bench/cold_start.py [--samples 20] [--baseline-samples 10] [--settle 1.0]
+       .venv/bin/python bench/cold_start.py --network-only   # the four network rows, no baselines
 """
 
 from __future__ import annotations
@@ -51,9 +54,14 @@ EMBER_CONFIGS = [
     ("Ember, parking off", {"EMBER_PARKED_PER_RUNTIME": "0"}),
     ("Ember, parking on (default: 2 per runtime)", {}),
     ("Ember, parking on, EMBER_PREIMPORT=boto3", {"EMBER_PREIMPORT": "boto3"}),
+    ("Ember, parking off, --function-network none",
+     {"EMBER_PARKED_PER_RUNTIME": "0", "EMBER_FUNCTION_NETWORK": "none"}),
+    ("Ember, parking on, --function-network none", {"EMBER_FUNCTION_NETWORK": "none"}),
 ]
-#: (config index, handler) → overhead p50 target in seconds
-TARGETS = {(1, "noop"): 0.005, (2, "boto3"): 0.040}
+#: the rows --network-only runs: outbound (the default) and none, parking off and on
+NETWORK_ROWS = (0, 1, 3, 4)
+#: (config title, handler) → overhead p50 target in seconds
+TARGETS = {(EMBER_CONFIGS[1][0], "noop"): 0.005, (EMBER_CONFIGS[2][0], "boto3"): 0.040}
 INIT_RE = re.compile(r"Init Duration: ([0-9.]+) ms")
 
 
@@ -158,6 +166,8 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=5, help="warm invokes after each cold one (median is used)")
     parser.add_argument("--settle", type=float, default=1.0, help="seconds between Ember samples (lot refill)")
     parser.add_argument("--skip-baselines", action="store_true")
+    parser.add_argument("--network-only", action="store_true",
+                        help="only the rows that compare --function-network outbound (default) with none")
     parser.add_argument("--runtime-python", metavar="PATH",
                         help="also run Ember (parking on) with EMBER_PYTHON3_11=PATH, e.g. /usr/bin/python3.11")
     parser.add_argument("--quiet-timeout", type=float, default=120.0,
@@ -165,6 +175,9 @@ def main() -> None:
     args = parser.parse_args()
     configs = EMBER_CONFIGS + ([(f"Ember, parking on, runtime {args.runtime_python}",
                                  {"EMBER_PYTHON3_11": args.runtime_python})] if args.runtime_python else [])
+    if args.network_only:
+        configs = [EMBER_CONFIGS[index] for index in NETWORK_ROWS]
+        args.skip_baselines = True
 
     print(machine_line())
     print(f"cold start: {args.samples} Ember samples per row (distinct functions, {args.settle} s apart), "
@@ -184,12 +197,12 @@ def main() -> None:
             for table in (floor, ff, spawn):
                 rows += table.values()
         targets: dict[int, float] = {}
-        for index, (title, env) in enumerate(configs):
+        for title, env in configs:
             print(f"... {title}", flush=True)
             ember_rows, level = measure_ember(env, title, args.samples, args.warm, args.settle)
             for handler, row in ember_rows.items():
-                if (index, handler) in TARGETS:
-                    targets[id(row)] = TARGETS[(index, handler)]
+                if (title, handler) in TARGETS:
+                    targets[id(row)] = TARGETS[(title, handler)]
                 rows.append(row)
         noise = foreign.summary(start)
 
