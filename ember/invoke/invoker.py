@@ -34,7 +34,7 @@ from ember.runtime_api.channel import Outcome, OutcomeKind, PendingInvocation
 from ember.runtime_api.descriptors import runtime_api_connection_budget
 from ember.runtime_api.server import RuntimeApiServer
 from ember.runtimes.catalog import Runtime, RuntimeKind
-from ember.sandbox import Sandbox, SandboxSpec
+from ember.sandbox import NetworkUnavailable, Sandbox, SandboxSpec
 from ember.telemetry.hooks import InvocationRecord, Telemetry
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,11 @@ class Invoker:
             raise
         except EnvironmentDestroyed:
             raise ServiceException(SHUTDOWN_MESSAGE) from None
+        except NetworkUnavailable as exc:
+            logging.getLogger(__name__).error(  # (`log` is this method's LogTail)
+                "function %s: a new execution environment's network could not be set up: %s", function.name, exc)
+            raise ServiceException("Lambda could not set up the network of a new execution environment for this "
+                                   "function; the server's log says why.") from None
         except OSError as exc:  # starting an environment writes to the data disk (its folder, its /tmp)
             if is_full_error(exc):
                 raise DataDiskFull(self.policy.data_dir, ": a new execution environment cannot start") from exc

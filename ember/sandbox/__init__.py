@@ -10,9 +10,9 @@ from pathlib import Path
 
 from ember.backends import backend_class
 from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnavailable
-from ember.sandbox.function_network import FunctionNetwork
+from ember.sandbox.function_network import FunctionNetwork, NetworkUnavailable
 
-__all__ = ["Sandbox", "SandboxProcess", "SandboxSpec", "SandboxUnavailable", "choose_sandbox"]
+__all__ = ["NetworkUnavailable", "Sandbox", "SandboxProcess", "SandboxSpec", "SandboxUnavailable", "choose_sandbox"]
 
 #: strongest first; "auto" takes the first one the host can give
 SANDBOXES = {

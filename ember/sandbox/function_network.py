@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,10 @@ from ember.sandbox.firewall import LinkLimits
 from ember.sandbox.netns import owning_user_namespace
 
 log = logging.getLogger(__name__)
+
+
+class NetworkUnavailable(OSError):
+    """An environment's network could not be set up (the message says what failed)."""
 
 
 def unavailable_reason() -> str | None:
@@ -78,10 +83,22 @@ class FunctionNetwork:
         link = Link(self, pid, owner, work_dir)
         try:
             await link.start(reach, opens_loopback)
-        except BaseException:
+        except BaseException as exc:
             await link.close()
+            if isinstance(exc, OSError):
+                raise NetworkUnavailable(str(exc)) from exc
             raise
         return link
+
+    @property
+    def stack_open_files(self) -> int:
+        """The descriptors one user-mode stack may hold: a backstop, not the cap (the firewall caps
+        open connections). The stack keeps a closed connection's socket through TCP's TIME_WAIT
+        (about 10 s), so a function making short connections quickly holds many more than are
+        open; as much as the server's own hard limit allows."""
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = max(4096, 8 * self.limits.connections)
+        return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
 
     def _ruleset(self, reach: Reach) -> str:
         return firewall.ruleset(reach, firewall.host_ipv4_addresses(), self.ember_ports, self.resolvers, self.limits)
@@ -107,7 +124,7 @@ class Link:
 
     async def _start_stack(self, opens_loopback: bool) -> None:
         self.stack = await slirp.Slirp.start(self.pid, opens_loopback, self.user_namespace_fd,
-                                             self.network.limits.connections + 64, self.work_dir / "slirp.log")
+                                             self.network.stack_open_files, self.work_dir / "slirp.log")
         self.opens_loopback = opens_loopback
 
     async def restrict(self, reach: Reach) -> None:

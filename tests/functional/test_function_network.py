@@ -14,8 +14,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +56,7 @@ def fetch(url):
         with urllib.request.urlopen(url, timeout=20) as response:
             return response.read().decode()
     except Exception as error:
-        return type(error).__name__
+        return type(error).__name__ + (f": {error.reason}" if hasattr(error, "reason") else "")
 
 
 def handler(event, context):
@@ -96,6 +98,26 @@ def handler(event, context):
         for sock in held:
             sock.close()
         result["hold"] = outcomes
+    if event.get("sockets"):
+        opened, outcome = [], "all opened"
+        try:
+            for _ in range(event["sockets"]):
+                opened.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        except OSError as error:
+            outcome = type(error).__name__
+        result["sockets"] = [len(opened), outcome]
+        for sock in opened:
+            sock.close()
+    if event.get("flood"):
+        host, port, seconds = event["flood"]
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        payload, sent, deadline = b"x" * 60000, 0, time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                sent += sender.sendto(payload, (host, port))
+            except OSError:
+                pass
+        result["flooded_bytes"] = sent
     if event.get("aws"):
         import boto3
         result["aws"] = len(boto3.client("lambda").list_functions()["Functions"])
@@ -316,6 +338,28 @@ def test_an_environments_connections_and_bandwidth_are_capped(network_servers, i
     # 8 Mbit/s is 1 MB/s: 3 MB cannot arrive in much less than 3 s, however idle the machine
     assert size == 3_000_000 and elapsed_s >= 1.5, seen["download"]
     assert health(ember)["status"] == "ready"
+
+
+def test_a_flooding_function_is_contained_and_the_server_keeps_serving(network_servers, internet: Internet) -> None:
+    ember = network_servers("isolated", "outbound",
+                            env={"EMBER_FUNCTION_CONNECTIONS": "16", "EMBER_FUNCTION_BANDWIDTH_MBIT_S": "8"})
+    client = ember.lambda_client()
+    with functions_on(client, ember.runtime) as make, ThreadPoolExecutor(1) as pool:
+        flooder, bystander = make(NETWORK_PROBE, Timeout=60), make(NETWORK_PROBE, Timeout=60)
+        # 100,000 sockets asked for: the environment's descriptor limit stops it, not the host's
+        flood = pool.submit(invoke_json, client, flooder, {"sockets": 100_000, "flood": [internet.address, 9, 8]})
+        # while it floods its link, another function and the API answer
+        answered = 0
+        while not flood.done() or not answered:
+            assert health(ember)["status"] == "ready"
+            assert invoke_json(client, bystander, {"fetch": {"web": f"http://{internet.address}:8080/"}})[1] == {
+                "web": "hello from 8080"}
+            answered += 1
+            time.sleep(0.1)
+        response, seen = flood.result()
+    assert "FunctionError" not in response, seen
+    assert seen["sockets"][1] == "OSError" and seen["sockets"][0] < 1024, seen["sockets"]  # EMFILE
+    assert seen["flooded_bytes"] > 0
 
 
 def _network_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from ember.errors import ServiceException
 from ember.invoke.invoker import InvokeRequest
-from tests.unit.fake_runtime import harness
+from ember.sandbox import NetworkUnavailable, SandboxProcess, SandboxSpec
+from tests.unit.fake_runtime import FakeSandbox, harness
 
 
 def test_a_cold_start_reports_its_duration_billed_duration_memory_and_init_duration(tmp_path: Path) -> None:
@@ -83,6 +85,20 @@ def test_a_runtime_that_exits_during_init_reports_its_init_as_the_duration(tmp_p
         assert report == ("REPORT RequestId: r9\tDuration: 125.00 ms\tBilled Duration: 125 ms\tMemory Size: 256 MB"
                           "\tMax Memory Used: 0 MB\tInit Duration: 125.00 ms\t\n")
         assert h.sandbox.processes[0].is_killed
+        await h.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_environment_whose_network_cannot_be_set_up_is_a_service_exception(tmp_path: Path) -> None:
+    class NoNetworkSandbox(FakeSandbox):
+        async def start(self, spec: SandboxSpec) -> SandboxProcess:
+            raise NetworkUnavailable("slirp4netns could not set up the network: open(\"/dev/net/tun\"): EACCES")
+
+    async def scenario() -> None:
+        h = harness(tmp_path, sandbox=NoNetworkSandbox())
+        with pytest.raises(ServiceException, match="could not set up the network of a new execution environment"):
+            await h.invoke("r1", {})
         await h.close()
 
     asyncio.run(scenario())
