@@ -116,7 +116,7 @@ class Link:
         self.opens_loopback = False
 
     async def start(self, reach: Reach, opens_loopback: bool) -> None:
-        rules = asyncio.ensure_future(self.restrict(reach))
+        rules = asyncio.ensure_future(self._set_rules(reach, replaces=False))
         try:
             await self._start_stack(opens_loopback)
         finally:
@@ -127,10 +127,13 @@ class Link:
                                              self.network.stack_open_files, self.work_dir / "slirp.log")
         self.opens_loopback = opens_loopback
 
+    async def _set_rules(self, reach: Reach, replaces: bool) -> None:
+        script = await asyncio.to_thread(self.network._ruleset, reach)
+        await firewall.apply(self.pid, script, self.user_namespace_fd, replaces)
+
     async def restrict(self, reach: Reach) -> None:
         """Replace the firewall with that of `reach` (a parked environment given its function)."""
-        script = await asyncio.to_thread(self.network._ruleset, reach)
-        await firewall.apply(self.pid, script, self.user_namespace_fd)
+        await self._set_rules(reach, replaces=True)
         if self.stack is not None and reach.touches_host and not self.opens_loopback:
             # Parked before a network named the host: a new stack, with the host's loopback open
             # (the old one's tap goes with it; the firewall above already holds).

@@ -8,11 +8,16 @@ setns affects only the calling thread, so a short-lived thread does it.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import fcntl
 import os
 import socket
 import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
 #: Linux's IP_FREEBIND: bind even if the namespace's `lo` is not up yet (bwrap races us)
@@ -73,3 +78,37 @@ def listen_in_namespace_of(pid: int, port: int = RUNTIME_API_PORT) -> socket.soc
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome
+
+
+async def run_in_namespace_of(pid: int, work: Callable[[], T]) -> T:
+    """`work()`, run in a thread of its own that has joined `pid`'s network namespace (as root),
+    so whatever sockets it opens (netlink included) belong to that namespace. The thread ends
+    with the work: its namespace switch dies with it, and the event loop does not wait."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def deliver(outcome: T | BaseException) -> None:
+        if done.cancelled():
+            return
+        if isinstance(outcome, BaseException):
+            done.set_exception(outcome)
+        else:
+            done.set_result(outcome)
+
+    def run() -> None:
+        outcome: T | BaseException
+        try:
+            namespace = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if _libc.setns(namespace, CLONE_NEWNET) != 0:
+                    error = ctypes.get_errno()
+                    raise OSError(error, f"setns into the network namespace of {pid}: {os.strerror(error)}")
+            finally:
+                os.close(namespace)
+            outcome = work()
+        except BaseException as exc:  # handed to the awaiting task
+            outcome = exc
+        loop.call_soon_threadsafe(deliver, outcome)
+
+    threading.Thread(target=run, name="ember-netns").start()
+    return await done
