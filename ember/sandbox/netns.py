@@ -46,6 +46,17 @@ def owning_user_namespace(pid: int) -> int:
         os.close(namespace)
 
 
+def _join_network_namespace(pid: int) -> None:
+    """Move the calling thread (and it alone) into `pid`'s network namespace."""
+    namespace = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(namespace, CLONE_NEWNET) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"setns into the network namespace of {pid}: {os.strerror(error)}")
+    finally:
+        os.close(namespace)
+
+
 def listen_in_namespace_of(pid: int, port: int = RUNTIME_API_PORT) -> socket.socket:
     """A listening TCP socket on 127.0.0.1:`port` in `pid`'s network namespace (the Runtime API's,
     or AWS_API_PORT for Ember's AWS APIs)."""
@@ -53,13 +64,7 @@ def listen_in_namespace_of(pid: int, port: int = RUNTIME_API_PORT) -> socket.soc
 
     def make() -> None:
         try:
-            namespace = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
-            try:
-                if _libc.setns(namespace, CLONE_NEWNET) != 0:
-                    error = ctypes.get_errno()
-                    raise OSError(error, f"setns into the network namespace of {pid}: {os.strerror(error)}")
-            finally:
-                os.close(namespace)
+            _join_network_namespace(pid)
             listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             listener.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -98,13 +103,7 @@ async def run_in_namespace_of(pid: int, work: Callable[[], T]) -> T:
     def run() -> None:
         outcome: T | BaseException
         try:
-            namespace = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if _libc.setns(namespace, CLONE_NEWNET) != 0:
-                    error = ctypes.get_errno()
-                    raise OSError(error, f"setns into the network namespace of {pid}: {os.strerror(error)}")
-            finally:
-                os.close(namespace)
+            _join_network_namespace(pid)
             outcome = work()
         except BaseException as exc:  # handed to the awaiting task
             outcome = exc

@@ -287,6 +287,15 @@ def available_runtimes(server: EmberServer) -> set[str]:
     return {name for name, interpreter in health["runtimes"].items() if interpreter}
 
 
+@pytest.fixture(scope="module")
+def node_runtime(available_runtimes: set[str]) -> str:
+    """A Node.js runtime this host can run (nodejs20.x on the reference host)."""
+    for runtime in ("nodejs20.x", "nodejs22.x", "nodejs18.x"):
+        if runtime in available_runtimes:
+            return runtime
+    pytest.skip("this host has no Node.js 18, 20 or 22 (install nodejs, or set EMBER_NODEJS20_X)")
+
+
 def make_zip(files: dict[str, str | bytes], executables: tuple[str, ...] = ()) -> bytes:
     """A deployment package with `files` (name → content), those named in `executables` executable."""
     buffer = io.BytesIO()

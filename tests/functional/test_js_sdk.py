@@ -59,14 +59,6 @@ def sdk_layer_zip() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def node_runtime(available_runtimes: set[str]) -> str:
-    for runtime in ("nodejs20.x", "nodejs22.x", "nodejs18.x"):
-        if runtime in available_runtimes:
-            return runtime
-    pytest.skip("this host has no Node.js 18, 20 or 22 (install nodejs, or set EMBER_NODEJS20_X)")
-
-
 def test_the_js_sdk_v3_in_a_nodejs_function_reaches_ember(server: EmberServer, lambda_client, node_runtime: str
                                                           ) -> None:
     if not (SDK_DIR / "node_modules" / "@aws-sdk" / "client-lambda").is_dir():

@@ -16,15 +16,6 @@ NODE_RUNTIMES = ["nodejs18.x", "nodejs20.x", "nodejs22.x"]
 LOG_LINE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t{request_id}\t{level}\t{message}"
 
 
-@pytest.fixture(scope="module")
-def node_runtime(available_runtimes: set[str]) -> str:
-    """A Node.js runtime this host can run (nodejs20.x on the reference host)."""
-    for runtime in ("nodejs20.x", "nodejs22.x", "nodejs18.x"):
-        if runtime in available_runtimes:
-            return runtime
-    pytest.skip("this host has no Node.js 18, 20 or 22 (install nodejs, or set EMBER_NODEJS20_X)")
-
-
 def tail(response: dict) -> str:
     return base64.b64decode(response["LogResult"]).decode()
 
