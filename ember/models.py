@@ -175,6 +175,28 @@ class LayerVersion:
 
 
 @dataclass(frozen=True)
+class FunctionUrlConfig:
+    """A function URL: an HTTPS endpoint of the function ($LATEST) or of one of its aliases."""
+
+    function_name: str
+    qualifier: str  #: "$LATEST" for the unqualified function, else an alias name
+    url_id: str  #: the host name's first label (32 lowercase letters and digits, as AWS's)
+    auth_type: str  #: "NONE" or "AWS_IAM"
+    invoke_mode: str = "BUFFERED"  #: or "RESPONSE_STREAM"
+    #: the Cors object as the API takes it (AllowOrigins, AllowMethods, ...); None: no CORS
+    cors: dict[str, Any] | None = None
+    creation_time: str = field(default_factory=now_iso)
+    last_modified_time: str = field(default_factory=now_iso)
+
+    def to_record(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> FunctionUrlConfig:
+        return cls(**record)
+
+
+@dataclass(frozen=True)
 class FunctionVpc:
     """A function's VpcConfig, resolved against the operator's networks when it was set."""
 

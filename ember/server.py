@@ -39,6 +39,7 @@ from ember.invoke.scheduler import Limits, Scheduler
 from ember.invoke.specs import EnvironmentPolicy
 from ember.lambda_.access import lambda_targets
 from ember.lambda_.backend import LambdaBackend
+from ember.lambda_.function_url_door import FunctionUrlDoor
 from ember.lambda_.service import build_lambda_service
 from ember.models import FunctionConfig
 from ember.networks import NetworkRegistry
@@ -204,6 +205,10 @@ class Ember:
         self.app.guarded_routes.extend(dashboard.guarded)
         self.app.gate, self.app.door = gate, door
         self.function_api.app.gate = gate
+        # Functions' own HTTP endpoints, answered before the AWS APIs (the function-facing app shares them).
+        function_urls = FunctionUrlDoor(self.backend)
+        function_urls.gate = gate
+        self.app.front_doors.append(function_urls)
         # Before any environment starts: zips and trees nothing uses, and what a crash left half made.
         await self.backend.collector.collect_everything()
         policy = DispatchPolicy(settings.async_concurrency, settings.async_retry_delays_s,

@@ -17,7 +17,7 @@ from ember.edge.guard import BrowserGuard
 from ember.errors import EmberError, RequestEntityTooLargeException, UnknownOperationException
 from ember.protocol import HttpRequest, HttpResponse
 from ember.services.access import Gate
-from ember.services.base import Caller, InternalRoute, RequestContext, Service
+from ember.services.base import Caller, FrontDoor, FrontDoorCall, InternalRoute, RequestContext, Service
 from ember.services.dashboard_access import DashboardDoor, DoorRefusal
 
 log = logging.getLogger("ember.edge")
@@ -81,6 +81,8 @@ class EdgeApp:
         #: who may use the guarded routes and /_ember/aws/ (set once the server has started; None:
         #: they are refused)
         self.door: DashboardDoor | None = None
+        #: functions' own HTTP endpoints (function URLs), asked first: a request one claims is its alone
+        self.front_doors: list[FrontDoor] = []
 
     def function_facing(self) -> EdgeApp:
         """The app execution environments reach (their AWS_ENDPOINT_URL): this app's services, shared
@@ -88,6 +90,7 @@ class EdgeApp:
         Its `gate` must be set with this app's."""
         app = EdgeApp([], [], self.region, self.account_id, guard=self.guard, is_function_facing=True)
         app.services = self.services
+        app.front_doors = self.front_doors
         app.gate = self.gate
         return app
 
@@ -108,6 +111,10 @@ class EdgeApp:
             scheme=scope.get("scheme", "http"),
         )
         label = f"{request.method} {request.path}"
+        door = next((door for door in self.front_doors if door.claims(request)), None)
+        if door is not None:
+            await self._through_front_door(door, request, scope, receive, send, started)
+            return
         origin = request.header("origin")
         refusal = self.guard.refusal(request.header("host"), origin, scope.get("scheme", "http"))
         try:
@@ -131,6 +138,30 @@ class EdgeApp:
             response.headers.extend(self.guard.cors_headers(
                 origin, request.header("access-control-request-headers"), is_preflight=request.method == "OPTIONS"))
         response.headers.append(("x-amzn-requestid", request_id))
+        response.headers.append(("content-length", str(len(response.body))))
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": [(k.encode(), v.encode("latin-1")) for k, v in response.headers]})
+        await send({"type": "http.response.body", "body": response.body})
+        log.info("%s %d %.1fms", label, response.status, (time.perf_counter() - started) * 1000)
+
+    async def _through_front_door(self, door: FrontDoor, request: HttpRequest, scope: dict[str, Any],
+                                  receive: ASGIReceive, send: ASGISend, started: float) -> None:
+        """A request to a function's own endpoint: the door answers it whole, CORS included (the
+        browser guard is for Ember's API and dashboard: a function URL is meant for browsers)."""
+        label = f"{request.method} {request.path}"
+        client = scope.get("client") or ("", 0)
+        call = FrontDoorCall(request, [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]],
+                             str(client[0]), str(scope.get("http_version", "1.1")),
+                             lambda max_bytes: _read_body(receive, max_bytes))
+        try:
+            label, response = await door.answer(call)
+        except ClientGone as gone:
+            log.info("%s abandoned: %s", label, gone)
+            return
+        except Exception:
+            log.exception("unexpected error handling %s", label)
+            response = HttpResponse(500, [("content-type", "application/json")],
+                                    json.dumps({"Message": "Internal Server Error"}).encode())
         response.headers.append(("content-length", str(len(response.body))))
         await send({"type": "http.response.start", "status": response.status,
                     "headers": [(k.encode(), v.encode("latin-1")) for k, v in response.headers]})

@@ -21,7 +21,7 @@ def lambda_targets(backend: LambdaBackend) -> Targets:
         found: list[Target] = []
         name = params.get("FunctionName")
         if isinstance(name, str):
-            found.append(await _function_target(backend, name, params.get("Qualifier")))
+            found.append(await function_target(backend, name, params.get("Qualifier")))
         elif isinstance(params.get("LayerName"), str):
             number = params.get("VersionNumber")
             found.append(Target(resource=backend.home.layer_arn(params["LayerName"].rsplit(":", 1)[-1], number)))
@@ -33,7 +33,8 @@ def lambda_targets(backend: LambdaBackend) -> Targets:
     return targets
 
 
-async def _function_target(backend: LambdaBackend, name: str, qualifier: str | None) -> Target:
+async def function_target(backend: LambdaBackend, name: str, qualifier: str | None) -> Target:
+    """The function (version, alias) a request names, with its resource-based policy."""
     try:
         ref = backend.resolve(name, qualifier)
     except EmberError:

@@ -13,6 +13,7 @@ from ember.lambda_.backend import LambdaBackend
 from ember.lambda_.code_download import code_download_route
 from ember.lambda_.concurrency import ConcurrencyOperations
 from ember.lambda_.event_invoke_config import EventInvokeConfigOperations
+from ember.lambda_.function_urls import FunctionUrlOperations
 from ember.lambda_.functions import FunctionOperations
 from ember.lambda_.invoke import MAX_INVOKE_ASYNC_BYTES, MAX_SYNC_PAYLOAD_BYTES, InvokeOperations
 from ember.lambda_.layers import LayerOperations
@@ -44,6 +45,7 @@ def build_lambda_service(backend: LambdaBackend) -> tuple[Service, list[Internal
         TagOperations(backend, functions),
         AccountOperations(backend),
         RecursionOperations(backend, functions),
+        FunctionUrlOperations(backend),
     ]
     handlers = bind_handlers(model, groups, "Lambda")
 

@@ -107,6 +107,21 @@ class Authorizer:
             decision = evaluate(request, (session_policy,), resource_policy)
         return request, decision
 
+    def allows_anyone(self, target: Target, region: str) -> bool:
+        """Whether the target's resource-based policy allows its action to anyone at all (an
+        unsigned request: a function URL of AuthType NONE). Open mode allows everything."""
+        if not self.enforce:
+            return True
+        assert target.action is not None and target.resource is not None
+        request = AuthorizationRequest.build(Principal.anonymous(), target.action, target.resource, clock=self.clock,
+                                             region=region, secure_transport=False, keys=dict(target.keys))
+        policy = _parsed(target.resource_policy, PolicyKind.RESOURCE, None) if target.resource_policy else None
+        decision = evaluate(request, (), policy)
+        outcome = "ALLOW" if decision.allowed else "DENY"
+        audit.log(logging.DEBUG if decision.allowed else logging.WARNING, "%s anonymous %s on %s (%s)", outcome,
+                  target.action, target.resource, decision.outcome)
+        return decision.allowed
+
     async def allows(self, caller: Caller, action: str, region: str, resource: str = "*") -> bool:
         """Whether the caller's identity-based policies (and session policy) allow `action` on
         `resource`; for Ember's own endpoints, which name the action they stand for."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -92,6 +93,32 @@ Targets = Callable[[str, dict[str, Any], RequestContext], Awaitable[Sequence[Tar
 Handler = Callable[[RequestContext, dict[str, Any]], Awaitable[dict[str, Any]]]
 #: a route of Ember's own (not an AWS API): path regex → async handler
 InternalRoute = tuple[str, re.Pattern[str], Callable[[HttpRequest, re.Match[str]], Awaitable[HttpResponse]]]
+
+
+@dataclass
+class FrontDoorCall:
+    """An HTTP request to a function's own endpoint (a function URL), as the edge received it."""
+
+    request: HttpRequest
+    #: every header line in order, names lower-case (`request.headers` keeps one per name)
+    header_lines: list[tuple[str, str]]
+    source_ip: str
+    http_version: str  #: "1.1"
+    #: the body, read now, up to `max_bytes`; None when it is larger
+    read_body: Callable[[int], Awaitable[bytes | None]]
+
+
+class FrontDoor(ABC):
+    """An HTTP endpoint in front of functions, answered before any AWS API routing and outside the
+    browser guard (it applies its own CORS): function URLs now, API Gateway's stages later."""
+
+    @abstractmethod
+    def claims(self, request: HttpRequest) -> bool:
+        """Whether the request is for this door (by its Host header or its path)."""
+
+    @abstractmethod
+    async def answer(self, call: FrontDoorCall) -> tuple[str, HttpResponse]:
+        """(a label for the access log, the response)."""
 
 
 @dataclass(frozen=True)

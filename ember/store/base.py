@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ember.models import Alias, EventInvokeConfig, FunctionConfig, LayerVersion, ProvisionedConfig
+from ember.models import Alias, EventInvokeConfig, FunctionConfig, FunctionUrlConfig, LayerVersion, ProvisionedConfig
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,33 @@ class Store(ABC):
     @abstractmethod
     async def delete_event_invoke_config(self, function_name: str, qualifier: str) -> bool:
         """Remove one configuration; False if there was none."""
+
+    # Function URLs, by function and qualifier, and by their URL id (one per qualifier).
+
+    @abstractmethod
+    async def create_function_url(self, config: FunctionUrlConfig) -> bool:
+        """Add a function URL; False if its function and qualifier have one already."""
+
+    @abstractmethod
+    async def replace_function_url(self, config: FunctionUrlConfig) -> bool:
+        """Replace the function URL of its function and qualifier; False if there is none."""
+
+    @abstractmethod
+    async def get_function_url(self, function_name: str, qualifier: str) -> FunctionUrlConfig | None:
+        """The function URL of one qualifier ("$LATEST" or an alias), or None."""
+
+    @abstractmethod
+    async def find_function_url(self, url_id: str) -> FunctionUrlConfig | None:
+        """The function URL whose host name starts with `url_id`, or None (each request to one asks)."""
+
+    @abstractmethod
+    async def list_function_urls(self, function_name: str) -> list[FunctionUrlConfig]:
+        """A function's URLs, ordered by qualifier."""
+
+    @abstractmethod
+    async def delete_function_url(self, function_name: str, qualifier: str) -> bool:
+        """Remove one function URL; False if there was none. Deleting a function or an alias
+        deletes its URLs with it."""
 
     @abstractmethod
     async def code_references(self) -> CodeReferences:

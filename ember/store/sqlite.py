@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ember.errors import ResourceConflictException
-from ember.models import Alias, EventInvokeConfig, FunctionConfig, LayerVersion, ProvisionedConfig
+from ember.models import Alias, EventInvokeConfig, FunctionConfig, FunctionUrlConfig, LayerVersion, ProvisionedConfig
 from ember.store.base import CodeReferences, Sealer, Store
 from ember.store.sqlite_thread import SQLiteThread, immediate_transaction
 
@@ -78,6 +78,15 @@ MIGRATIONS: list[str] = [
     CREATE TABLE IF NOT EXISTS event_invoke_configs (
         function_name TEXT NOT NULL,
         qualifier TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (function_name, qualifier)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS function_urls (
+        function_name TEXT NOT NULL,
+        qualifier TEXT NOT NULL,
+        url_id TEXT NOT NULL UNIQUE,
         record TEXT NOT NULL,
         PRIMARY KEY (function_name, qualifier)
     )
@@ -207,6 +216,7 @@ class SQLiteStore(Store):
                 self._db.execute("DELETE FROM versions WHERE function_name = ?", (name,))
                 self._db.execute("DELETE FROM aliases WHERE function_name = ?", (name,))
                 self._db.execute("DELETE FROM event_invoke_configs WHERE function_name = ?", (name,))
+                self._db.execute("DELETE FROM function_urls WHERE function_name = ?", (name,))
             return deleted
 
         return await self._write(delete, name, whole_function=True, frees_space=True)
@@ -255,6 +265,8 @@ class SQLiteStore(Store):
         with immediate_transaction(self._db):
             deleted = self._db.execute(statement, args).rowcount == 1
             self._db.execute("DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?",
+                             (function_name, qualifier))
+            self._db.execute("DELETE FROM function_urls WHERE function_name = ? AND qualifier = ?",
                              (function_name, qualifier))
         return deleted
 
@@ -395,6 +407,43 @@ class SQLiteStore(Store):
         cursor = await self._write(lambda: self._db.execute(
             "DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?", (function_name, qualifier)),
             function_name, qualifier)
+        return cursor.rowcount == 1
+
+    async def create_function_url(self, config: FunctionUrlConfig) -> bool:
+        def insert() -> bool:
+            try:
+                self._db.execute("INSERT INTO function_urls (function_name, qualifier, url_id, record) "
+                                 "VALUES (?, ?, ?, ?)", (config.function_name, config.qualifier, config.url_id,
+                                                         json.dumps(config.to_record())))
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+        return await self._run(insert)
+
+    async def replace_function_url(self, config: FunctionUrlConfig) -> bool:
+        cursor = await self._run(lambda: self._db.execute(
+            "UPDATE function_urls SET record = ? WHERE function_name = ? AND qualifier = ? AND url_id = ?",
+            (json.dumps(config.to_record()), config.function_name, config.qualifier, config.url_id)))
+        return cursor.rowcount == 1
+
+    async def get_function_url(self, function_name: str, qualifier: str) -> FunctionUrlConfig | None:
+        text = self._read_one("SELECT record FROM function_urls WHERE function_name = ? AND qualifier = ?",
+                              (function_name, qualifier))
+        return FunctionUrlConfig.from_record(json.loads(text)) if text is not None else None
+
+    async def find_function_url(self, url_id: str) -> FunctionUrlConfig | None:
+        text = self._read_one("SELECT record FROM function_urls WHERE url_id = ?", (url_id,))
+        return FunctionUrlConfig.from_record(json.loads(text)) if text is not None else None
+
+    async def list_function_urls(self, function_name: str) -> list[FunctionUrlConfig]:
+        rows = await self._run(lambda: self._db.execute(
+            "SELECT record FROM function_urls WHERE function_name = ? ORDER BY qualifier", (function_name,)).fetchall())
+        return [FunctionUrlConfig.from_record(json.loads(row[0])) for row in rows]
+
+    async def delete_function_url(self, function_name: str, qualifier: str) -> bool:
+        cursor = await self._run(lambda: self._db.execute(
+            "DELETE FROM function_urls WHERE function_name = ? AND qualifier = ?", (function_name, qualifier)))
         return cursor.rowcount == 1
 
     async def code_references(self) -> CodeReferences:

@@ -24,6 +24,7 @@ from ember.models import (
     FunctionCode,
     FunctionConfig,
     FunctionLayer,
+    FunctionUrlConfig,
     LayerVersion,
     ProvisionedConfig,
 )
@@ -102,6 +103,32 @@ class TestFunctions:
             assert await store.get_function("f") == updated
             assert not await store.replace_function(function("missing"), "any-revision")
             assert await store.get_function("missing") is None
+
+        run(scenario)
+
+    def test_function_urls_are_one_per_qualifier_found_by_id_and_go_with_their_function_or_alias(self, run) -> None:
+        async def scenario(store: Store, reopen) -> None:
+            await store.create_function(function("f"))
+            await store.create_alias(Alias("f", "live", "$LATEST"))
+            latest = FunctionUrlConfig("f", "$LATEST", "a" * 32, "NONE", cors={"AllowOrigins": ["*"]})
+            live = FunctionUrlConfig("f", "live", "b" * 32, "AWS_IAM", invoke_mode="RESPONSE_STREAM")
+            assert await store.create_function_url(latest) and await store.create_function_url(live)
+            assert not await store.create_function_url(replace(latest, url_id="c" * 32))  # one per qualifier
+            assert not await store.create_function_url(FunctionUrlConfig("g", "$LATEST", "a" * 32, "NONE"))  # ids
+            changed = replace(latest, auth_type="AWS_IAM", cors=None, last_modified_time="2026-01-01T00:00:00.000+0000")
+            assert await store.replace_function_url(changed)
+            assert not await store.replace_function_url(FunctionUrlConfig("f", "other", "d" * 32, "NONE"))
+            await store.close()
+            store = reopen()
+            assert await store.get_function_url("f", "$LATEST") == changed
+            assert await store.find_function_url("b" * 32) == live
+            assert await store.find_function_url("z" * 32) is None
+            assert [c.qualifier for c in await store.list_function_urls("f")] == ["$LATEST", "live"]
+            assert await store.delete_alias("f", "live")
+            assert await store.find_function_url("b" * 32) is None
+            assert await store.delete_function("f")
+            assert await store.list_function_urls("f") == [] and await store.find_function_url("a" * 32) is None
+            assert not await store.delete_function_url("f", "$LATEST")
 
         run(scenario)
 
