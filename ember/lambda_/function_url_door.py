@@ -86,7 +86,10 @@ class FunctionUrlDoor(FrontDoor):
         event = request_event(config, call, raw_path, self.backend.home.account_id, self.backend.home.region,
                               authorizer_context)
         response = await self._invoke(config, request, event)
-        response.headers += cors_headers(config.cors, origin)
+        if config.cors:  # the URL's CORS settings replace whatever CORS headers the function sent
+            response.headers = [(name, value) for name, value in response.headers
+                                if not name.startswith("access-control-")]
+            response.headers += cors_headers(config.cors, origin)
         return label, response
 
     async def _authorized(self, config: FunctionUrlConfig, request: HttpRequest,

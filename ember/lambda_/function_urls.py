@@ -131,11 +131,13 @@ class FunctionUrlOperations:
 
 
 def check_cors(cors: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The Cors parameter as stored (empty lists left out), or AWS's error for a method it does not know."""
+    """The Cors parameter as stored (empty lists left out; nothing left: no CORS), or AWS's error for a
+    method it does not know."""
     if cors is None:
         return None
     for method in cors.get("AllowMethods") or []:
         if method.upper() not in CORS_METHODS:
             raise InvalidParameterValueException(
                 f"Cors.AllowMethods contains {method!r}: name GET, PUT, HEAD, POST, PATCH, DELETE, OPTIONS or *")
-    return {key: value for key, value in cors.items() if value not in (None, [])}
+    kept = {key: value for key, value in cors.items() if value not in (None, [])}
+    return kept or None
