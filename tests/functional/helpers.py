@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import urllib3
 
@@ -63,3 +65,29 @@ def sandbox_uids(data_dir: Path) -> set[int]:
     """The uids an isolated server's environments may run as: those of the /etc/passwd it made for them."""
     lines = (data_dir / "sandbox-etc" / "passwd").read_text().splitlines()
     return {int(line.split(":")[2]) for line in lines if int(line.split(":")[2]) >= 1000 and "nobody" not in line}
+
+
+def send_to_function_url(server: EmberServer, method: str, url: str, body: bytes = b"",
+                         headers: dict[str, str] | None = None, *,
+                         path_form: bool = False) -> tuple[int, dict[str, list[str]], bytes]:
+    """An HTTP request to a function URL, connected to the server's port: by its Host header, or (path_form) at
+    /lambda-url/<id>/... on the server's own host."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    headers = dict(headers or {})
+    if path_form:
+        path = f"/lambda-url/{parts.hostname.split('.')[0]}{path}"
+    else:
+        headers.setdefault("Host", parts.netloc)
+    if parts.query:
+        path += "?" + parts.query
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        seen: dict[str, list[str]] = {}
+        for name, value in response.getheaders():
+            seen.setdefault(name.lower(), []).append(value)
+        return response.status, seen, response.read()
+    finally:
+        connection.close()

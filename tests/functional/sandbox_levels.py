@@ -112,7 +112,7 @@ def nobody_env(home: Path) -> dict[str, str]:
             "PYTHONPATH": str(home / "site")}
 
 
-def _distributions_needed(name: str, seen: set[str]) -> None:
+def distributions_needed(name: str, seen: set[str]) -> None:
     """`name` and, recursively, the distributions it requires (extras left out)."""
     key = name.lower().replace("_", "-")
     if key in seen:
@@ -127,7 +127,7 @@ def _distributions_needed(name: str, seen: set[str]) -> None:
             continue
         match = re.match(r"[A-Za-z0-9._-]+", requirement)
         if match:
-            _distributions_needed(match.group(0), seen)
+            distributions_needed(match.group(0), seen)
 
 
 def readable_site(target: Path) -> None:
@@ -143,7 +143,7 @@ def readable_site(target: Path) -> None:
     shutil.copytree(REPO / "ember", target / "ember", copy_function=link_or_copy,
                     ignore=shutil.ignore_patterns("__pycache__"))
     distributions: set[str] = set()
-    _distributions_needed("ember", distributions)
+    distributions_needed("ember", distributions)
     distributions.discard("ember")
     for name in sorted(distributions):
         distribution = importlib.metadata.distribution(name)

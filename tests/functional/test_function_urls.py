@@ -27,6 +27,7 @@ from tests.functional.conftest import (
     functions_on,
     iam_mode_server,
 )
+from tests.functional.helpers import send_to_function_url as send
 
 #: echoes its event, or answers as the request's path asks
 ECHO = r"""
@@ -52,31 +53,6 @@ def handler(event, context):
         return {"statusCode": 200, "headers": {"Access-Control-Allow-Origin": "http://evil.example"}, "body": "x"}
     return {"statusCode": 200, "body": json.dumps(event)}
 """
-
-
-def send(server: EmberServer, method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None,
-         *, path_form: bool = False) -> tuple[int, dict[str, list[str]], bytes]:
-    """An HTTP request to a function URL, connected to the server's port: by its Host header, or (path_form) at
-    /lambda-url/<id>/... on the server's own host."""
-    parts = urlsplit(url)
-    path = parts.path or "/"
-    headers = dict(headers or {})
-    if path_form:
-        path = f"/lambda-url/{parts.hostname.split('.')[0]}{path}"
-    else:
-        headers.setdefault("Host", parts.netloc)
-    if parts.query:
-        path += "?" + parts.query
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
-    try:
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        seen: dict[str, list[str]] = {}
-        for name, value in response.getheaders():
-            seen.setdefault(name.lower(), []).append(value)
-        return response.status, seen, response.read()
-    finally:
-        connection.close()
 
 
 def signed_headers(url: str, method: str, body: bytes, key_id: str, secret: str) -> dict[str, str]:
