@@ -26,9 +26,10 @@ from ember.errors import (
 )
 from ember.invoke import lineage
 from ember.invoke.async_queue import NewEvent
-from ember.invoke.invoker import InvokeRequest
+from ember.invoke.invoker import InvokeRequest, InvokeResult
 from ember.lambda_.backend import LambdaBackend
 from ember.models import DEFAULT_MAX_EVENT_AGE_S, FunctionConfig
+from ember.protocol import event_stream
 from ember.services.base import RequestContext
 
 #: AWS's limits on an invocation's request payload
@@ -42,13 +43,55 @@ class InvokeOperations:
         self.backend = backend
 
     async def invoke(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        invocation_type = p.get("InvocationType", "RequestResponse")
+        ran = await self._run(ctx, p, invocation_type)
+        if isinstance(ran, dict):
+            return ran
+        result = ran
+        response: dict[str, Any] = {
+            "StatusCode": 200,
+            "Payload": result.payload,
+            "ExecutedVersion": result.executed_version,
+        }
+        if result.function_error:
+            response["FunctionError"] = result.function_error
+        if p.get("LogType") == "Tail":
+            response["LogResult"] = result.log_tail_b64()
+        return response
+
+    async def invoke_with_response_stream(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
+        """InvokeWithResponseStream. A function that answers whole (not in streaming mode) comes
+        back as one PayloadChunk, then InvokeComplete, as AWS sends it; a failed one as
+        InvokeComplete with the error's type and message."""
+        ran = await self._run(ctx, p, p.get("InvocationType", "RequestResponse"))
+        if isinstance(ran, dict):
+            return ran
+        complete: dict[str, Any] = {}
+        events: list[dict[str, Any]] = []
+        if ran.function_error:
+            try:
+                error = json.loads(ran.payload)
+            except ValueError:
+                error = {}
+            complete["ErrorCode"] = str(error.get("errorType") or ran.function_error) if isinstance(error, dict) \
+                else ran.function_error
+            complete["ErrorDetails"] = str(error.get("errorMessage", "")) if isinstance(error, dict) else ""
+        else:
+            events.append({"PayloadChunk": {"Payload": ran.payload}})
+        if p.get("LogType") == "Tail":
+            complete["LogResult"] = ran.log_tail_b64()
+        events.append({"InvokeComplete": complete})
+        return {"StatusCode": 200, "ExecutedVersion": ran.executed_version,
+                "ResponseStreamContentType": event_stream.CONTENT_TYPE, "EventStream": events}
+
+    async def _run(self, ctx: RequestContext, p: dict[str, Any], invocation_type: str) -> InvokeResult | dict[str, Any]:
+        """A synchronous invocation's result; for Event and DryRun, the whole response."""
         ref = self.backend.resolve(p["FunctionName"], p.get("Qualifier"))
         # Invoke names what it runs: a missing function is "...:function:NAME:$LATEST".
         function, alias = await self.backend.get_with_alias(replace(ref, qualifier=ref.qualifier or "$LATEST"),
                                                             show_qualifier=True)
         if alias is not None:
             function = await self.backend.pick_version(alias, function)
-        invocation_type = p.get("InvocationType", "RequestResponse")
         payload = p.get("Payload") or b""
         if invocation_type == "Event" and len(payload) > MAX_EVENT_PAYLOAD_BYTES:
             raise RequestTooLargeException(
@@ -71,17 +114,7 @@ class InvokeOperations:
             client_context=_client_context(p.get("ClientContext")),
             qualifier=ref.qualifier,
         )
-        result = await self.backend.invoker.invoke(function, request)
-        response: dict[str, Any] = {
-            "StatusCode": 200,
-            "Payload": result.payload,
-            "ExecutedVersion": result.executed_version,
-        }
-        if result.function_error:
-            response["FunctionError"] = result.function_error
-        if p.get("LogType") == "Tail":
-            response["LogResult"] = result.log_tail_b64()
-        return response
+        return await self.backend.invoker.invoke(function, request)
 
     async def invoke_async(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         ref = self.backend.resolve(p["FunctionName"])

@@ -56,6 +56,8 @@ def build_lambda_service(backend: LambdaBackend) -> tuple[Service, list[Internal
     body_limits = {
         "Invoke": BodyLimit(MAX_SYNC_PAYLOAD_BYTES, lambda: RequestTooLargeException(
             f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation")),
+        "InvokeWithResponseStream": BodyLimit(MAX_SYNC_PAYLOAD_BYTES, lambda: RequestTooLargeException(
+            f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the InvokeWithResponseStream operation")),
         "InvokeAsync": BodyLimit(MAX_INVOKE_ASYNC_BYTES, lambda: RequestTooLargeException(
             f"Request must be smaller than {MAX_INVOKE_ASYNC_BYTES} bytes for the InvokeAsync operation")),
         "CreateFunction": code_limit("CreateFunction"),

@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.model import OperationModel, ServiceModel, Shape
+from botocore.model import OperationModel, ServiceModel, Shape, StructureShape
 
 from ember.errors import EmberError, InvalidRequestContentException, ValidationException
 from ember.protocol.base import Protocol
+from ember.protocol.event_stream import encode_events
 from ember.protocol.json_text import UnreadableJson, load_json
 from ember.protocol.messages import HttpRequest, HttpResponse
 from ember.protocol.validate import ShapeCheck, validate
@@ -160,7 +161,10 @@ class RestJsonProtocol(Protocol):
                 prefix = member.serialization.get("name", name)
                 headers.extend((prefix + k, str(v)) for k, v in value.items())
             elif name == payload_name:
-                if member.type_name in ("blob", "string"):
+                if member.serialization.get("eventstream"):
+                    assert isinstance(member, StructureShape)
+                    body = encode_events(member, value)  # its content type is a header member of the output
+                elif member.type_name in ("blob", "string"):
                     body = value.encode() if isinstance(value, str) else bytes(value)
                     headers.append(("content-type", "application/octet-stream"))
                 else:
