@@ -8,7 +8,7 @@ import importlib.metadata
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -82,6 +82,18 @@ def layer_of(*distributions: str) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.fixture
+def app_url(server: EmberServer, frameworks_layer: str) -> Iterator[Callable[[str], str]]:
+    """app_url(code): the function URL of a new function running `code` with the frameworks' layer."""
+    client = server.lambda_client()
+    with functions_on(client, server.runtime) as make:
+        def deploy(code: str) -> str:
+            name = make(code, Layers=[frameworks_layer], Timeout=60, MemorySize=256)
+            return str(client.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"])
+
+        yield deploy
+
+
 @pytest.fixture(scope="module")
 def frameworks_layer(server: EmberServer) -> Iterator[str]:
     client = server.lambda_client()
@@ -91,31 +103,25 @@ def frameworks_layer(server: EmberServer) -> Iterator[str]:
     client.delete_layer_version(LayerName="web-frameworks", VersionNumber=layer["Version"])
 
 
-def test_a_fastapi_app_behind_mangum(server: EmberServer, frameworks_layer: str) -> None:
-    client = server.lambda_client()
-    with functions_on(client, server.runtime) as make:
-        name = make(FASTAPI_APP, Layers=[frameworks_layer], Timeout=60, MemorySize=256)
-        url = client.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
-        status, headers, body = send(server, "GET", f"{url}items/42?q=shoes")
-        assert (status, json.loads(body)) == (200, {"item_id": 42, "q": "shoes"})
-        assert headers["content-type"] == ["application/json"]
-        status, headers, body = send(server, "POST", f"{url}items", json.dumps({"name": "hat", "price": 9.5}).encode(),
-                                     {"Content-Type": "application/json"})
-        assert (status, json.loads(body)) == (201, {"created": "hat", "price": 9.5})
-        assert any(cookie.startswith("last=hat") for cookie in headers["set-cookie"])
-        status, _, body = send(server, "GET", f"{url}items/not-a-number")  # FastAPI's own validation
-        assert status == 422 and json.loads(body)["detail"][0]["loc"] == ["path", "item_id"]
-        assert send(server, "GET", f"{url}nowhere", path_form=True)[0] == 404
+def test_a_fastapi_app_behind_mangum(server: EmberServer, app_url) -> None:
+    url = app_url(FASTAPI_APP)
+    status, headers, body = send(server, "GET", f"{url}items/42?q=shoes")
+    assert (status, json.loads(body)) == (200, {"item_id": 42, "q": "shoes"})
+    assert headers["content-type"] == ["application/json"]
+    status, headers, body = send(server, "POST", f"{url}items", json.dumps({"name": "hat", "price": 9.5}).encode(),
+                                 {"Content-Type": "application/json"})
+    assert (status, json.loads(body)) == (201, {"created": "hat", "price": 9.5})
+    assert any(cookie.startswith("last=hat") for cookie in headers["set-cookie"])
+    status, _, body = send(server, "GET", f"{url}items/not-a-number")  # FastAPI's own validation
+    assert status == 422 and json.loads(body)["detail"][0]["loc"] == ["path", "item_id"]
+    assert send(server, "GET", f"{url}nowhere", path_form=True)[0] == 404
 
 
-def test_a_powertools_function_url_resolver(server: EmberServer, frameworks_layer: str) -> None:
-    client = server.lambda_client()
-    with functions_on(client, server.runtime) as make:
-        name = make(POWERTOOLS_APP, Layers=[frameworks_layer], Timeout=60, MemorySize=256)
-        url = client.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
-        status, _, body = send(server, "GET", f"{url}hello/jane?lang=fr")
-        assert (status, json.loads(body)) == (200, {"hello": "jane", "lang": "fr"})
-        status, headers, body = send(server, "POST", f"{url}echo", b"plain words", {"Content-Type": "text/plain"},
-                                     path_form=True)
-        assert (status, body, headers["content-type"]) == (202, b"plain words", ["text/plain"])
-        assert send(server, "GET", f"{url}missing")[0] == 404
+def test_a_powertools_function_url_resolver(server: EmberServer, app_url) -> None:
+    url = app_url(POWERTOOLS_APP)
+    status, _, body = send(server, "GET", f"{url}hello/jane?lang=fr")
+    assert (status, json.loads(body)) == (200, {"hello": "jane", "lang": "fr"})
+    status, headers, body = send(server, "POST", f"{url}echo", b"plain words", {"Content-Type": "text/plain"},
+                                 path_form=True)
+    assert (status, body, headers["content-type"]) == (202, b"plain words", ["text/plain"])
+    assert send(server, "GET", f"{url}missing")[0] == 404
