@@ -34,7 +34,8 @@ def after_key(params: dict[str, Any]) -> str | None:
     if position is None:
         return None
     try:
-        return base64.urlsafe_b64decode(position + "=" * (-len(position) % 4)).decode()
+        padded = position + "=" * (-len(position) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadRequestException(f"Invalid position {position}: pass the position of the previous page's "
                                   "answer unchanged") from None
