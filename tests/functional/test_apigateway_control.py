@@ -382,6 +382,8 @@ class TestAuthorizers:
         ({"type": "TOKEN", "authorizerUri": LAMBDA_URI, "identitySource": "method.request.header.A",
           "identityValidationExpression": "("}, "Invalid identity validation expression"),
         ({"type": "COGNITO_USER_POOLS", "identitySource": "method.request.header.A"}, "needs providerARNs"),
+        # the model's enum is shared with HTTP APIs; REST APIs have no JWT authorizers
+        ({"type": "JWT", "authorizerUri": LAMBDA_URI}, "Invalid authorizer type specified: JWT"),
     ])
     def test_bad_authorizers_are_refused(self, apigw, new_api, params: dict[str, Any], expected: str) -> None:
         api = new_api()

@@ -30,6 +30,14 @@ _REPLACEABLE = ("/name", "/type", "/authorizerUri", "/identitySource", "/identit
                 "/authorizerResultTtlInSeconds", "/authorizerCredentials", "/authType")
 
 
+def authorizer_type(value: str) -> AuthorizerType:
+    if value not in AuthorizerType.__members__:
+        # the model's enum is shared with HTTP APIs (v2), whose JWT authorizers REST APIs do not take
+        raise BadRequestException(f"Invalid authorizer type specified: {value}. Valid options are "
+                                  f"{', '.join(AuthorizerType.__members__)}")
+    return AuthorizerType(value)
+
+
 def authorizer_not_found() -> NotFoundException:
     return NotFoundException("Invalid Authorizer identifier specified")
 
@@ -82,11 +90,7 @@ def _apply_patches(found: Authorizer, changes: list[Patch]) -> Authorizer:
         if patch.path == "/name":
             found = replace(found, name=patches.required_text(patch))
         elif patch.path == "/type":
-            value = patches.required_text(patch)
-            if value not in AuthorizerType.__members__:
-                raise BadRequestException(f"Invalid authorizer type specified: {value}. Valid options are "
-                                          f"{', '.join(AuthorizerType.__members__)}")
-            found = replace(found, type=AuthorizerType(value))
+            found = replace(found, type=authorizer_type(patches.required_text(patch)))
         elif patch.path == "/authorizerResultTtlInSeconds":
             found = replace(found, result_ttl_s=patches.integer(patch, 0, MAX_TTL_S))
         elif patch.path == "/authorizerUri":
@@ -109,7 +113,7 @@ class AuthorizerOperations:
     async def create_authorizer(self, ctx: RequestContext, p: dict[str, Any]) -> dict[str, Any]:
         def authorizer(authorizer_id: str) -> Authorizer:
             return check_authorizer(Authorizer(
-                authorizer_id=authorizer_id, name=p["name"], type=AuthorizerType(p["type"]),
+                authorizer_id=authorizer_id, name=p["name"], type=authorizer_type(p["type"]),
                 authorizer_uri=p.get("authorizerUri"), identity_source=p.get("identitySource"),
                 identity_validation_expression=p.get("identityValidationExpression"),
                 result_ttl_s=p.get("authorizerResultTtlInSeconds", DEFAULT_TTL_S),
