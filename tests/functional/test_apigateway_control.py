@@ -485,6 +485,27 @@ class TestDeploymentsAndStages:
             "NotFoundException"
 
 
+def test_tags_on_rest_apis_and_stages(apigw, new_api) -> None:
+    api = new_api(tags={"team": "web"})
+    api_with_proxy(apigw, api)
+    apigw.create_deployment(restApiId=api["id"], stageName="prod")
+    api_arn = f"arn:aws:apigateway:{REGION}::/restapis/{api['id']}"
+    apigw.tag_resource(resourceArn=api_arn, tags={"cost": "shop"})
+    apigw.untag_resource(resourceArn=api_arn, tagKeys=["team"])
+    assert apigw.get_tags(resourceArn=api_arn)["tags"] == {"cost": "shop"}
+    assert apigw.get_rest_api(restApiId=api["id"])["tags"] == {"cost": "shop"}
+    stage_arn = f"{api_arn}/stages/prod"
+    apigw.tag_resource(resourceArn=stage_arn, tags={"tier": "gold"})
+    assert apigw.get_stage(restApiId=api["id"], stageName="prod")["tags"] == {"tier": "gold"}
+    assert refusal(apigw.tag_resource, resourceArn=f"{api_arn}/stages/beta", tags={"a": "b"}) == (
+        "NotFoundException", 404, "Invalid Stage identifier specified")
+    assert refusal(apigw.get_tags, resourceArn=f"arn:aws:apigateway:{REGION}::/restapis/nosuchapi0")[:2] == (
+        "NotFoundException", 404)
+    assert refusal(apigw.tag_resource, resourceArn=FUNCTION_ARN, tags={"a": "b"})[:2] == ("BadRequestException", 400)
+    assert refusal(apigw.tag_resource, resourceArn=api_arn, tags={"aws:owner": "me"})[:2] == (
+        "BadRequestException", 400)
+
+
 def test_unreadable_requests_are_answered_never_with_a_500(server: EmberServer, new_api) -> None:
     api = new_api()
     http = urllib3.PoolManager()

@@ -13,6 +13,7 @@ from ember.services.apigateway.methods import MethodOperations
 from ember.services.apigateway.resources import ResourceOperations
 from ember.services.apigateway.rest_apis import RestApiOperations
 from ember.services.apigateway.stages import StageOperations
+from ember.services.apigateway.tags import TagOperations
 from ember.services.base import BodyLimit, Service, load_model
 from ember.services.binding import bind_handlers
 
@@ -25,7 +26,7 @@ def build_apigateway_service(store: ApiGatewayStore, clock: Clock) -> Service:
     model = load_model("apigateway")
     groups = [RestApiOperations(store, clock), ResourceOperations(store), MethodOperations(store),
               IntegrationOperations(store), AuthorizerOperations(store), DeploymentOperations(store, clock),
-              StageOperations(store, clock)]
+              StageOperations(store, clock), TagOperations(store)]
     return Service(
         model=model,
         handlers=bind_handlers(model, groups, "API Gateway"),
