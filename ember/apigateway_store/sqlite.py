@@ -66,8 +66,8 @@ MIGRATIONS: list[str] = [
     "CREATE INDEX IF NOT EXISTS stages_by_deployment ON stages (api_id, deployment_id)",
 ]
 
-#: what every table holding something of an API is called, for deleting the API
-_API_TABLES = ("methods", "resources", "authorizers", "stages", "deployments", "rest_apis")
+#: the tables holding what is inside an API, emptied of it when the API is deleted
+_INSIDE_API_TABLES = ("methods", "resources", "authorizers", "stages", "deployments")
 _RESOURCE_COLUMNS = "resource_id, parent_id, path_part, path"
 
 
@@ -203,7 +203,7 @@ class SQLiteApiGatewayStore(ApiGatewayStore):
 
     async def delete_rest_api(self, api_id: str) -> bool:
         def delete() -> bool:
-            for table in _API_TABLES[:-1]:
+            for table in _INSIDE_API_TABLES:
                 self._db.execute(f"DELETE FROM {table} WHERE api_id = ?", (api_id,))
             return self._db.execute("DELETE FROM rest_apis WHERE api_id = ?", (api_id,)).rowcount == 1
 
