@@ -308,6 +308,11 @@ class Settings:
         return self.data_dir / "iam.db"
 
     @property
+    def apigateway_database_path(self) -> Path:
+        """API Gateway's REST APIs, deployments and stages."""
+        return self.data_dir / "apigateway.db"
+
+    @property
     def memory_budget_mb(self) -> int:
         host_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
         return int(host_mb * self.memory_share)

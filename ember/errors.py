@@ -50,6 +50,11 @@
     ├── EntityAlreadyExistsException (409)        EntityAlreadyExists
     ├── DeleteConflictException (409)             DeleteConflict: something still depends on it
     │
+    │   API Gateway's own (rest-json, the text under "message")
+    ├── BadRequestException (400)                 a value API Gateway refuses, or a step out of order
+    ├── NotFoundException (404)                   no REST API, resource, method... by that identifier
+    ├── ConflictException (409)                   it exists already, or a sibling forbids it
+    │
     ├── AccessDeniedException (403)               a request its policies do not allow (JSON services)
     └── AccessDeniedError (403)                   AccessDenied: the same, for IAM and STS
 
@@ -296,6 +301,30 @@ class MissingParameter(ClientError):
 
 class InvalidQueryParameter(ClientError):
     code = "InvalidQueryParameter"
+
+
+# API Gateway's own ----------------------------------------------------------------------
+
+
+class BadRequestException(ClientError):
+    """API Gateway's answer to input it refuses: a bad path part, an integration URI of the wrong
+    form, a deployment a stage still uses; also its constraint failures."""
+
+    code = "BadRequestException"
+
+
+class NotFoundException(ClientError):
+    """API Gateway: no REST API, resource, method, deployment, stage or authorizer by that identifier."""
+
+    code = "NotFoundException"
+    status_code = 404
+
+
+class ConflictException(ClientError):
+    """API Gateway: the thing exists already (a method, a stage), or a sibling forbids it."""
+
+    code = "ConflictException"
+    status_code = 409
 
 
 # A request refused by policy (ember.services.authorization picks the class per service)

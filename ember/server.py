@@ -10,6 +10,8 @@ import time
 from typing import Any
 
 from ember import __version__
+from ember.apigateway_store import open_apigateway_store
+from ember.apigateway_store.base import ApiGatewayStore
 from ember.arns import Home
 from ember.blobs import open_blob_store
 from ember.clock import SystemClock
@@ -50,6 +52,7 @@ from ember.sandbox.firewall import LinkLimits
 from ember.sandbox.function_network import FunctionNetwork
 from ember.sandbox.function_network import unavailable_reason as network_unavailable_reason
 from ember.services.access import Authenticator, AuthMode, Gate
+from ember.services.apigateway.service import build_apigateway_service
 from ember.services.authorization import Authorizer
 from ember.services.base import InternalRoute
 from ember.services.cloudwatch.service import build_cloudwatch_service
@@ -110,6 +113,7 @@ class Ember:
         self.telemetry: TelemetryPipeline | None = None
         self.dispatcher: AsyncDispatcher | None = None
         self.iam: IamStore | None = None
+        self.apigateway: ApiGatewayStore | None = None
         #: Ember's AWS APIs as execution environments reach them (their AWS_ENDPOINT_URL)
         self.function_api: FunctionApi | None = None
         self._grace_deadline: float | None = None  #: monotonic; set when the drain starts
@@ -194,8 +198,12 @@ class Ember:
         authorizer = Authorizer(mode is AuthMode.IAM, self.iam, load_catalog, clock)
         gate = Gate(Authenticator(mode, settings.account_id, root_key, self.iam, sessions, clock), authorizer)
         door = DashboardDoor(gate, DashboardSessions(keyring, clock), settings.region, clock)
+        # API Gateway's REST APIs, in their own file: the control plane (invoking them over HTTP is not served yet).
+        self.apigateway = open_apigateway_store("sqlite", path=settings.apigateway_database_path,
+                                                account_id=settings.account_id)
         for service in (lambda_service, logs_service, build_cloudwatch_service(self.telemetry.metrics, clock),
-                        build_iam_service(self.iam, clock, authorizer), build_sts_service(self.iam, sessions)):
+                        build_iam_service(self.iam, clock, authorizer), build_sts_service(self.iam, sessions),
+                        build_apigateway_service(self.apigateway, clock)):
             self.app.services[service.signing_name] = service
         self.app.public_routes.extend(routes)  # code downloads: each checks its own presigned signature
         # A function that calls GetFunction gets a URL on its own endpoint: serve the download there too.
@@ -304,6 +312,8 @@ class Ember:
         await self.backend.store.close()
         if self.iam is not None:
             await self.iam.close()
+        if self.apigateway is not None:
+            await self.apigateway.close()
         self.sandbox.close()
         log.info("Ember stopped")
 
