@@ -19,11 +19,15 @@ import pytest
 
 from tests.functional.conftest import (
     ROLE,
+    ROOT_KEY_ID,
+    ROOT_SECRET,
     EmberServer,
     execution_role,
     functions_on,
     iam_mode_server,
     invoke_json,
+    level_ember,
+    start_or_refusal,
     unique_name,
 )
 
@@ -213,10 +217,18 @@ ALLOWED = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "*"}]}
 
 
-@pytest.fixture(scope="module", params=LEVELS)
+@pytest.fixture(scope="module", params=OPEN_MODE_LEVELS)
 def iam_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmberServer]:
-    ember = iam_mode_server(tmp_path_factory.mktemp(f"endpoint-iam-{request.param}") / "data",
-                            "--sandbox", request.param)
+    if request.param != "rootless":
+        ember = iam_mode_server(tmp_path_factory.mktemp(f"endpoint-iam-{request.param}") / "data",
+                                "--sandbox", request.param)
+    else:  # run as it is meant to be, by an unprivileged user (see sandbox_levels)
+        ember = level_ember("rootless", tmp_path_factory.mktemp("endpoint-iam-rootless"), request)
+        ember.extra_args += ["--auth", "iam"]
+        ember.env = {**ember.env, "EMBER_ROOT_ACCESS_KEY_ID": ROOT_KEY_ID, "EMBER_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET}
+        refusal = start_or_refusal(ember)
+        if refusal is not None:
+            pytest.skip(f"--sandbox rootless {refusal}")
     yield ember
     ember.shut_down()
 
