@@ -7,7 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 
 class FunctionState(StrEnum):
@@ -31,6 +31,17 @@ def now_iso() -> str:
 
 def new_revision_id() -> str:
     return str(uuid.uuid4())
+
+
+class FlatRecord:
+    """A record whose fields are JSON values already: stored as they are, field by field."""
+
+    def to_record(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Self:
+        return cls(**record)
 
 
 @dataclass(frozen=True)
@@ -175,7 +186,7 @@ class LayerVersion:
 
 
 @dataclass(frozen=True)
-class FunctionUrlConfig:
+class FunctionUrlConfig(FlatRecord):
     """A function URL: an HTTPS endpoint of the function ($LATEST) or of one of its aliases."""
 
     function_name: str
@@ -187,13 +198,6 @@ class FunctionUrlConfig:
     cors: dict[str, Any] | None = None
     creation_time: str = field(default_factory=now_iso)
     last_modified_time: str = field(default_factory=now_iso)
-
-    def to_record(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> FunctionUrlConfig:
-        return cls(**record)
 
 
 @dataclass(frozen=True)
@@ -220,7 +224,7 @@ DEFAULT_MAX_EVENT_AGE_S = 21_600
 
 
 @dataclass(frozen=True)
-class EventInvokeConfig:
+class EventInvokeConfig(FlatRecord):
     """PutFunctionEventInvokeConfig: how Event invocations of one function, version or alias are
     retried, how long they may wait, and where their records go."""
 
@@ -239,13 +243,6 @@ class EventInvokeConfig:
     @property
     def effective_max_age_s(self) -> int:
         return DEFAULT_MAX_EVENT_AGE_S if self.max_event_age_s is None else self.max_event_age_s
-
-    def to_record(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> EventInvokeConfig:
-        return cls(**record)
 
 
 @dataclass(frozen=True)

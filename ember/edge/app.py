@@ -138,11 +138,7 @@ class EdgeApp:
             response.headers.extend(self.guard.cors_headers(
                 origin, request.header("access-control-request-headers"), is_preflight=request.method == "OPTIONS"))
         response.headers.append(("x-amzn-requestid", request_id))
-        response.headers.append(("content-length", str(len(response.body))))
-        await send({"type": "http.response.start", "status": response.status,
-                    "headers": [(k.encode(), v.encode("latin-1")) for k, v in response.headers]})
-        await send({"type": "http.response.body", "body": response.body})
-        log.info("%s %d %.1fms", label, response.status, (time.perf_counter() - started) * 1000)
+        await _send_response(send, response, label, started)
 
     async def _through_front_door(self, door: FrontDoor, request: HttpRequest, scope: dict[str, Any],
                                   receive: ASGIReceive, send: ASGISend, started: float) -> None:
@@ -162,11 +158,7 @@ class EdgeApp:
             log.exception("unexpected error handling %s", label)
             response = HttpResponse(500, [("content-type", "application/json")],
                                     json.dumps({"Message": "Internal Server Error"}).encode())
-        response.headers.append(("content-length", str(len(response.body))))
-        await send({"type": "http.response.start", "status": response.status,
-                    "headers": [(k.encode(), v.encode("latin-1")) for k, v in response.headers]})
-        await send({"type": "http.response.body", "body": response.body})
-        log.info("%s %d %.1fms", label, response.status, (time.perf_counter() - started) * 1000)
+        await _send_response(send, response, label, started)
 
     async def _handle(self, request: HttpRequest, receive: ASGIReceive, request_id: str,
                       scope: dict[str, Any]) -> tuple[str, HttpResponse]:
@@ -297,6 +289,15 @@ class EdgeApp:
                     await self.lifespan.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _send_response(send: ASGISend, response: HttpResponse, label: str, started: float) -> None:
+    """Send `response` whole, and log it with the time since `started`."""
+    response.headers.append(("content-length", str(len(response.body))))
+    await send({"type": "http.response.start", "status": response.status,
+                "headers": [(k.encode(), v.encode("latin-1")) for k, v in response.headers]})
+    await send({"type": "http.response.body", "body": response.body})
+    log.info("%s %d %.1fms", label, response.status, (time.perf_counter() - started) * 1000)
 
 
 def new_request_id() -> str:

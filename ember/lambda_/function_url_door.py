@@ -19,6 +19,7 @@ import json
 import re
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -77,9 +78,9 @@ class FunctionUrlDoor(FrontDoor):
             return label, _json_response(413, f"Request must be smaller than {MAX_SYNC_PAYLOAD_BYTES} bytes for the "
                                               "InvokeFunction operation")
         request.body = body
-        target = await function_target(self.backend, config.function_name, _qualifier(config))
-        target = Target("lambda:InvokeFunctionUrl", target.resource, target.resource_policy,
-                        keys={**target.keys, "lambda:FunctionUrlAuthType": config.auth_type})
+        function = await function_target(self.backend, config.function_name, _qualifier(config))
+        target = replace(function, action="lambda:InvokeFunctionUrl",
+                         keys={**function.keys, "lambda:FunctionUrlAuthType": config.auth_type})
         authorizer_context = await self._authorized(config, request, target)
         if isinstance(authorizer_context, HttpResponse):
             return label, authorizer_context
@@ -101,7 +102,8 @@ class FunctionUrlDoor(FrontDoor):
         region = self.backend.home.region
         if config.auth_type == "NONE":
             return None if gate.authorizer.allows_anyone(target, region) else forbidden
-        if isinstance(read_signature(request_view(request)), Unsigned):
+        signature = read_signature(request_view(request))
+        if isinstance(signature, Unsigned):
             return forbidden  # AWS_IAM asks for a signature in every auth mode
         try:
             caller = await gate.authenticator.caller(request, "lambda")
@@ -110,7 +112,6 @@ class FunctionUrlDoor(FrontDoor):
                                             [target], context)
         except EmberError:
             return forbidden
-        signature = read_signature(request_view(request))
         return {"iam": {"accessKey": getattr(signature, "access_key_id", None), "accountId": caller.account_id,
                         "callerId": caller.user_id, "cognitoIdentity": None, "principalOrgId": None,
                         "userArn": caller.arn, "userId": caller.user_id}}

@@ -11,6 +11,7 @@ firewall of its Reach (firewall.py). docs/networking.md draws the paths.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import resource
@@ -90,7 +91,7 @@ class FunctionNetwork:
             raise
         return link
 
-    @property
+    @functools.cached_property
     def stack_open_files(self) -> int:
         """The descriptors one user-mode stack may hold: a backstop, not the cap (the firewall caps
         open connections). The stack keeps a closed connection's socket through TCP's TIME_WAIT

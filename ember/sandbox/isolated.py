@@ -38,7 +38,7 @@ from ember.sandbox.base import Sandbox, SandboxProcess, SandboxSpec, SandboxUnav
 from ember.sandbox.cgroups import Cgroup, CgroupDriver, detect_driver, instance_names
 from ember.sandbox.function_network import FunctionNetwork, Link
 from ember.sandbox.host_claims import ClaimRefused, HostClaims
-from ember.sandbox.netns import AWS_API_PORT, RUNTIME_API_PORT, listen_in_namespace_of
+from ember.sandbox.netns import AWS_API_PORT, RUNTIME_API_PORT, listeners_in_namespace_of
 from ember.sandbox.reaper import Reaper
 from ember.sandbox.seccomp import deny_list_bpf, filter_fd
 from ember.sandbox.uids import FIRST_UID, POOL_SIZE, UidPool
@@ -208,8 +208,8 @@ class IsolatedProcess(SandboxProcess):
             # the slow fork path of process creation).
             resource.prlimit(self.init_pid, resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
             resource.prlimit(self.init_pid, resource.RLIMIT_CORE, (0, 0))
-            self.listener = listen_in_namespace_of(self.init_pid)
-            self.api_listener = listen_in_namespace_of(self.init_pid, AWS_API_PORT)
+            self.listener, self.api_listener = await listeners_in_namespace_of(self.init_pid, RUNTIME_API_PORT,
+                                                                               AWS_API_PORT)
             network = self.sandbox.network
             self.link = await network.attach(self.init_pid, spec.reach or network.default_reach, False, spec.work_dir)
             os.write(block_write, b"go")

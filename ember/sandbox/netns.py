@@ -57,32 +57,28 @@ def _join_network_namespace(pid: int) -> None:
         os.close(namespace)
 
 
-def listen_in_namespace_of(pid: int, port: int = RUNTIME_API_PORT) -> socket.socket:
-    """A listening TCP socket on 127.0.0.1:`port` in `pid`'s network namespace (the Runtime API's,
-    or AWS_API_PORT for Ember's AWS APIs)."""
-    result: list[socket.socket | BaseException] = []
+async def listeners_in_namespace_of(pid: int, *ports: int) -> list[socket.socket]:
+    """Listening TCP sockets on 127.0.0.1:`port` in `pid`'s network namespace, one per port (the
+    Runtime API's, AWS_API_PORT for Ember's AWS APIs), made by one thread that joined it."""
 
-    def make() -> None:
+    def make() -> list[socket.socket]:
+        made: list[socket.socket] = []
         try:
-            _join_network_namespace(pid)
-            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listener.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind(("127.0.0.1", port))
-            listener.listen(16)
-            listener.setblocking(False)
-            result.append(listener)
-        except BaseException as exc:  # handed to the caller's thread
-            result.append(exc)
+            for port in ports:
+                listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                made.append(listener)
+                listener.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listener.bind(("127.0.0.1", port))
+                listener.listen(16)
+                listener.setblocking(False)
+        except BaseException:
+            for listener in made:
+                listener.close()
+            raise
+        return made
 
-    # The thread exits right after: its namespace switch dies with it.
-    worker = threading.Thread(target=make, name="ember-netns")
-    worker.start()
-    worker.join()
-    outcome = result[0]
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return outcome
+    return await run_in_namespace_of(pid, make)
 
 
 async def run_in_namespace_of(pid: int, work: Callable[[], T]) -> T:

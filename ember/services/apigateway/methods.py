@@ -48,10 +48,9 @@ def _apply_patches(method: Method, changes: list[Patch]) -> Method:
     for patch in changes:
         segments = patch.segments
         if segments[0] == "requestParameters" and len(segments) == 2:
-            patches.require_op(patch, "add", "replace", "remove")
-            kept = {k: v for k, v in method.request_parameters.items() if k != segments[1]}
+            kept = patches.patched_entry(patch, method.request_parameters,
+                                         lambda p: patches.boolean(p) if p.value else False)
             if patch.op != "remove":
-                kept[segments[1]] = patches.boolean(patch) if patch.value else False
                 check_method_parameters(kept)
             method = replace(method, request_parameters=kept)
             continue

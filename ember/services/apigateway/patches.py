@@ -8,11 +8,13 @@ conversions here turn them into what the record holds or refuse them saying what
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ember.errors import BadRequestException
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -80,3 +82,14 @@ def integer(patch: Patch, low: int, high: int) -> int:
         raise BadRequestException(f"Invalid value '{patch.value}' for path '{patch.path}': it must be a whole "
                                   f"number from {low} to {high}")
     return int(value)
+
+
+def patched_entry(patch: Patch, current: Mapping[str, V], value: Callable[[Patch], V]) -> dict[str, V]:
+    """A copy of the map `current` with one entry (the patch path's second segment) added,
+    replaced (`value(patch)`) or removed, as the patch's op says."""
+    require_op(patch, "add", "replace", "remove")
+    key = patch.segments[1]
+    kept = {k: v for k, v in current.items() if k != key}
+    if patch.op != "remove":
+        kept[key] = value(patch)
+    return kept

@@ -40,10 +40,8 @@ def _apply_patches(stage: Stage, changes: list[Patch], now_s: float) -> Stage:
     for patch in changes:
         segments = patch.segments
         if segments[0] == "variables" and len(segments) == 2:
-            patches.require_op(patch, "add", "replace", "remove")
-            variables = {k: v for k, v in stage.variables.items() if k != segments[1]}
+            variables = patches.patched_entry(patch, stage.variables, patches.required_text)
             if patch.op != "remove":
-                variables[segments[1]] = patches.required_text(patch)
                 check_variables({segments[1]: variables[segments[1]]})
             stage = replace(stage, variables=variables)
             continue
